@@ -1,0 +1,88 @@
+//! `vkm`: the command-line tool of the vkm workspace.
+//!
+//! Every command prints a one-line human summary, or with `--json` one JSON object on
+//! stdout (a contract other tools read: fields are only ever added). Errors go to stderr
+//! as one line, with a non-zero exit code.
+
+mod bench;
+mod mine;
+mod verify;
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Blockchain-based key management and key negotiation for vehicular networks.
+#[derive(Debug, Parser)]
+#[command(name = "vkm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a block of synthetic key-transfer transactions and mine it (Algorithm 1).
+    Mine(mine::MineArgs),
+    /// Work with encoded blocks.
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// Measure the building blocks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BlockCommand {
+    /// Decode a block file and run Algorithm 2; exit 0 only when valid.
+    Verify {
+        /// The encoded block, as written by `vkm mine --out`.
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Nonces per second of the midstate miner against a naive double-SHA256 loop.
+    Mining(bench::MiningArgs),
+}
+
+/// A failure to report on one line.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The default thread count: every core the machine offers.
+fn all_cores() -> NonZeroUsize {
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+}
+
+/// Prints `value` as one JSON object on stdout.
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Mine(args) => mine::run(&args),
+        Command::Block(BlockCommand::Verify { file, json }) => verify::run(&file, json),
+        Command::Bench(BenchCommand::Mining(args)) => bench::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}

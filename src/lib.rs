@@ -1,0 +1,18 @@
+//! vkm: blockchain-based key management and key negotiation for vehicular networks.
+//!
+//! This facade re-exports the workspace crates, so one dependency brings them all; each
+//! crate can also be used on its own.
+//!
+//! - [`block`] (`vkm-block`): block and transaction formats, codec, merkle tree.
+//! - [`pow`] (`vkm-pow`): double-SHA256 proof of work, Algorithms 1 and 2 of Lei et al.
+//!
+//! ```
+//! use vkm::block::BlockHeader;
+//! use vkm::pow::Difficulty;
+//!
+//! let header = BlockHeader { difficulty_bits: 0, ..Default::default() };
+//! assert!(Difficulty::new(header.difficulty_bits).is_met_by(&header.block_hash()));
+//! ```
+
+pub use vkm_block as block;
+pub use vkm_pow as pow;
