@@ -14,5 +14,7 @@
 //! assert!(Difficulty::new(header.difficulty_bits).is_met_by(&header.block_hash()));
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use vkm_block as block;
 pub use vkm_pow as pow;

@@ -1,5 +1,6 @@
 //! `vkm bench mining`: the midstate nonce search against a naive loop, in one run.
 
+use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -30,25 +31,19 @@ pub struct MiningArgs {
 /// machine affects both alike.
 const TURNS: u32 = 4;
 
-/// Hashes per second of `work` run for about `budget`, on `threads` threads, where
-/// `work(start, count)` hashes `count` nonces from `start` on one thread.
-fn rate(budget: Duration, threads: usize, work: &(dyn Fn(u64, u64) + Sync)) -> (u64, Duration) {
-    let batch = 1u64 << 16;
+/// Nonces one call of a measured loop hashes per thread.
+const BATCH: u64 = 1 << 19;
+
+/// Runs `work(start)` (which hashes `BATCH * threads` nonces from `start`) until `budget`
+/// has passed; returns the nonces hashed and the time taken.
+fn rate(budget: Duration, per_call: u64, work: &dyn Fn(u64)) -> (u64, Duration) {
     let started = Instant::now();
-    let mut hashes = 0u64;
     let mut next = 0u64;
     while started.elapsed() < budget {
-        std::thread::scope(|scope| {
-            for t in 1..threads {
-                let start = next + t as u64 * batch * 8;
-                scope.spawn(move || work(start, batch * 8));
-            }
-            work(next, batch * 8);
-        });
-        next += threads as u64 * batch * 8;
-        hashes += threads as u64 * batch * 8;
+        work(next);
+        next += per_call;
     }
-    (hashes, started.elapsed())
+    (next, started.elapsed())
 }
 
 /// Runs `vkm bench mining`.
@@ -69,28 +64,59 @@ pub fn run(args: &MiningArgs) -> Result<ExitCode, CliError> {
     let prefix = header.bytes_before_nonce();
     let difficulty = Difficulty::new(255);
     let never = AtomicBool::new(false);
-    let midstate = |start: u64, count: u64| {
-        std::hint::black_box(search(
+    let n = threads.get();
+    // The miner's own multi-threaded search, which balances work between threads.
+    let midstate = |start: u64| {
+        black_box(search(
             &template,
-            start..start + count,
+            start..start + BATCH * n as u64,
+            threads,
+            &never,
+        ));
+    };
+    let one_thread = |start: u64| {
+        black_box(search(
+            &template,
+            start..start + BATCH,
             NonZeroUsize::MIN,
             &never,
         ));
     };
-    let naive = |start: u64, count: u64| {
-        std::hint::black_box(naive_scan(&prefix, difficulty, start..start + count));
+    // The baseline split statically over the same threads.
+    let naive = |start: u64| {
+        std::thread::scope(|scope| {
+            for t in 0..n as u64 {
+                let from = start + t * BATCH;
+                let prefix = &prefix;
+                scope.spawn(move || black_box(naive_scan(prefix, difficulty, from..from + BATCH)));
+            }
+        });
     };
 
-    let turn = Duration::from_secs_f64(args.seconds / f64::from(2 * TURNS));
-    let (mut fast, mut slow) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    // With several threads a third loop, the search on one thread, measures the scaling
+    // in the same run.
+    let loops: [(&dyn Fn(u64), u64); 3] = [
+        (&midstate, BATCH * n as u64),
+        (&naive, BATCH * n as u64),
+        (&one_thread, BATCH),
+    ];
+    let used = if n > 1 { 3 } else { 2 };
+    let turn = Duration::from_secs_f64(args.seconds / (used * TURNS as usize) as f64);
+    let mut totals = [(0u64, Duration::ZERO); 3];
     for _ in 0..TURNS {
-        let (h, t) = rate(turn, threads.get(), &midstate);
-        fast = (fast.0 + h, fast.1 + t);
-        let (h, t) = rate(turn, threads.get(), &naive);
-        slow = (slow.0 + h, slow.1 + t);
+        for ((work, per_call), total) in loops.iter().zip(&mut totals).take(used) {
+            let (h, t) = rate(turn, *per_call, *work);
+            *total = (total.0 + h, total.1 + t);
+        }
     }
-    let hps = fast.0 as f64 / fast.1.as_secs_f64();
-    let naive_hps = slow.0 as f64 / slow.1.as_secs_f64();
+    let per_second = |(h, t): (u64, Duration)| h as f64 / t.as_secs_f64();
+    let hps = per_second(totals[0]);
+    let naive_hps = per_second(totals[1]);
+    let one_thread_hps = if used == 3 {
+        per_second(totals[2])
+    } else {
+        hps
+    };
     let sha_ni = sha_extensions();
     if args.json {
         print_json(&json!({
@@ -99,16 +125,19 @@ pub fn run(args: &MiningArgs) -> Result<ExitCode, CliError> {
             "threads": threads.get(),
             "hashes_per_second_per_thread": hps / threads.get() as f64,
             "speedup": hps / naive_hps,
-            "seconds": (fast.1 + slow.1).as_secs_f64(),
+            "hashes_per_second_1_thread": one_thread_hps,
+            "scaling": hps / one_thread_hps,
+            "seconds": totals.iter().map(|t| t.1.as_secs_f64()).sum::<f64>(),
             "sha_extensions": sha_ni,
         }));
     } else {
         println!(
-            "midstate {:.2} M/s, naive {:.2} M/s ({:.2}x) on {} threads; SHA extensions: {sha_ni}",
+            "midstate {:.2} M/s, naive {:.2} M/s ({:.2}x) on {} threads ({:.2}x one thread); SHA extensions: {sha_ni}",
             hps / 1e6,
             naive_hps / 1e6,
             hps / naive_hps,
-            threads.get()
+            threads.get(),
+            hps / one_thread_hps,
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,8 @@
 //! stdout (a contract other tools read: fields are only ever added). Errors go to stderr
 //! as one line, with a non-zero exit code.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod mine;
 mod verify;

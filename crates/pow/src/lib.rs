@@ -33,6 +33,7 @@ pub mod header;
 pub mod miner;
 pub mod proof;
 pub mod search;
+mod sha_ni;
 
 pub use difficulty::{Difficulty, leading_zero_bits};
 pub use header::PowHeader;

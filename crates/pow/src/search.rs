@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
 
+use crate::sha_ni::ShaNi;
 use crate::{Difficulty, PowHeader};
 
 /// SHA-256 initial hash value (FIPS 180-4, 5.3.3).
-const IV: [u32; 8] = [
+pub(crate) const IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
     0x3c6e_f372,
@@ -44,6 +45,10 @@ pub struct NonceTemplate {
     tail_len: usize,
     nonce_at: usize,
     difficulty: Difficulty,
+    /// The two-lane SHA-NI path, when the CPU has it and the tail is one block.
+    sha_ni: Option<ShaNi>,
+    /// The one-block tail as big-endian words, nonce bytes zero (for the SHA-NI path).
+    tail_words: [u32; 16],
 }
 
 impl NonceTemplate {
@@ -72,13 +77,52 @@ impl NonceTemplate {
         tail[rest.len() + 8] = 0x80;
         let bit_len = (message_len as u64) * 8;
         tail[tail_len - 8..tail_len].copy_from_slice(&bit_len.to_be_bytes());
+        let mut tail_words = [0u32; 16];
+        for (word, bytes) in tail_words.iter_mut().zip(tail.chunks_exact(4)) {
+            *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        }
         Self {
             midstate,
             tail,
             tail_len,
             nonce_at: rest.len(),
             difficulty,
+            sha_ni: if tail_len == 64 {
+                ShaNi::detect()
+            } else {
+                None
+            },
+            tail_words,
         }
+    }
+
+    /// The same template without the SHA-NI path (to test and measure the portable one).
+    pub fn portable(mut self) -> Self {
+        self.sha_ni = None;
+        self
+    }
+
+    /// Whether the search uses the two-lane SHA-NI path.
+    pub fn uses_sha_ni(&self) -> bool {
+        self.sha_ni.is_some()
+    }
+
+    /// The one-block tail with `nonce`, as big-endian words.
+    #[inline]
+    fn tail_words_with(&self, nonce: u64) -> [u32; 16] {
+        let mut bytes = [0u8; 64];
+        bytes.copy_from_slice(&self.tail[..64]);
+        bytes[self.nonce_at..self.nonce_at + 8].copy_from_slice(&nonce.to_le_bytes());
+        let mut words = self.tail_words;
+        for i in self.nonce_at / 4..=(self.nonce_at + 7) / 4 {
+            words[i] = u32::from_be_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ]);
+        }
+        words
     }
 
     /// The difficulty searched for.
@@ -117,16 +161,41 @@ impl NonceTemplate {
     /// Scans `nonces` in order on this thread; returns the first that meets the
     /// difficulty, and the number of hashes computed.
     pub fn scan(&self, nonces: Range<u64>) -> (Option<u64>, u64) {
-        let mut tail = self.tail;
         let start = nonces.start;
         let len = nonces.end.saturating_sub(start);
-        for nonce in nonces {
+        let mut nonce = start;
+        let mut tail = self.tail;
+        if let Some(sha_ni) = self.sha_ni {
+            let bits = u32::from(self.difficulty.bits());
+            // The first digest word decides for targets up to 32 bits; above, only a zero
+            // first word can meet the target, and the portable path checks the rest.
+            let may_meet = |word: u32| word.leading_zeros() >= bits.min(32);
+            while nonces.end - nonce >= 2 {
+                let firsts = sha_ni.double_hash_x2(
+                    &self.midstate,
+                    &self.tail_words_with(nonce),
+                    &self.tail_words_with(nonce + 1),
+                );
+                for (k, first) in (0..2).zip(firsts) {
+                    if may_meet(first)
+                        && self
+                            .difficulty
+                            .is_met_by_words(&self.hash_words(&mut tail, nonce + k))
+                    {
+                        return (Some(nonce + k), nonce + k - start + 1);
+                    }
+                }
+                nonce += 2;
+            }
+        }
+        while nonce < nonces.end {
             if self
                 .difficulty
                 .is_met_by_words(&self.hash_words(&mut tail, nonce))
             {
                 return (Some(nonce), nonce - start + 1);
             }
+            nonce += 1;
         }
         (None, len)
     }

@@ -90,6 +90,25 @@ fn search_finds_the_smallest_nonce_whatever_the_threads() {
 }
 
 #[test]
+fn sha_ni_and_portable_paths_find_the_same_nonces() {
+    for seed in 0..40u64 {
+        let mut header = block(2, 11).header;
+        header.timestamp = Timestamp(seed);
+        let fast = NonceTemplate::new(&header);
+        let portable = fast.clone().portable();
+        assert!(!portable.uses_sha_ni());
+        // Odd and even starts and lengths exercise the pairing and the leftover nonce.
+        for range in [0..1 << 16, 1..(1 << 16) + 1, 3..4, 5..5] {
+            assert_eq!(
+                fast.scan(range.clone()),
+                portable.scan(range.clone()),
+                "seed {seed} {range:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn search_reports_exhaustion_and_abort() {
     let template = NonceTemplate::new(&block(1, 64).header);
     let one = NonZeroUsize::MIN;
