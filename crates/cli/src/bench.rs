@@ -32,7 +32,7 @@ pub struct MiningArgs {
 const TURNS: u32 = 4;
 
 /// Nonces one call of a measured loop hashes per thread.
-const BATCH: u64 = 1 << 19;
+const BATCH: u64 = 1 << 16;
 
 /// Runs `work(start)` (which hashes `BATCH * threads` nonces from `start`) until `budget`
 /// has passed; returns the nonces hashed and the time taken.
