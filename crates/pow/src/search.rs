@@ -235,11 +235,11 @@ impl SearchOutcome {
 }
 
 /// Nonces a thread claims at a time: small enough that an easy target is not overshot by
-/// much, large enough that claiming costs nothing, and at most about 5 ms of work so an
+/// much, large enough that claiming costs nothing, and at most about 1.5 ms of work so an
 /// abort is seen quickly.
 fn chunk_len(difficulty: Difficulty, threads: usize) -> u64 {
     let expected = 1u64 << difficulty.bits().min(40);
-    (expected / (4 * threads as u64)).clamp(256, 1 << 16)
+    (expected / (4 * threads as u64)).clamp(256, 1 << 14)
 }
 
 /// Searches `nonces` on `threads` threads for the smallest nonce meeting the difficulty.
