@@ -1,0 +1,154 @@
+//! Vehicle identity materials: a pseudonym identifier and a compact pseudonym certificate
+//! issued by a central manager (Lei et al. III.A: what a key transfer carries).
+
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use vkm_block::{
+    CompactSignature, Decode, DecodeError, Encode, MemberId, PublicKeyBytes, Reader, Sink,
+    Timestamp,
+};
+
+use crate::signature::{RegisteredKey, sign};
+
+/// Identifies a pseudonym (16 random bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PseudonymId(pub [u8; 16]);
+
+/// A pseudonym certificate: the pseudonym's P-256 public key, its validity window, and the
+/// issuing central manager's signature. 117 bytes encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PseudonymCertificate {
+    /// The pseudonym's public key (compressed P-256 point).
+    pub pseudonym_key: PublicKeyBytes,
+    /// Start of validity.
+    pub valid_from: Timestamp,
+    /// End of validity (exclusive).
+    pub valid_until: Timestamp,
+    /// The issuing central manager.
+    pub issuer: MemberId,
+    /// The issuer's ECDSA signature over [`PseudonymCertificate::signing_preimage`].
+    pub signature: CompactSignature,
+}
+
+/// Why a certificate is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// Not valid yet at the time of checking.
+    #[error("certificate not valid before {0:?}")]
+    NotYetValid(Timestamp),
+    /// Expired at the time of checking.
+    #[error("certificate expired at {0:?}")]
+    Expired(Timestamp),
+    /// The issuer is not a registered central manager.
+    #[error("certificate issuer {0} is not a registered central manager")]
+    UnknownIssuer(MemberId),
+    /// The issuer's signature does not verify.
+    #[error("certificate signature does not verify")]
+    BadSignature,
+    /// The pseudonym key is not a P-256 point.
+    #[error("certificate pseudonym key is not a P-256 point")]
+    BadPseudonymKey,
+}
+
+impl PseudonymCertificate {
+    /// Domain-separation tag of the signing preimage.
+    pub const SIGNING_TAG: &'static [u8] = b"vkm/pseudonym-certificate/sig/v1";
+
+    /// Issues a certificate: the central manager signs it.
+    pub fn issue(
+        issuer: MemberId,
+        issuer_key: &SigningKey,
+        pseudonym_key: &VerifyingKey,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+    ) -> Self {
+        let mut cert = Self {
+            pseudonym_key: crate::keys::verifying_key_to_chain(pseudonym_key),
+            valid_from,
+            valid_until,
+            issuer,
+            signature: CompactSignature::default(),
+        };
+        cert.signature = sign(issuer_key, &cert.signing_preimage());
+        cert
+    }
+
+    /// The bytes the issuer signs: tag, then every field but the signature.
+    pub fn signing_preimage(&self) -> Vec<u8> {
+        let mut out = Self::SIGNING_TAG.to_vec();
+        self.encode_unsigned(&mut out);
+        out
+    }
+
+    fn encode_unsigned<S: Sink + ?Sized>(&self, sink: &mut S) {
+        self.pseudonym_key.encode(sink);
+        self.valid_from.encode(sink);
+        self.valid_until.encode(sink);
+        self.issuer.encode(sink);
+    }
+
+    /// Checks validity at `now` and the issuer's signature (`issuer_key` is the registered
+    /// key of [`Self::issuer`], looked up by the caller).
+    pub fn check(
+        &self,
+        issuer_key: &RegisteredKey,
+        now: Timestamp,
+    ) -> Result<(), CertificateError> {
+        if now < self.valid_from {
+            return Err(CertificateError::NotYetValid(self.valid_from));
+        }
+        if now >= self.valid_until {
+            return Err(CertificateError::Expired(self.valid_until));
+        }
+        crate::keys::verifying_key_from_chain(&self.pseudonym_key)
+            .map_err(|_| CertificateError::BadPseudonymKey)?;
+        issuer_key
+            .verify(&self.signing_preimage(), &self.signature)
+            .map_err(|_| CertificateError::BadSignature)
+    }
+}
+
+impl Encode for PseudonymCertificate {
+    fn encode<S: Sink + ?Sized>(&self, sink: &mut S) {
+        self.encode_unsigned(sink);
+        self.signature.encode(sink);
+    }
+}
+
+impl Decode for PseudonymCertificate {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            pseudonym_key: Decode::decode(reader)?,
+            valid_from: Decode::decode(reader)?,
+            valid_until: Decode::decode(reader)?,
+            issuer: Decode::decode(reader)?,
+            signature: Decode::decode(reader)?,
+        })
+    }
+}
+
+/// What a key transfer carries, sealed: the vehicle's current pseudonym and its
+/// certificate. 133 bytes encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityMaterials {
+    /// The pseudonym identifier.
+    pub pseudonym: PseudonymId,
+    /// Its certificate.
+    pub certificate: PseudonymCertificate,
+}
+
+impl Encode for IdentityMaterials {
+    fn encode<S: Sink + ?Sized>(&self, sink: &mut S) {
+        sink.put(&self.pseudonym.0);
+        self.certificate.encode(sink);
+    }
+}
+
+impl Decode for IdentityMaterials {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            pseudonym: PseudonymId(reader.array("pseudonym id")?),
+            certificate: Decode::decode(reader)?,
+        })
+    }
+}

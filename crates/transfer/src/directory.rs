@@ -1,0 +1,113 @@
+//! Registered members as the transfer logic sees them: parsed keys, a fast verifier per
+//! signer, and the `P1` that binds ciphertexts to their recipient.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use vkm_block::{DomainName, Member, MemberId, RegistryAction, RegistryTx, Role, serialize};
+
+use crate::keys::{EncryptionPublic, InvalidKey, verifying_key_from_chain};
+use crate::signature::RegisteredKey;
+
+/// A registered member, prepared once at registration.
+#[derive(Debug)]
+pub struct RegisteredMember {
+    /// The registry entry as on the chain.
+    pub record: Member,
+    /// Fast verifier of the member's signatures (precomputed table).
+    pub verifier: RegisteredKey,
+    /// The member's validated encryption key.
+    pub encryption: EncryptionPublic,
+    /// `P1` for ciphertexts sealed to this member: SHA-256 of its encoded registry entry.
+    pub binding: [u8; 32],
+}
+
+impl RegisteredMember {
+    /// Validates the entry's keys and precomputes the verifier.
+    pub fn new(record: Member) -> Result<Self, InvalidKey> {
+        let verifier = RegisteredKey::new(verifying_key_from_chain(&record.signing_key)?);
+        let encryption = EncryptionPublic::from_chain(&record.encryption_key)?;
+        let binding = Sha256::digest(serialize(&record)).into();
+        Ok(Self {
+            record,
+            verifier,
+            encryption,
+            binding,
+        })
+    }
+
+    /// The member's id.
+    pub fn id(&self) -> MemberId {
+        self.record.id
+    }
+}
+
+/// What the transfer logic needs to know about the chain's members.
+pub trait Directory {
+    /// The registered, unrevoked member with this id.
+    fn member(&self, id: MemberId) -> Option<&RegisteredMember>;
+
+    /// The central manager serving `domain` (the traditional structure's relay).
+    fn central_manager_of(&self, domain: &DomainName) -> Option<&RegisteredMember>;
+}
+
+/// An in-memory directory, built from registry transactions.
+#[derive(Debug, Default)]
+pub struct MemberDirectory {
+    members: BTreeMap<MemberId, RegisteredMember>,
+}
+
+impl MemberDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a member.
+    pub fn insert(&mut self, record: Member) -> Result<(), InvalidKey> {
+        let member = RegisteredMember::new(record)?;
+        self.members.insert(member.id(), member);
+        Ok(())
+    }
+
+    /// Applies a registry transaction's actions in order. Validates every registration
+    /// first, so an invalid key changes nothing.
+    pub fn apply(&mut self, tx: &RegistryTx) -> Result<(), InvalidKey> {
+        let mut prepared = Vec::with_capacity(tx.actions.len());
+        for action in &tx.actions {
+            prepared.push(match action {
+                RegistryAction::Register(member) => Some(RegisteredMember::new(member.clone())?),
+                RegistryAction::Revoke(_) => None,
+            });
+        }
+        for (action, member) in tx.actions.iter().zip(prepared) {
+            match (action, member) {
+                (_, Some(member)) => {
+                    self.members.insert(member.id(), member);
+                }
+                (RegistryAction::Revoke(id), None) => {
+                    self.members.remove(id);
+                }
+                (RegistryAction::Register(_), None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// All members, by id.
+    pub fn members(&self) -> impl Iterator<Item = &RegisteredMember> {
+        self.members.values()
+    }
+}
+
+impl Directory for MemberDirectory {
+    fn member(&self, id: MemberId) -> Option<&RegisteredMember> {
+        self.members.get(&id)
+    }
+
+    fn central_manager_of(&self, domain: &DomainName) -> Option<&RegisteredMember> {
+        self.members
+            .values()
+            .find(|m| m.record.role == Role::CentralManager && m.record.domain == *domain)
+    }
+}

@@ -1,0 +1,248 @@
+//! A member's key pairs: ECDSA P-256 for signing, and a separate encryption key (key
+//! separation), loaded and saved as PKCS#8 PEM.
+//!
+//! Secret keys zeroize themselves on drop (`p256`, `k256` and `ecdsa` implement it), PEM
+//! text is held in `Zeroizing` strings, and `Debug` shows public keys only.
+
+use core::fmt;
+
+use k256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use p256::elliptic_curve::Generate;
+use p256::elliptic_curve::sec1::ToSec1Point;
+use rand::CryptoRng;
+use vkm_block::{DomainName, EncryptionKey, Member, MemberId, PublicKeyBytes, Role};
+use zeroize::Zeroizing;
+
+/// Which sealing backend an encryption key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EncryptionScheme {
+    /// IEEE 1609.2 ECIES on NIST P-256 (the default).
+    #[default]
+    Ieee1609P256,
+    /// The `ecies` crate on secp256k1.
+    EciesSecp256k1,
+}
+
+/// A member's secret encryption key.
+#[derive(Clone)]
+pub enum EncryptionSecret {
+    /// For IEEE 1609.2 ECIES.
+    P256(p256::SecretKey),
+    /// For the `ecies` crate.
+    Secp256k1(k256::SecretKey),
+}
+
+/// A member's public encryption key, validated (on its curve).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncryptionPublic {
+    /// For IEEE 1609.2 ECIES.
+    P256(p256::PublicKey),
+    /// For the `ecies` crate.
+    Secp256k1(k256::PublicKey),
+}
+
+/// A key on the chain is not a valid point of its curve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: not a point on its curve")]
+pub struct InvalidKey {
+    /// Which key.
+    pub what: &'static str,
+}
+
+impl EncryptionPublic {
+    /// The form registered on the chain (compressed SEC1 with a scheme tag).
+    pub fn to_chain(&self) -> EncryptionKey {
+        match self {
+            Self::P256(key) => EncryptionKey::P256(compressed(key.to_sec1_point(true).as_bytes())),
+            Self::Secp256k1(key) => {
+                EncryptionKey::Secp256k1(compressed(key.to_sec1_point(true).as_bytes()))
+            }
+        }
+    }
+
+    /// Parses and validates the chain form.
+    pub fn from_chain(key: &EncryptionKey) -> Result<Self, InvalidKey> {
+        let invalid = |_| InvalidKey {
+            what: "encryption key",
+        };
+        match key {
+            EncryptionKey::P256(bytes) => p256::PublicKey::from_sec1_bytes(&bytes.0)
+                .map(Self::P256)
+                .map_err(invalid),
+            EncryptionKey::Secp256k1(bytes) => k256::PublicKey::from_sec1_bytes(&bytes.0)
+                .map(Self::Secp256k1)
+                .map_err(invalid),
+        }
+    }
+}
+
+fn compressed(bytes: &[u8]) -> PublicKeyBytes {
+    let mut out = [0u8; 33];
+    out.copy_from_slice(bytes);
+    PublicKeyBytes(out)
+}
+
+/// Parses a chain signing key (compressed P-256 point).
+pub fn verifying_key_from_chain(bytes: &PublicKeyBytes) -> Result<VerifyingKey, InvalidKey> {
+    VerifyingKey::from_sec1_bytes(&bytes.0).map_err(|_| InvalidKey {
+        what: "signing key",
+    })
+}
+
+/// The chain form of a verifying key.
+pub fn verifying_key_to_chain(key: &VerifyingKey) -> PublicKeyBytes {
+    compressed(key.to_sec1_point(true).as_bytes())
+}
+
+/// Loading or saving keys failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// The PEM text is not a PKCS#8 key of the expected curve.
+    #[error("not a PKCS#8 PEM {what} key")]
+    Pem {
+        /// Which key was expected.
+        what: &'static str,
+    },
+    /// The key could not be encoded (should not happen for valid keys).
+    #[error("cannot encode the {what} key as PKCS#8")]
+    Encode {
+        /// Which key.
+        what: &'static str,
+    },
+}
+
+/// The key pairs of a member (security manager or central manager).
+#[derive(Clone)]
+pub struct MemberKeys {
+    /// ECDSA P-256 signing key.
+    pub signing: SigningKey,
+    /// Encryption secret, kept apart from the signing key.
+    pub encryption: EncryptionSecret,
+}
+
+impl fmt::Debug for MemberKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemberKeys")
+            .field(
+                "signing_public",
+                &hex(verifying_key_to_chain(self.signing.verifying_key()).0),
+            )
+            .field("encryption_public", &self.encryption_public().to_chain())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: [u8; 33]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl MemberKeys {
+    /// Fresh keys for `scheme`.
+    pub fn generate<R: CryptoRng + ?Sized>(scheme: EncryptionScheme, rng: &mut R) -> Self {
+        let signing = SigningKey::generate_from_rng(rng);
+        let encryption = match scheme {
+            EncryptionScheme::Ieee1609P256 => {
+                EncryptionSecret::P256(p256::SecretKey::generate_from_rng(rng))
+            }
+            EncryptionScheme::EciesSecp256k1 => {
+                EncryptionSecret::Secp256k1(k256::SecretKey::generate_from_rng(rng))
+            }
+        };
+        Self {
+            signing,
+            encryption,
+        }
+    }
+
+    /// The public encryption key.
+    pub fn encryption_public(&self) -> EncryptionPublic {
+        match &self.encryption {
+            EncryptionSecret::P256(key) => EncryptionPublic::P256(key.public_key()),
+            EncryptionSecret::Secp256k1(key) => EncryptionPublic::Secp256k1(key.public_key()),
+        }
+    }
+
+    /// The registry entry announcing these keys on the chain.
+    pub fn member(&self, id: MemberId, role: Role, domain: DomainName) -> Member {
+        Member {
+            id,
+            role,
+            signing_key: verifying_key_to_chain(self.signing.verifying_key()),
+            encryption_key: self.encryption_public().to_chain(),
+            domain,
+        }
+    }
+
+    /// The signing key as PKCS#8 PEM.
+    pub fn signing_pem(&self) -> Result<Zeroizing<String>, KeyFileError> {
+        self.signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|_| KeyFileError::Encode { what: "signing" })
+    }
+
+    /// The encryption key as PKCS#8 PEM (P-256 or secp256k1, the PEM says which).
+    pub fn encryption_pem(&self) -> Result<Zeroizing<String>, KeyFileError> {
+        let pem = match &self.encryption {
+            EncryptionSecret::P256(key) => key.to_pkcs8_pem(LineEnding::LF),
+            EncryptionSecret::Secp256k1(key) => key.to_pkcs8_pem(LineEnding::LF),
+        };
+        pem.map_err(|_| KeyFileError::Encode { what: "encryption" })
+    }
+
+    /// Loads keys from the two PEM texts.
+    pub fn from_pem(signing_pem: &str, encryption_pem: &str) -> Result<Self, KeyFileError> {
+        let signing = SigningKey::from_pkcs8_pem(signing_pem).map_err(|_| KeyFileError::Pem {
+            what: "P-256 signing",
+        })?;
+        Ok(Self {
+            signing,
+            encryption: encryption_secret_from_pem(encryption_pem)?,
+        })
+    }
+}
+
+/// Loads an encryption secret from PKCS#8 PEM, P-256 or secp256k1.
+pub fn encryption_secret_from_pem(pem: &str) -> Result<EncryptionSecret, KeyFileError> {
+    if let Ok(key) = p256::SecretKey::from_pkcs8_pem(pem) {
+        return Ok(EncryptionSecret::P256(key));
+    }
+    k256::SecretKey::from_pkcs8_pem(pem)
+        .map(EncryptionSecret::Secp256k1)
+        .map_err(|_| KeyFileError::Pem {
+            what: "P-256 or secp256k1 encryption",
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn pem_round_trip_and_debug_hides_secrets() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for scheme in [
+            EncryptionScheme::Ieee1609P256,
+            EncryptionScheme::EciesSecp256k1,
+        ] {
+            let keys = MemberKeys::generate(scheme, &mut rng);
+            let signing = keys.signing_pem().unwrap();
+            let encryption = keys.encryption_pem().unwrap();
+            assert!(signing.starts_with("-----BEGIN PRIVATE KEY-----"));
+            let back = MemberKeys::from_pem(&signing, &encryption).unwrap();
+            assert_eq!(back.signing.verifying_key(), keys.signing.verifying_key());
+            assert_eq!(back.encryption_public(), keys.encryption_public());
+            let debug = format!("{keys:?}");
+            let secret_hex: String = keys
+                .signing
+                .to_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert!(!debug.contains(&secret_hex), "{debug}");
+            assert!(MemberKeys::from_pem("junk", &encryption).is_err());
+        }
+    }
+}

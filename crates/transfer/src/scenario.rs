@@ -1,0 +1,143 @@
+//! A fully keyed set of security domains, for demos, tests and benchmarks: each domain has
+//! security managers and one central manager; the genesis registry lists them all.
+
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use rand::CryptoRng;
+use vkm_block::{DomainName, MemberId, RegistryAction, RegistryTx, Role, Timestamp};
+
+use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
+use crate::directory::MemberDirectory;
+use crate::keys::{EncryptionScheme, MemberKeys};
+
+/// A member's id and keys.
+#[derive(Debug, Clone)]
+pub struct KeyedMember {
+    /// Its id on the chain.
+    pub id: MemberId,
+    /// Its secret keys.
+    pub keys: MemberKeys,
+}
+
+/// One security domain.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// Its name.
+    pub name: DomainName,
+    /// Its security managers.
+    pub security_managers: Vec<KeyedMember>,
+    /// Its central manager (certificate issuer, traditional relay).
+    pub central_manager: KeyedMember,
+}
+
+/// Keyed domains with their directory and genesis registry.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The domains, in order.
+    pub domains: Vec<Domain>,
+    /// The genesis registry transaction listing every member.
+    pub genesis: RegistryTx,
+    /// The members as the transfer logic sees them.
+    pub directory: MemberDirectory,
+}
+
+/// First id of the central managers (security managers count from 1).
+pub const CENTRAL_MANAGER_IDS: u32 = 1001;
+
+impl Scenario {
+    /// `domains` domains of `security_managers` SMs each, with fresh keys for `scheme`.
+    /// Security manager ids count from 1, domain by domain; central managers from
+    /// [`CENTRAL_MANAGER_IDS`].
+    pub fn new<R: CryptoRng + ?Sized>(
+        domains: usize,
+        security_managers: usize,
+        scheme: EncryptionScheme,
+        rng: &mut R,
+    ) -> Self {
+        let mut next_sm = 1u32;
+        let mut actions = Vec::new();
+        let domains: Vec<Domain> = (0..domains as u32)
+            .map(|d| {
+                let name = DomainName::new(format!("domain-{}", d + 1)).unwrap_or_default();
+                let security_managers = (0..security_managers)
+                    .map(|_| {
+                        let member = KeyedMember {
+                            id: MemberId(next_sm),
+                            keys: MemberKeys::generate(scheme, rng),
+                        };
+                        next_sm += 1;
+                        actions.push(RegistryAction::Register(member.keys.member(
+                            member.id,
+                            Role::SecurityManager,
+                            name.clone(),
+                        )));
+                        member
+                    })
+                    .collect();
+                let central_manager = KeyedMember {
+                    id: MemberId(CENTRAL_MANAGER_IDS + d),
+                    keys: MemberKeys::generate(scheme, rng),
+                };
+                actions.push(RegistryAction::Register(central_manager.keys.member(
+                    central_manager.id,
+                    Role::CentralManager,
+                    name.clone(),
+                )));
+                Domain {
+                    name,
+                    security_managers,
+                    central_manager,
+                }
+            })
+            .collect();
+        let genesis = RegistryTx {
+            timestamp: Timestamp(0),
+            actions,
+            authorization: None,
+        };
+        let mut directory = MemberDirectory::new();
+        // Keys generated here are valid points, so this cannot fail.
+        let _ = directory.apply(&genesis);
+        Self {
+            domains,
+            genesis,
+            directory,
+        }
+    }
+
+    /// The keys of member `id`.
+    pub fn keys(&self, id: MemberId) -> Option<&MemberKeys> {
+        self.domains.iter().find_map(|d| {
+            d.security_managers
+                .iter()
+                .chain(core::iter::once(&d.central_manager))
+                .find(|m| m.id == id)
+                .map(|m| &m.keys)
+        })
+    }
+
+    /// A vehicle of `domain` (index): a fresh pseudonym whose certificate the domain's
+    /// central manager issues, valid from `now` for `validity_ms`.
+    pub fn vehicle<R: CryptoRng + ?Sized>(
+        &self,
+        domain: usize,
+        now: Timestamp,
+        validity_ms: u64,
+        rng: &mut R,
+    ) -> Option<IdentityMaterials> {
+        let cm = &self.domains.get(domain)?.central_manager;
+        let pseudonym_key = SigningKey::generate_from_rng(rng);
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        Some(IdentityMaterials {
+            pseudonym: PseudonymId(id),
+            certificate: PseudonymCertificate::issue(
+                cm.id,
+                &cm.keys.signing,
+                pseudonym_key.verifying_key(),
+                now,
+                Timestamp(now.0.saturating_add(validity_ms)),
+            ),
+        })
+    }
+}

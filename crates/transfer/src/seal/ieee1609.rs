@@ -1,0 +1,289 @@
+//! IEEE 1609.2 ECIES on NIST P-256, with AES-128-CCM for the payload.
+//!
+//! The payload is encrypted under a fresh 128-bit key `k` with AES-128-CCM (12-byte
+//! nonce, 16-byte tag); `k` is wrapped for the recipient's key `R` as IEEE 1609.2 does:
+//! an ephemeral key `v`, `V = v*G`, shared secret `ss = x(v*R)`, `K1 || K2` = the first 48
+//! bytes of KDF2-SHA256 (ANSI X9.63: `SHA-256(ss || counter || P1)`, 32-bit big-endian
+//! counter from 1), `C = k XOR K1` (16 bytes), `T` = the first 16 bytes of
+//! `HMAC-SHA256(K2, C)`. Only the composition is written here; the primitives are
+//! RustCrypto's (`p256` ECDH, `sha2`, `hmac`, `aes`, `ccm`).
+//!
+//! Sealed layout (`docs/formats.md`): `V` (33-byte compressed point) `|| C (16) || T (16) ||
+//! nonce (12) || CCM ciphertext with its 16-byte tag`.
+
+use aes::Aes128;
+use ccm::Ccm;
+use ccm::aead::{Aead, KeyInit};
+use ccm::consts::{U12, U16};
+use hmac::{Hmac, Mac};
+use p256::elliptic_curve::Generate;
+use p256::elliptic_curve::sec1::ToSec1Point;
+use p256::{NonZeroScalar, PublicKey, SecretKey};
+use rand::CryptoRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::{MalformedCiphertext, OpenError, SealError, Sealer};
+
+/// Size of the wrapped content key `k` (AES-128).
+pub const KEY_BYTES: usize = 16;
+/// Size of the authentication tag `T`.
+pub const TAG_BYTES: usize = 16;
+/// Size of the CCM nonce.
+pub const NONCE_BYTES: usize = 12;
+/// Size of the CCM tag appended to the payload ciphertext.
+pub const CCM_TAG_BYTES: usize = 16;
+/// Bytes before the payload ciphertext: `V`, `C`, `T`, nonce.
+pub const HEADER_BYTES: usize = 33 + KEY_BYTES + TAG_BYTES + NONCE_BYTES;
+/// Largest payload: CCM with a 12-byte nonce counts bytes in 3 bytes.
+pub const MAX_PLAINTEXT_BYTES: usize = (1 << 24) - 1;
+
+type Aes128Ccm = Ccm<Aes128, U16, U12>;
+
+/// The content key wrapped for one recipient: `(V, C, T)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// The ephemeral public key `V = v*G`.
+    pub ephemeral_public: PublicKey,
+    /// `C = k XOR K1`.
+    pub wrapped_key: [u8; KEY_BYTES],
+    /// `T`, the truncated HMAC of `C`.
+    pub tag: [u8; TAG_BYTES],
+}
+
+/// A sealed message in its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedMessage {
+    /// The wrapped content key.
+    pub key: WrappedKey,
+    /// The CCM nonce.
+    pub nonce: [u8; NONCE_BYTES],
+    /// The CCM ciphertext with its tag appended.
+    pub ciphertext: Vec<u8>,
+}
+
+impl SealedMessage {
+    /// The byte layout described in the module documentation.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_BYTES + self.ciphertext.len());
+        out.extend_from_slice(&self.key.ephemeral_public.to_sec1_point(true).to_bytes());
+        out.extend_from_slice(&self.key.wrapped_key);
+        out.extend_from_slice(&self.key.tag);
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.ciphertext);
+        out
+    }
+
+    /// Parses the byte layout, checking lengths and the ephemeral point.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MalformedCiphertext> {
+        if bytes.len() < HEADER_BYTES + CCM_TAG_BYTES {
+            return Err(MalformedCiphertext {
+                what: "sealed message",
+                reason: "shorter than the fixed parts",
+            });
+        }
+        let (point, rest) = bytes.split_at(33);
+        let (wrapped_key, rest) = rest.split_at(KEY_BYTES);
+        let (tag, rest) = rest.split_at(TAG_BYTES);
+        let (nonce, ciphertext) = rest.split_at(NONCE_BYTES);
+        Ok(Self {
+            key: WrappedKey {
+                ephemeral_public: parse_point(point)?,
+                wrapped_key: wrapped_key.try_into().map_err(|_| length("wrapped key"))?,
+                tag: tag.try_into().map_err(|_| length("tag"))?,
+            },
+            nonce: nonce.try_into().map_err(|_| length("nonce"))?,
+            ciphertext: ciphertext.to_vec(),
+        })
+    }
+}
+
+fn length(what: &'static str) -> MalformedCiphertext {
+    MalformedCiphertext {
+        what,
+        reason: "wrong length",
+    }
+}
+
+/// Parses a SEC1 point on P-256, compressed (33 bytes, tag 2 or 3) or uncompressed (65
+/// bytes, tag 4). Other encodings SEC1 allows (the identity, "compact" tag 5) are refused,
+/// so a ciphertext has one encoding.
+pub fn parse_point(bytes: &[u8]) -> Result<PublicKey, MalformedCiphertext> {
+    let canonical = matches!(
+        (bytes.len(), bytes.first()),
+        (33, Some(2 | 3)) | (65, Some(4))
+    );
+    if !canonical {
+        return Err(MalformedCiphertext {
+            what: "ephemeral public key",
+            reason: "not a compressed or uncompressed SEC1 point",
+        });
+    }
+    PublicKey::from_sec1_bytes(bytes).map_err(|_| MalformedCiphertext {
+        what: "ephemeral public key",
+        reason: "not a point on P-256",
+    })
+}
+
+/// `K1 || K2`: KDF2 with SHA-256 over the shared secret and `p1`, 48 bytes.
+fn kdf2(shared_x: &[u8], p1: &[u8]) -> Zeroizing<[u8; 48]> {
+    let mut out = Zeroizing::new([0u8; 48]);
+    for (counter, chunk) in (1u32..).zip(out.chunks_mut(32)) {
+        let block = Sha256::new()
+            .chain_update(shared_x)
+            .chain_update(counter.to_be_bytes())
+            .chain_update(p1)
+            .finalize();
+        chunk.copy_from_slice(&block[..chunk.len()]);
+    }
+    out
+}
+
+/// `T`: the first 16 bytes of HMAC-SHA256 under `K2` of `C`.
+fn tag(k2: &[u8], c: &[u8; KEY_BYTES]) -> [u8; TAG_BYTES] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(k2) {
+        Ok(mac) => mac,
+        Err(_) => unreachable_hmac(),
+    };
+    mac.update(c);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; TAG_BYTES];
+    out.copy_from_slice(&full[..TAG_BYTES]);
+    out
+}
+
+#[cold]
+fn unreachable_hmac() -> ! {
+    panic!("HMAC accepts keys of any length")
+}
+
+fn shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
+    let shared = p256::ecdh::diffie_hellman(secret, public.as_affine());
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(shared.raw_secret_bytes());
+    out
+}
+
+/// Wraps the content key `k` for `recipient` with the ephemeral secret `v` (exposed so the
+/// IEEE 1609.2 test vectors, which fix `v`, can be reproduced).
+pub fn wrap_key(
+    v: &NonZeroScalar,
+    recipient: &PublicKey,
+    k: &[u8; KEY_BYTES],
+    p1: &[u8],
+) -> WrappedKey {
+    let keys = kdf2(&*shared_x(v, recipient), p1);
+    let mut wrapped_key = [0u8; KEY_BYTES];
+    for ((c, k), k1) in wrapped_key.iter_mut().zip(k).zip(&keys[..KEY_BYTES]) {
+        *c = k ^ k1;
+    }
+    WrappedKey {
+        ephemeral_public: PublicKey::from_secret_scalar(v),
+        tag: tag(&keys[KEY_BYTES..], &wrapped_key),
+        wrapped_key,
+    }
+}
+
+/// Recovers the content key, checking the tag in constant time.
+pub fn unwrap_key(
+    recipient: &SecretKey,
+    wrapped: &WrappedKey,
+    p1: &[u8],
+) -> Result<Zeroizing<[u8; KEY_BYTES]>, OpenError> {
+    let keys = kdf2(
+        &*shared_x(&recipient.to_nonzero_scalar(), &wrapped.ephemeral_public),
+        p1,
+    );
+    let expected = tag(&keys[KEY_BYTES..], &wrapped.wrapped_key);
+    if !bool::from(expected.ct_eq(&wrapped.tag)) {
+        return Err(OpenError::Failed);
+    }
+    let mut k = Zeroizing::new([0u8; KEY_BYTES]);
+    for ((k, c), k1) in k
+        .iter_mut()
+        .zip(&wrapped.wrapped_key)
+        .zip(&keys[..KEY_BYTES])
+    {
+        *k = c ^ k1;
+    }
+    Ok(k)
+}
+
+/// Seals with given ephemeral secret, content key and nonce (for reproducible output and
+/// test vectors; [`Ieee1609Ecies::seal`] draws them at random).
+pub fn seal_with(
+    v: &NonZeroScalar,
+    k: &[u8; KEY_BYTES],
+    nonce: &[u8; NONCE_BYTES],
+    recipient: &PublicKey,
+    p1: &[u8],
+    plaintext: &[u8],
+) -> Result<SealedMessage, SealError> {
+    if plaintext.len() > MAX_PLAINTEXT_BYTES {
+        return Err(SealError::PlaintextTooLong {
+            len: plaintext.len(),
+            max: MAX_PLAINTEXT_BYTES,
+        });
+    }
+    let cipher = Aes128Ccm::new(&(*k).into());
+    let ciphertext =
+        cipher
+            .encrypt(&(*nonce).into(), plaintext)
+            .map_err(|_| SealError::PlaintextTooLong {
+                len: plaintext.len(),
+                max: MAX_PLAINTEXT_BYTES,
+            })?;
+    Ok(SealedMessage {
+        key: wrap_key(v, recipient, k, p1),
+        nonce: *nonce,
+        ciphertext,
+    })
+}
+
+/// Opens a parsed sealed message.
+pub fn open_message(
+    recipient: &SecretKey,
+    p1: &[u8],
+    sealed: &SealedMessage,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let k = unwrap_key(recipient, &sealed.key, p1)?;
+    let cipher = Aes128Ccm::new(&(*k).into());
+    cipher
+        .decrypt(&sealed.nonce.into(), sealed.ciphertext.as_slice())
+        .map(Zeroizing::new)
+        .map_err(|_| OpenError::Failed)
+}
+
+/// The IEEE 1609.2 ECIES backend (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ieee1609Ecies;
+
+impl Sealer for Ieee1609Ecies {
+    type PublicKey = PublicKey;
+    type SecretKey = SecretKey;
+
+    fn seal<R: CryptoRng + ?Sized>(
+        &self,
+        recipient: &PublicKey,
+        p1: &[u8],
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, SealError> {
+        let v = NonZeroScalar::generate_from_rng(rng);
+        let mut k = Zeroizing::new([0u8; KEY_BYTES]);
+        rng.fill_bytes(&mut *k);
+        let mut nonce = [0u8; NONCE_BYTES];
+        rng.fill_bytes(&mut nonce);
+        seal_with(&v, &k, &nonce, recipient, p1, plaintext).map(|m| m.to_bytes())
+    }
+
+    fn open(
+        &self,
+        recipient: &SecretKey,
+        p1: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        open_message(recipient, p1, &SealedMessage::from_bytes(sealed)?)
+    }
+}

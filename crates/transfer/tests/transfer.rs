@@ -1,0 +1,345 @@
+//! The two structures end to end, and everything that must be refused.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use std::collections::HashSet;
+
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use vkm_block::{KeyTransferTx, MemberId, Timestamp};
+use vkm_transfer::certificate::{CertificateError, PseudonymCertificate};
+use vkm_transfer::directory::Directory;
+use vkm_transfer::keys::EncryptionScheme;
+use vkm_transfer::scenario::Scenario;
+use vkm_transfer::signature::sign;
+use vkm_transfer::traditional::{RelayedTransfer, deliver, originate, relay};
+use vkm_transfer::transfer::{
+    TransferError, admit, build_key_transfer, check_key_transfer, check_key_transfers,
+};
+
+const NOW: Timestamp = Timestamp(1_700_000_000_000);
+const HOUR: u64 = 3_600_000;
+
+fn world(scheme: EncryptionScheme) -> (Scenario, StdRng) {
+    let mut rng = StdRng::seed_from_u64(17);
+    (Scenario::new(3, 2, scheme, &mut rng), rng)
+}
+
+fn transfer(s: &Scenario, rng: &mut StdRng, from: u32, to: u32, seq: u64) -> KeyTransferTx {
+    let vehicle = s.vehicle(0, NOW, HOUR, rng).unwrap();
+    let dest = s.directory.member(MemberId(to)).unwrap();
+    build_key_transfer(
+        s.keys(MemberId(from)).unwrap(),
+        MemberId(from),
+        seq,
+        dest,
+        NOW,
+        &vehicle,
+        rng,
+    )
+    .unwrap()
+}
+
+#[test]
+fn blockchain_structure_delivers_with_both_backends() {
+    for scheme in [
+        EncryptionScheme::Ieee1609P256,
+        EncryptionScheme::EciesSecp256k1,
+    ] {
+        let (s, mut rng) = world(scheme);
+        let vehicle = s.vehicle(0, NOW, HOUR, &mut rng).unwrap();
+        let dest = s.directory.member(MemberId(3)).unwrap();
+        let tx = build_key_transfer(
+            s.keys(MemberId(1)).unwrap(),
+            MemberId(1),
+            0,
+            dest,
+            NOW,
+            &vehicle,
+            &mut rng,
+        )
+        .unwrap();
+        let seen = HashSet::new();
+        check_key_transfer(&tx, &s.directory, &seen).unwrap();
+        let admitted = admit(
+            &tx,
+            s.keys(MemberId(3)).unwrap(),
+            MemberId(3),
+            &s.directory,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(admitted.materials, vehicle);
+        assert_eq!(admitted.from, MemberId(1));
+    }
+}
+
+#[test]
+fn unregistered_signer_is_refused() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let mut tx = transfer(&s, &mut rng, 1, 3, 0);
+    let outsider = SigningKey::generate_from_rng(&mut rng);
+    tx.signature = sign(&outsider, &tx.signing_preimage());
+    assert_eq!(
+        check_key_transfer(&tx, &s.directory, &HashSet::new()),
+        Err(TransferError::BadSignature)
+    );
+    tx.source = MemberId(999);
+    assert_eq!(
+        check_key_transfer(&tx, &s.directory, &HashSet::new()),
+        Err(TransferError::UnknownSender(MemberId(999)))
+    );
+}
+
+#[test]
+fn replay_is_refused() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let tx = transfer(&s, &mut rng, 1, 3, 41);
+    let mut seen = HashSet::new();
+    check_key_transfer(&tx, &s.directory, &seen).unwrap();
+    seen.insert((tx.source, tx.sequence));
+    assert_eq!(
+        check_key_transfer(&tx, &s.directory, &seen),
+        Err(TransferError::Replayed {
+            sender: MemberId(1),
+            sequence: 41
+        })
+    );
+}
+
+#[test]
+fn changed_fields_break_the_signature() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let tx = transfer(&s, &mut rng, 1, 3, 0);
+    let seen = HashSet::new();
+    let changes: [fn(&mut KeyTransferTx); 4] = [
+        |t| t.destination = MemberId(4),
+        |t| t.sequence += 1,
+        |t| t.timestamp.0 += 1,
+        |t| t.source = MemberId(2),
+    ];
+    for change in changes {
+        let mut changed = tx.clone();
+        change(&mut changed);
+        assert_eq!(
+            check_key_transfer(&changed, &s.directory, &seen),
+            Err(TransferError::BadSignature)
+        );
+    }
+}
+
+#[test]
+fn endpoints_must_be_distinct_security_managers() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let cm = s.domains[0].central_manager.id;
+    let mut tx = transfer(&s, &mut rng, 1, 3, 0);
+    tx.destination = cm;
+    assert_eq!(
+        check_key_transfer(&tx, &s.directory, &HashSet::new()),
+        Err(TransferError::NotASecurityManager(cm))
+    );
+    tx.destination = MemberId(1);
+    assert_eq!(
+        check_key_transfer(&tx, &s.directory, &HashSet::new()),
+        Err(TransferError::SameEndpoints(MemberId(1)))
+    );
+}
+
+#[test]
+fn another_security_manager_cannot_open() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let tx = transfer(&s, &mut rng, 1, 3, 0);
+    // SM 4 pretends to be the destination: its key and binding do not open it.
+    let mut redirected = tx.clone();
+    redirected.destination = MemberId(4);
+    assert_eq!(
+        admit(
+            &redirected,
+            s.keys(MemberId(4)).unwrap(),
+            MemberId(4),
+            &s.directory,
+            NOW
+        ),
+        Err(TransferError::CannotOpen)
+    );
+    assert_eq!(
+        admit(
+            &tx,
+            s.keys(MemberId(4)).unwrap(),
+            MemberId(4),
+            &s.directory,
+            NOW
+        ),
+        Err(TransferError::NotForUs(MemberId(3)))
+    );
+}
+
+#[test]
+fn expired_and_forged_certificates_are_refused() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let tx = transfer(&s, &mut rng, 1, 3, 0);
+    let keys = s.keys(MemberId(3)).unwrap();
+    let later = Timestamp(NOW.0 + 2 * HOUR);
+    assert_eq!(
+        admit(&tx, keys, MemberId(3), &s.directory, later),
+        Err(TransferError::Certificate(CertificateError::Expired(
+            Timestamp(NOW.0 + HOUR)
+        )))
+    );
+
+    // A certificate claiming the central manager as issuer but signed by someone else.
+    let mut vehicle = s.vehicle(0, NOW, HOUR, &mut rng).unwrap();
+    let forger = SigningKey::generate_from_rng(&mut rng);
+    let cert = &vehicle.certificate;
+    vehicle.certificate = PseudonymCertificate {
+        signature: sign(&forger, &cert.signing_preimage()),
+        ..cert.clone()
+    };
+    let dest = s.directory.member(MemberId(3)).unwrap();
+    let tx = build_key_transfer(
+        s.keys(MemberId(1)).unwrap(),
+        MemberId(1),
+        1,
+        dest,
+        NOW,
+        &vehicle,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(
+        admit(&tx, keys, MemberId(3), &s.directory, NOW),
+        Err(TransferError::Certificate(CertificateError::BadSignature))
+    );
+    // A certificate "issued" by a security manager.
+    vehicle.certificate = PseudonymCertificate::issue(
+        MemberId(2),
+        &s.keys(MemberId(2)).unwrap().signing,
+        forger.verifying_key(),
+        NOW,
+        later,
+    );
+    let tx = build_key_transfer(
+        s.keys(MemberId(1)).unwrap(),
+        MemberId(1),
+        2,
+        dest,
+        NOW,
+        &vehicle,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(
+        admit(&tx, keys, MemberId(3), &s.directory, NOW),
+        Err(TransferError::Certificate(CertificateError::UnknownIssuer(
+            MemberId(2)
+        )))
+    );
+}
+
+#[test]
+fn parallel_checking_matches_sequential() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let mut txs: Vec<_> = (0..40)
+        .map(|i| transfer(&s, &mut rng, 1 + (i % 2) as u32, 3 + (i % 3) as u32, i))
+        .collect();
+    txs[7].signature.0[5] ^= 1;
+    txs[20].destination = MemberId(1);
+    let seen: HashSet<(MemberId, u64)> = [(MemberId(2), 11)].into();
+    let sequential = check_key_transfers(&txs, &s.directory, &seen, 1);
+    assert_eq!(
+        check_key_transfers(&txs, &s.directory, &seen, 2),
+        sequential
+    );
+    assert_eq!(
+        check_key_transfers(&txs, &s.directory, &seen, 7),
+        sequential
+    );
+    assert_eq!(
+        sequential.iter().filter(|r| r.is_err()).count(),
+        3,
+        "{sequential:?}"
+    );
+}
+
+#[test]
+fn traditional_same_and_cross_domain() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let vehicle = s.vehicle(0, NOW, HOUR, &mut rng).unwrap();
+    let cm_a = s.domains[0].central_manager.id;
+    let cm_b = s.domains[1].central_manager.id;
+
+    let to = |destination: u32, sequence| RelayedTransfer {
+        destination: MemberId(destination),
+        sequence,
+        timestamp: NOW,
+    };
+
+    // Same domain: SM 1 -> CA-A -> SM 2.
+    let m1 = originate(
+        s.keys(MemberId(1)).unwrap(),
+        MemberId(1),
+        to(2, 0),
+        &vehicle,
+        &s.directory,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(m1.receiver, cm_a);
+    let m2 = relay(&m1, s.keys(cm_a).unwrap(), cm_a, &s.directory, &mut rng).unwrap();
+    assert_eq!(m2.receiver, MemberId(2));
+    let admitted = deliver(
+        &m2,
+        s.keys(MemberId(2)).unwrap(),
+        MemberId(2),
+        &s.directory,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(admitted.materials, vehicle);
+
+    // Cross domain: SM 1 -> CA-A -> CA-B -> SM 3.
+    let m1 = originate(
+        s.keys(MemberId(1)).unwrap(),
+        MemberId(1),
+        to(3, 1),
+        &vehicle,
+        &s.directory,
+        &mut rng,
+    )
+    .unwrap();
+    let m2 = relay(&m1, s.keys(cm_a).unwrap(), cm_a, &s.directory, &mut rng).unwrap();
+    assert_eq!(m2.receiver, cm_b);
+    let m3 = relay(&m2, s.keys(cm_b).unwrap(), cm_b, &s.directory, &mut rng).unwrap();
+    assert_eq!(m3.receiver, MemberId(3));
+    assert_eq!(
+        deliver(
+            &m3,
+            s.keys(MemberId(3)).unwrap(),
+            MemberId(3),
+            &s.directory,
+            NOW
+        )
+        .unwrap()
+        .materials,
+        vehicle
+    );
+
+    // A relay that did not receive the message cannot pass it on; a tampered hop fails.
+    assert_eq!(
+        relay(&m1, s.keys(cm_b).unwrap(), cm_b, &s.directory, &mut rng),
+        Err(TransferError::NotForUs(cm_a))
+    );
+    let mut tampered = m2.clone();
+    tampered.destination = MemberId(4);
+    assert_eq!(
+        relay(
+            &tampered,
+            s.keys(cm_b).unwrap(),
+            cm_b,
+            &s.directory,
+            &mut rng
+        ),
+        Err(TransferError::BadSignature)
+    );
+}
