@@ -7,6 +7,10 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_crypto;
+mod demo;
+mod ecies;
+mod keygen;
 mod mine;
 mod verify;
 
@@ -34,6 +38,20 @@ enum Command {
     /// Measure the building blocks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Generate a member's key pairs (PKCS#8 PEM) and its public entry (JSON).
+    Keygen(keygen::KeygenArgs),
+    /// IEEE 1609.2 ECIES on hex input.
+    #[command(subcommand)]
+    Ecies(ecies::EciesCommand),
+    /// Key transfer between security domains.
+    #[command(subcommand)]
+    Transfer(TransferCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TransferCommand {
+    /// One vehicle crossing one border with fresh keys, with timings per step.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +70,8 @@ enum BlockCommand {
 enum BenchCommand {
     /// Nonces per second of the midstate miner against a naive double-SHA256 loop.
     Mining(bench::MiningArgs),
+    /// The cryptographic operations of the paper's Table IV, measured here.
+    Crypto(bench_crypto::CryptoArgs),
 }
 
 /// A failure to report on one line.
@@ -79,6 +99,10 @@ fn main() -> ExitCode {
         Command::Mine(args) => mine::run(&args),
         Command::Block(BlockCommand::Verify { file, json }) => verify::run(&file, json),
         Command::Bench(BenchCommand::Mining(args)) => bench::run(&args),
+        Command::Bench(BenchCommand::Crypto(args)) => bench_crypto::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Ecies(command) => ecies::run(&command),
+        Command::Transfer(TransferCommand::Demo(args)) => demo::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,249 @@
+//! `vkm bench crypto`: the rows of Lei et al. Table IV measured here, for both sealing
+//! backends, with the fast verification of registered keys beside `p256`'s reference.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use vkm_block::{MemberId, Timestamp, serialize};
+use vkm_transfer::directory::Directory;
+use vkm_transfer::keys::{EncryptionPublic, EncryptionScheme, EncryptionSecret};
+use vkm_transfer::scenario::Scenario;
+use vkm_transfer::seal::Sealer;
+use vkm_transfer::seal::ieee1609::Ieee1609Ecies;
+use vkm_transfer::seal::secp256k1::EciesSecp256k1;
+use vkm_transfer::signature::{RegisteredKey, sign, verify_reference};
+use vkm_transfer::transfer::{build_key_transfer, check_key_transfers};
+
+use crate::{CliError, all_cores, print_json};
+
+/// Table IV of Lei et al. (milliseconds, Crypto++ ECIES/ECDSA on secp160r1).
+const PAPER_TABLE_IV_MS: [(&str, f64); 4] = [
+    ("ecies_encrypt", 0.51027),
+    ("ecies_decrypt", 0.73996),
+    ("ecdsa_sign", 0.51011),
+    ("ecdsa_verify", 1.10171),
+];
+
+/// Arguments of `vkm bench crypto`.
+#[derive(Debug, Args)]
+pub struct CryptoArgs {
+    /// Measurements per operation (medians are reported).
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    /// Transactions in the block whose verification is timed.
+    #[arg(long, default_value_t = 1000)]
+    block_txs: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Microseconds one call of `op` takes.
+fn micros(op: &mut dyn FnMut()) -> f64 {
+    let started = Instant::now();
+    op();
+    started.elapsed().as_secs_f64() * 1e6
+}
+
+/// Runs `vkm bench crypto`.
+pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
+    if !(1..=100_000).contains(&args.iterations) || !(1..=65_536).contains(&args.block_txs) {
+        return Err(CliError::Invalid(
+            "--iterations must be 1..=100000 and --block-txs 1..=65536".into(),
+        ));
+    }
+    let mut rng = rand::rng();
+    let now = Timestamp::now();
+    // The Beijing scenario: 9 domains, one security manager each.
+    let p256_world = Scenario::new(9, 1, EncryptionScheme::Ieee1609P256, &mut rng);
+    let k256_world = Scenario::new(1, 1, EncryptionScheme::EciesSecp256k1, &mut rng);
+    let missing = || CliError::Invalid("scenario member missing".into());
+    let vehicle = p256_world
+        .vehicle(0, now, 3_600_000, &mut rng)
+        .ok_or_else(missing)?;
+    let plaintext = serialize(&vehicle);
+    let sm = |world: &Scenario| world.domains[0].security_managers[0].clone();
+    let (p256_sm, k256_sm) = (sm(&p256_world), sm(&k256_world));
+    let (EncryptionPublic::P256(p256_public), EncryptionSecret::P256(p256_secret)) =
+        (p256_sm.keys.encryption_public(), &p256_sm.keys.encryption)
+    else {
+        return Err(missing());
+    };
+    let (EncryptionPublic::Secp256k1(k256_public), EncryptionSecret::Secp256k1(k256_secret)) =
+        (k256_sm.keys.encryption_public(), &k256_sm.keys.encryption)
+    else {
+        return Err(missing());
+    };
+    let binding = [7u8; 32];
+    let p256_sealed = Ieee1609Ecies
+        .seal(&p256_public, &binding, &plaintext, &mut rng)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let k256_sealed = EciesSecp256k1
+        .seal(&k256_public, &binding, &plaintext, &mut rng)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+
+    let dest = p256_world
+        .directory
+        .member(MemberId(2))
+        .ok_or_else(missing)?;
+    let tx = build_key_transfer(&p256_sm.keys, p256_sm.id, 0, dest, now, &vehicle, &mut rng)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let preimage = tx.signing_preimage();
+    let signing = &p256_sm.keys.signing;
+    let signature = sign(signing, &preimage);
+    let registered = RegisteredKey::new(*signing.verifying_key());
+
+    // Interleaved: one of each operation per round, so machine noise hits all alike.
+    let mut k256_rng = rand::rng();
+    let names = [
+        "ecies_encrypt_us",
+        "ecies_decrypt_us",
+        "secp256k1_ecies_encrypt_us",
+        "secp256k1_ecies_decrypt_us",
+        "ecdsa_sign_us",
+        "ecdsa_verify_us",
+        "ecdsa_verify_registered_us",
+    ];
+    let mut samples = vec![Vec::with_capacity(args.iterations); names.len()];
+    for _ in 0..args.iterations {
+        let ops: [&mut dyn FnMut(); 7] = [
+            &mut || {
+                drop(std::hint::black_box(Ieee1609Ecies.seal(
+                    &p256_public,
+                    &binding,
+                    &plaintext,
+                    &mut rng,
+                )))
+            },
+            &mut || {
+                drop(std::hint::black_box(Ieee1609Ecies.open(
+                    p256_secret,
+                    &binding,
+                    &p256_sealed,
+                )))
+            },
+            &mut || {
+                drop(std::hint::black_box(EciesSecp256k1.seal(
+                    &k256_public,
+                    &binding,
+                    &plaintext,
+                    &mut k256_rng,
+                )))
+            },
+            &mut || {
+                drop(std::hint::black_box(EciesSecp256k1.open(
+                    k256_secret,
+                    &binding,
+                    &k256_sealed,
+                )))
+            },
+            &mut || {
+                std::hint::black_box(sign(signing, &preimage));
+            },
+            &mut || {
+                let _ = std::hint::black_box(verify_reference(
+                    signing.verifying_key(),
+                    &preimage,
+                    &signature,
+                ));
+            },
+            &mut || {
+                let _ = std::hint::black_box(registered.verify(&preimage, &signature));
+            },
+        ];
+        for (op, out) in ops.into_iter().zip(samples.iter_mut()) {
+            out.push(micros(op));
+        }
+    }
+    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    let table_build_us = micros(&mut || {
+        drop(std::hint::black_box(RegisteredKey::new(
+            *signing.verifying_key(),
+        )))
+    });
+
+    // A block of key transfers from the nine security managers, checked on all cores.
+    let members: Vec<_> = p256_world
+        .domains
+        .iter()
+        .map(|d| d.security_managers[0].clone())
+        .collect();
+    let mut txs = Vec::with_capacity(args.block_txs);
+    for i in 0..args.block_txs {
+        let from = &members[i % members.len()];
+        let to = p256_world
+            .directory
+            .member(members[(i + 1) % members.len()].id)
+            .ok_or_else(missing)?;
+        txs.push(
+            build_key_transfer(&from.keys, from.id, i as u64, to, now, &vehicle, &mut rng)
+                .map_err(|e| CliError::Invalid(e.to_string()))?,
+        );
+    }
+    let threads = all_cores().get();
+    let seen = HashSet::new();
+    let mut block_samples: Vec<f64> = (0..5)
+        .map(|_| {
+            micros(&mut || {
+                drop(std::hint::black_box(check_key_transfers(
+                    &txs,
+                    &p256_world.directory,
+                    &seen,
+                    threads,
+                )))
+            }) / 1e3
+        })
+        .collect();
+    let block_ms = median(&mut block_samples);
+
+    if args.json {
+        let mut out = serde_json::Map::new();
+        for (name, value) in names.iter().zip(&medians) {
+            out.insert((*name).into(), json!(value));
+        }
+        out.insert(
+            "ecdsa_verify_speedup".into(),
+            json!(medians[5] / medians[6]),
+        );
+        out.insert("registered_table_build_us".into(), json!(table_build_us));
+        out.insert("block_verify_ms".into(), json!(block_ms));
+        out.insert("block_txs".into(), json!(args.block_txs));
+        out.insert("threads".into(), json!(threads));
+        out.insert("iterations".into(), json!(args.iterations));
+        out.insert("plaintext_bytes".into(), json!(plaintext.len()));
+        for (name, ms) in PAPER_TABLE_IV_MS {
+            out.insert(format!("paper_{name}_us"), json!(ms * 1e3));
+        }
+        print_json(&serde_json::Value::Object(out));
+    } else {
+        println!(
+            "median of {} runs (paper's Table IV in brackets):",
+            args.iterations
+        );
+        for (i, (name, value)) in names.iter().zip(&medians).enumerate() {
+            let paper = match i {
+                0 | 1 => Some(PAPER_TABLE_IV_MS[i].1),
+                4 | 5 => Some(PAPER_TABLE_IV_MS[i - 2].1),
+                _ => None,
+            };
+            match paper {
+                Some(ms) => println!("  {name}: {value:.1} [{:.1}]", ms * 1e3),
+                None => println!("  {name}: {value:.1}"),
+            }
+        }
+        println!("  registered key table: {table_build_us:.0} us to build");
+        println!(
+            "  {}-transaction block verified in {block_ms:.1} ms on {threads} threads",
+            args.block_txs
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

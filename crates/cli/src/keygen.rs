@@ -1,0 +1,117 @@
+//! `vkm keygen`: a member's key pairs as PKCS#8 PEM files and a public JSON entry.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use p256::elliptic_curve::sec1::ToSec1Point;
+use serde_json::json;
+use vkm_transfer::keys::{EncryptionPublic, EncryptionScheme, MemberKeys};
+
+use crate::{CliError, print_json};
+
+/// Encryption schemes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemeArg {
+    /// IEEE 1609.2 ECIES on P-256 (default).
+    Ieee1609,
+    /// The `ecies` crate on secp256k1.
+    Secp256k1,
+}
+
+impl From<SchemeArg> for EncryptionScheme {
+    fn from(arg: SchemeArg) -> Self {
+        match arg {
+            SchemeArg::Ieee1609 => Self::Ieee1609P256,
+            SchemeArg::Secp256k1 => Self::EciesSecp256k1,
+        }
+    }
+}
+
+/// Arguments of `vkm keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Directory to write `NAME.signing.pem`, `NAME.encryption.pem` and `NAME.public.json`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Name of the member (file prefix and `name` field).
+    #[arg(long, default_value = "sm")]
+    name: String,
+    /// Encryption scheme of the encryption key.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Ieee1609)]
+    scheme: SchemeArg,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Writes a secret file readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Runs `vkm keygen`.
+pub fn run(args: &KeygenArgs) -> Result<ExitCode, CliError> {
+    if args.name.is_empty()
+        || !args
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(CliError::Invalid(
+            "--name must be letters, digits, '-' or '_'".into(),
+        ));
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::Io(format!("cannot create {}: {e}", args.out.display())))?;
+    let keys = MemberKeys::generate(args.scheme.into(), &mut rand::rng());
+    let invalid = |e: vkm_transfer::keys::KeyFileError| CliError::Invalid(e.to_string());
+    let signing_path = args.out.join(format!("{}.signing.pem", args.name));
+    let encryption_path = args.out.join(format!("{}.encryption.pem", args.name));
+    write_secret(&signing_path, &keys.signing_pem().map_err(invalid)?)?;
+    write_secret(&encryption_path, &keys.encryption_pem().map_err(invalid)?)?;
+
+    let (encryption_public, scheme) = match keys.encryption_public() {
+        EncryptionPublic::P256(key) => (
+            hex::encode(key.to_sec1_point(true).as_bytes()),
+            "ieee1609-p256",
+        ),
+        EncryptionPublic::Secp256k1(key) => (
+            hex::encode(key.to_sec1_point(true).as_bytes()),
+            "ecies-secp256k1",
+        ),
+    };
+    let entry = json!({
+        "name": args.name,
+        "signing_public": hex::encode(keys.signing.verifying_key().to_sec1_point(true).as_bytes()),
+        "encryption_public": encryption_public,
+        "encryption_scheme": scheme,
+    });
+    let public_path = args.out.join(format!("{}.public.json", args.name));
+    std::fs::write(&public_path, format!("{entry:#}\n"))
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", public_path.display())))?;
+    if args.json {
+        let mut out = entry;
+        out["signing_key_file"] = json!(signing_path.display().to_string());
+        out["encryption_key_file"] = json!(encryption_path.display().to_string());
+        out["public_file"] = json!(public_path.display().to_string());
+        print_json(&out);
+    } else {
+        println!(
+            "wrote {}, {} and {}",
+            signing_path.display(),
+            encryption_path.display(),
+            public_path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
