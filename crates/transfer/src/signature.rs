@@ -209,6 +209,67 @@ impl RegisteredKey {
     }
 }
 
+/// One signature of a batch: the registered signer, the 32-byte digest, the signature.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingSignature<'a> {
+    /// The signer's registered key.
+    pub key: &'a RegisteredKey,
+    /// SHA-256 of the signed preimage.
+    pub digest: [u8; 32],
+    /// The signature to check.
+    pub signature: CompactSignature,
+}
+
+/// Verifies many signatures, each exactly as [`RegisteredKey::verify_digest`] would, with
+/// the per-signature inversions batched (Montgomery's trick, through `ff` and
+/// `BatchNormalize`): one scalar inversion for all `s^-1` and one field inversion for all
+/// the final affine conversions. Results are in input order.
+pub fn verify_batch(items: &[PendingSignature<'_>]) -> Vec<Result<(), InvalidSignature>> {
+    use p256::elliptic_curve::ff::BatchInvert;
+
+    let reduce = |bytes: &FieldBytes| <Scalar as Reduce<FieldBytes>>::reduce(bytes);
+    let parsed: Vec<Option<(Scalar, Scalar)>> = items
+        .iter()
+        .map(|item| {
+            let signature = parse_low_s(&item.signature).ok()?;
+            let (r, s) = signature.split_scalars();
+            Some((*r, *s))
+        })
+        .collect();
+    let mut inverses: Vec<Scalar> = parsed.iter().flatten().map(|(_, s)| *s).collect();
+    inverses.iter_mut().batch_invert();
+
+    let mut inverse = inverses.into_iter();
+    let points: Vec<ProjectivePoint> = items
+        .iter()
+        .zip(&parsed)
+        .filter_map(|(item, rs)| {
+            let (r, _) = rs.as_ref()?;
+            let s_inv = inverse.next()?;
+            let z = reduce(&FieldBytes::from(item.digest));
+            Some(
+                GENERATOR_TABLE.mul_vartime(&(z * s_inv))
+                    + item.key.table.mul_vartime(&(*r * s_inv)),
+            )
+        })
+        .collect();
+    let affine = ProjectivePoint::batch_normalize(points.as_slice());
+
+    let mut point = affine.into_iter();
+    parsed
+        .iter()
+        .map(|rs| {
+            let (r, _) = rs.as_ref().ok_or(InvalidSignature)?;
+            let p = point.next().ok_or(InvalidSignature)?;
+            if !bool::from(p.is_identity()) && reduce(&p.x()) == *r {
+                Ok(())
+            } else {
+                Err(InvalidSignature)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::keys::{EncryptionPublic, EncryptionSecret, MemberKeys};
 use crate::seal::ieee1609::Ieee1609Ecies;
 use crate::seal::secp256k1::EciesSecp256k1;
 use crate::seal::{MalformedCiphertext, OpenError, SealError, Sealer};
-use crate::signature::sign;
+use crate::signature::{PendingSignature, sign, signing_digest, verify_batch};
 
 /// Why a key transfer is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,14 +159,13 @@ fn security_manager<D: Directory + ?Sized>(
     Ok(member)
 }
 
-/// What every security manager checks of a key transfer (it cannot open it): source and
-/// destination are registered, distinct security managers; the sequence number is new;
-/// the source's signature verifies (fast path). Sizes were enforced by decoding.
-pub fn check_key_transfer<D: Directory + ?Sized, L: SequenceLog + ?Sized>(
+/// The checks of [`check_key_transfer`] that need no signature verification; returns the
+/// source's registered entry.
+fn check_fields<'d, D: Directory + ?Sized, L: SequenceLog + ?Sized>(
     tx: &KeyTransferTx,
-    directory: &D,
+    directory: &'d D,
     log: &L,
-) -> Result<(), TransferError> {
+) -> Result<&'d RegisteredMember, TransferError> {
     let source = security_manager(directory, tx.source, TransferError::UnknownSender)?;
     security_manager(directory, tx.destination, TransferError::UnknownDestination)?;
     if tx.source == tx.destination {
@@ -178,14 +177,61 @@ pub fn check_key_transfer<D: Directory + ?Sized, L: SequenceLog + ?Sized>(
             sequence: tx.sequence,
         });
     }
-    source
+    Ok(source)
+}
+
+/// What every security manager checks of a key transfer (it cannot open it): source and
+/// destination are registered, distinct security managers; the sequence number is new;
+/// the source's signature verifies (fast path). Sizes were enforced by decoding.
+pub fn check_key_transfer<D: Directory + ?Sized, L: SequenceLog + ?Sized>(
+    tx: &KeyTransferTx,
+    directory: &D,
+    log: &L,
+) -> Result<(), TransferError> {
+    check_fields(tx, directory, log)?
         .verifier
         .verify(&tx.signing_preimage(), &tx.signature)
         .map_err(|_| TransferError::BadSignature)
 }
 
-/// Checks many key transfers on `threads` threads (a block's payload); results in input
-/// order.
+/// [`check_key_transfer`] for a run of transactions, their signatures verified as one
+/// batch ([`verify_batch`]).
+fn check_run<D: Directory + ?Sized, L: SequenceLog + ?Sized>(
+    txs: &[KeyTransferTx],
+    directory: &D,
+    log: &L,
+) -> Vec<Result<(), TransferError>> {
+    let fields: Vec<_> = txs
+        .iter()
+        .map(|tx| check_fields(tx, directory, log))
+        .collect();
+    let pending: Vec<PendingSignature<'_>> = txs
+        .iter()
+        .zip(&fields)
+        .filter_map(|(tx, source)| {
+            Some(PendingSignature {
+                key: &source.as_ref().ok()?.verifier,
+                digest: signing_digest(&tx.signing_preimage()),
+                signature: tx.signature,
+            })
+        })
+        .collect();
+    let mut verdicts = verify_batch(&pending).into_iter();
+    fields
+        .into_iter()
+        .map(|source| {
+            source?;
+            match verdicts.next() {
+                Some(Ok(())) => Ok(()),
+                _ => Err(TransferError::BadSignature),
+            }
+        })
+        .collect()
+}
+
+/// Checks a block's key transfers on `threads` threads, each verifying its share of the
+/// signatures as one batch; results in input order, identical to
+/// [`check_key_transfer`] one by one.
 pub fn check_key_transfers<D: Directory + Sync + ?Sized, L: SequenceLog + Sync + ?Sized>(
     txs: &[KeyTransferTx],
     directory: &D,
@@ -194,22 +240,13 @@ pub fn check_key_transfers<D: Directory + Sync + ?Sized, L: SequenceLog + Sync +
 ) -> Vec<Result<(), TransferError>> {
     let threads = threads.clamp(1, txs.len().max(1));
     if threads == 1 {
-        return txs
-            .iter()
-            .map(|tx| check_key_transfer(tx, directory, log))
-            .collect();
+        return check_run(txs, directory, log);
     }
     let chunk = txs.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = txs
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|tx| check_key_transfer(tx, directory, log))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || check_run(part, directory, log)))
             .collect();
         handles
             .into_iter()

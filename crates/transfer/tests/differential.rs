@@ -5,7 +5,9 @@
 use p256::ecdsa::SigningKey;
 use proptest::prelude::*;
 use vkm_block::CompactSignature;
-use vkm_transfer::signature::{RegisteredKey, sign, verify_reference};
+use vkm_transfer::signature::{
+    PendingSignature, RegisteredKey, sign, signing_digest, verify_batch, verify_reference,
+};
 
 fn key(bytes: [u8; 32]) -> Option<SigningKey> {
     SigningKey::from_slice(&bytes).ok()
@@ -76,5 +78,33 @@ proptest! {
         }
         let reference = verify_reference(signer.verifying_key(), &checked, &signature);
         prop_assert_eq!(fast.verify(&checked, &signature), reference);
+    }
+
+    #[test]
+    fn batch_agrees_with_one_by_one(
+        secrets in proptest::collection::vec(any::<[u8; 32]>(), 1..4),
+        items in proptest::collection::vec((any::<prop::sample::Index>(), any::<u16>(), corruption()), 0..12),
+    ) {
+        let signers: Vec<SigningKey> = secrets.into_iter().filter_map(key).collect();
+        if signers.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<RegisteredKey> = signers.iter().map(|s| RegisteredKey::new(*s.verifying_key())).collect();
+        let mut pending = Vec::new();
+        for (pick, message, corruption) in items {
+            let i = pick.index(signers.len());
+            let message = message.to_le_bytes();
+            let mut signature = sign(&signers[i], &message);
+            match corruption {
+                Corruption::None => {}
+                Corruption::FlipBit(bit) => signature.0[bit / 8] ^= 1 << (bit % 8),
+                Corruption::ZeroS => signature.0[32..].fill(0),
+                Corruption::OtherMessage => signature = sign(&signers[i], b"other"),
+                _ => signature = CompactSignature([0xff; 64]),
+            }
+            pending.push(PendingSignature { key: &keys[i], digest: signing_digest(&message), signature });
+        }
+        let one_by_one: Vec<_> = pending.iter().map(|p| p.key.verify_digest(&p.digest, &p.signature)).collect();
+        prop_assert_eq!(verify_batch(&pending), one_by_one);
     }
 }
