@@ -5,6 +5,8 @@
 //!
 //! - [`block`] (`vkm-block`): block and transaction formats, codec, merkle tree.
 //! - [`pow`] (`vkm-pow`): double-SHA256 proof of work, Algorithms 1 and 2 of Lei et al.
+//! - [`transfer`] (`vkm-transfer`): key transfer between security domains: ECIES sealing,
+//!   ECDSA signing and fast verification, the blockchain and traditional structures.
 //!
 //! ```
 //! use vkm::block::BlockHeader;
@@ -18,3 +20,4 @@
 
 pub use vkm_block as block;
 pub use vkm_pow as pow;
+pub use vkm_transfer as transfer;

@@ -1,17 +1,29 @@
 //! Mutation testing of the decoders on stable: the fuzz seeds (valid encodings) are
 //! mutated many times (byte changes, truncation, insertion, deletion) and each mutant
 //! gets the fuzz targets' checks: decoding never panics, and a mutant that decodes
-//! re-encodes to the same bytes. Coverage-guided fuzzing (`cargo fuzz`, nightly) goes
+//! re-encodes to the same bytes; sealed messages and key transfers that were changed do
+//! not open or pass. Coverage-guided fuzzing (`cargo fuzz`, nightly) goes
 //! further; this runs in every `cargo test`.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+use std::collections::HashSet;
 use std::path::Path;
 
+use p256::elliptic_curve::Generate;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use vkm::block::{
-    Block, BlockHeader, InclusionProof, MerkleRoot, Transaction, Txid, deserialize, serialize,
+    Block, BlockHeader, InclusionProof, MerkleRoot, Timestamp, Transaction, Txid, deserialize,
+    serialize,
 };
+use vkm::transfer::certificate::IdentityMaterials;
+use vkm::transfer::keys::EncryptionScheme;
+use vkm::transfer::scenario::Scenario;
+use vkm::transfer::seal::Sealer;
+use vkm::transfer::seal::ieee1609::{Ieee1609Ecies, SealedMessage};
+use vkm::transfer::seal::secp256k1::EciesSecp256k1;
+use vkm::transfer::traditional::RelayMessage;
+use vkm::transfer::transfer::{admit, check_key_transfer};
 
 const MUTANTS_PER_SEED: usize = 3000;
 
@@ -57,11 +69,15 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn each_mutant(target: &str, mut check: impl FnMut(&[u8])) {
+fn each_mutant(target: &str, check: impl FnMut(&[u8])) {
+    each_of_n_mutants(target, MUTANTS_PER_SEED, check);
+}
+
+fn each_of_n_mutants(target: &str, mutants: usize, mut check: impl FnMut(&[u8])) {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     for seed in seeds(target) {
         check(&seed);
-        for _ in 0..MUTANTS_PER_SEED {
+        for _ in 0..mutants {
             check(&mutate(&mut rng, &seed));
         }
     }
@@ -116,4 +132,63 @@ fn inclusion_proof_mutants() {
             let _ = proof.verify(&root, &txid);
         }
     });
+}
+
+#[test]
+fn sealed_message_mutants() {
+    // The fuzz target's keys: P-256 then secp256k1 from seed 0.
+    let mut rng = StdRng::seed_from_u64(0);
+    let p256_key = p256::SecretKey::generate_from_rng(&mut rng);
+    let k256_key = k256::SecretKey::generate_from_rng(&mut rng);
+    let mut opened = 0;
+    each_of_n_mutants("open_sealed", 1000, |bytes| {
+        if let Ok(message) = SealedMessage::from_bytes(bytes) {
+            assert_eq!(message.to_bytes(), bytes);
+        }
+        opened += usize::from(Ieee1609Ecies.open(&p256_key, b"", bytes).is_ok());
+        opened += usize::from(EciesSecp256k1.open(&k256_key, b"", bytes).is_ok());
+    });
+    assert_eq!(opened, 2, "exactly the two unmutated seeds open");
+}
+
+#[test]
+fn identity_material_mutants() {
+    each_mutant("decode_identity_materials", |bytes| {
+        if let Ok(materials) = deserialize::<IdentityMaterials>(bytes) {
+            assert_eq!(serialize(&materials), bytes);
+        }
+        if let Ok(message) = deserialize::<RelayMessage>(bytes) {
+            assert_eq!(serialize(&message), bytes);
+        }
+    });
+}
+
+#[test]
+fn key_transfer_check_mutants() {
+    // The fuzz target's scenario (seed 0), against which the seed transfer is valid.
+    let world = Scenario::new(
+        2,
+        1,
+        EncryptionScheme::Ieee1609P256,
+        &mut StdRng::seed_from_u64(0),
+    );
+    let mut accepted = 0;
+    each_of_n_mutants("check_key_transfer", 500, |bytes| {
+        let Ok(Transaction::KeyTransfer(tx)) = deserialize::<Transaction>(bytes) else {
+            return;
+        };
+        if check_key_transfer(&tx, &world.directory, &HashSet::new()).is_ok() {
+            accepted += 1;
+            let keys = world.keys(tx.destination).unwrap();
+            admit(
+                &tx,
+                keys,
+                tx.destination,
+                &world.directory,
+                Timestamp(tx.timestamp.0),
+            )
+            .unwrap();
+        }
+    });
+    assert_eq!(accepted, 1, "only the unmutated seed passes the checks");
 }
