@@ -1,0 +1,93 @@
+//! Collection-period optimisation (Lei et al. III.B.5-6, IV.D-E): how long a security
+//! manager collects cross-border transactions before mining a block.
+//!
+//! - [`traffic`]: Eqs. (1) and (5), the grid topology of section IV.A, exponential
+//!   crossing events by the paper's quantile function, a time-of-day profile.
+//! - [`cost`]: the time elements of Table III and the [`CostModel`] trait, Eqs. (2)-(4).
+//! - [`calibration`]: the elements as an editable JSON file; `paper` is built in
+//!   (`calibrations/paper.json`); `vkm calibrate` measures this machine.
+//! - [`objective`]: Eq. (6) and Algorithm 3, and the delay-aware objective (reading guide
+//!   4) with feasibility.
+//! - [`policy`]: fixed and adaptive period policies for a security manager.
+//!
+//! ```
+//! use vkm_period::{CollectionPeriod, Calibration, Load, Structure, algorithm3};
+//!
+//! let candidates = CollectionPeriod::range(0.5, 1.0, 0.1).expect("valid range");
+//! let paper = Calibration::paper();
+//! let load = |vehicles_per_hour| Load { vehicles_per_hour, flows: 120, structure: Structure::Blockchain };
+//! // Fig. 12: the longest period at off-peak traffic, a short one when saturated.
+//! assert_eq!(algorithm3(&paper, &load(3_000.0), &candidates).map(|p| p.seconds()), Some(1.0));
+//! assert!(algorithm3(&paper, &load(15_000.0), &candidates).expect("feasible").seconds() < 1.0);
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod calibration;
+pub mod cost;
+pub mod objective;
+pub mod policy;
+pub mod traffic;
+
+pub use calibration::{Calibration, CalibrationError};
+pub use cost::{CostModel, PrepModel, Structure, TimeElements};
+pub use objective::{Evaluation, Load, Objective, Optimum, algorithm3, evaluate, optimise};
+pub use policy::{AdaptivePolicy, FixedPolicy, PeriodPolicy};
+pub use traffic::{CrossingEvents, Grid, TrafficProfile, transactions_all, transactions_per_flow};
+
+/// A collection period `tCP`: a positive, finite number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct CollectionPeriod(f64);
+
+/// A collection period or a range of them is not valid.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeriodError {
+    /// Not a positive finite number of seconds.
+    #[error("a collection period must be a positive finite number of seconds, not {0}")]
+    NotPositive(f64),
+    /// A range whose end is before its start, or whose step is not positive.
+    #[error("invalid range {start}:{end}:{step}")]
+    BadRange {
+        /// First period.
+        start: f64,
+        /// Last period.
+        end: f64,
+        /// Step.
+        step: f64,
+    },
+    /// A range of more than 10,000 periods.
+    #[error("range has more than 10000 periods")]
+    TooMany,
+}
+
+impl CollectionPeriod {
+    /// A period of `seconds`.
+    pub fn new(seconds: f64) -> Result<Self, PeriodError> {
+        if seconds.is_finite() && seconds > 0.0 {
+            Ok(Self(seconds))
+        } else {
+            Err(PeriodError::NotPositive(seconds))
+        }
+    }
+
+    /// The length in seconds.
+    pub fn seconds(self) -> f64 {
+        self.0
+    }
+
+    /// `start, start + step, ...` up to `end` inclusive (within a millionth of a step).
+    pub fn range(start: f64, end: f64, step: f64) -> Result<Vec<Self>, PeriodError> {
+        let bad = PeriodError::BadRange { start, end, step };
+        if !(step.is_finite() && step > 0.0 && end.is_finite() && end >= start) {
+            return Err(bad);
+        }
+        let count = ((end - start) / step + 1e-6).floor() + 1.0;
+        if count > 10_000.0 {
+            return Err(PeriodError::TooMany);
+        }
+        (0..count as usize)
+            .map(|i| Self::new(start + step * i as f64))
+            .collect()
+    }
+}
