@@ -53,11 +53,37 @@ fn micros(op: &mut dyn FnMut()) -> f64 {
     started.elapsed().as_secs_f64() * 1e6
 }
 
-/// Runs `vkm bench crypto`.
-pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
-    if !(1..=100_000).contains(&args.iterations) || !(1..=65_536).contains(&args.block_txs) {
+/// Medians measured by [`measure`], microseconds (the block in milliseconds).
+#[derive(Debug, Clone)]
+pub struct CryptoMedians {
+    /// Operation names (`ecies_encrypt_us`, ...) with their medians, in report order.
+    pub operations: Vec<(&'static str, f64)>,
+    /// Building one registered key's table.
+    pub table_build_us: f64,
+    /// Checking the block of key transfers on all cores, milliseconds (`None` without a block).
+    pub block_verify_ms: Option<f64>,
+    /// Threads used for the block.
+    pub threads: usize,
+    /// Size of the sealed plaintext (identity materials).
+    pub plaintext_bytes: usize,
+}
+
+impl CryptoMedians {
+    /// The median of operation `name`.
+    pub fn get(&self, name: &str) -> f64 {
+        self.operations
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(f64::NAN, |(_, v)| *v)
+    }
+}
+
+/// Measures Table IV's operations `iterations` times each, interleaved, and checks a block
+/// of `block_txs` key transfers (none when 0).
+pub fn measure(iterations: usize, block_txs: usize) -> Result<CryptoMedians, CliError> {
+    if !(1..=100_000).contains(&iterations) || block_txs > 65_536 {
         return Err(CliError::Invalid(
-            "--iterations must be 1..=100000 and --block-txs 1..=65536".into(),
+            "--iterations must be 1..=100000 and --block-txs at most 65536".into(),
         ));
     }
     let mut rng = rand::rng();
@@ -112,8 +138,8 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
         "ecdsa_verify_us",
         "ecdsa_verify_registered_us",
     ];
-    let mut samples = vec![Vec::with_capacity(args.iterations); names.len()];
-    for _ in 0..args.iterations {
+    let mut samples = vec![Vec::with_capacity(iterations); names.len()];
+    for _ in 0..iterations {
         let ops: [&mut dyn FnMut(); 7] = [
             &mut || {
                 drop(std::hint::black_box(Ieee1609Ecies.seal(
@@ -176,8 +202,8 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
         .iter()
         .map(|d| d.security_managers[0].clone())
         .collect();
-    let mut txs = Vec::with_capacity(args.block_txs);
-    for i in 0..args.block_txs {
+    let mut txs = Vec::with_capacity(block_txs);
+    for i in 0..block_txs {
         let from = &members[i % members.len()];
         let to = p256_world
             .directory
@@ -190,7 +216,8 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
     }
     let threads = all_cores().get();
     let seen = HashSet::new();
-    let mut block_samples: Vec<f64> = (0..5)
+    let block_runs = if block_txs == 0 { 0 } else { 5 };
+    let mut block_samples: Vec<f64> = (0..block_runs)
         .map(|_| {
             micros(&mut || {
                 drop(std::hint::black_box(check_key_transfers(
@@ -202,7 +229,26 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
             }) / 1e3
         })
         .collect();
-    let block_ms = median(&mut block_samples);
+    let block_verify_ms = (block_txs > 0).then(|| median(&mut block_samples));
+    Ok(CryptoMedians {
+        operations: names.iter().copied().zip(medians).collect(),
+        table_build_us,
+        block_verify_ms,
+        threads,
+        plaintext_bytes: plaintext.len(),
+    })
+}
+
+/// Runs `vkm bench crypto`.
+pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
+    if args.block_txs == 0 {
+        return Err(CliError::Invalid("--block-txs must be at least 1".into()));
+    }
+    let m = measure(args.iterations, args.block_txs)?;
+    let block_ms = m.block_verify_ms.unwrap_or(f64::NAN);
+    let medians: Vec<f64> = m.operations.iter().map(|(_, v)| *v).collect();
+    let names: Vec<&str> = m.operations.iter().map(|(n, _)| *n).collect();
+    let (table_build_us, threads) = (m.table_build_us, m.threads);
 
     if args.json {
         let mut out = serde_json::Map::new();
@@ -218,7 +264,7 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
         out.insert("block_txs".into(), json!(args.block_txs));
         out.insert("threads".into(), json!(threads));
         out.insert("iterations".into(), json!(args.iterations));
-        out.insert("plaintext_bytes".into(), json!(plaintext.len()));
+        out.insert("plaintext_bytes".into(), json!(m.plaintext_bytes));
         for (name, ms) in PAPER_TABLE_IV_MS {
             out.insert(format!("paper_{name}_us"), json!(ms * 1e3));
         }

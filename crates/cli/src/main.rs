@@ -8,10 +8,12 @@
 
 mod bench;
 mod bench_crypto;
+mod calibrate;
 mod demo;
 mod ecies;
 mod keygen;
 mod mine;
+mod period;
 mod verify;
 
 use std::num::NonZeroUsize;
@@ -46,6 +48,11 @@ enum Command {
     /// Key transfer between security domains.
     #[command(subcommand)]
     Transfer(TransferCommand),
+    /// Collection-period optimisation (Algorithm 3 and the delay objective).
+    #[command(subcommand)]
+    Period(period::PeriodCommand),
+    /// Measure this machine's time elements (Table III) into a calibration file.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +110,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args),
         Command::Ecies(command) => ecies::run(&command),
         Command::Transfer(TransferCommand::Demo(args)) => demo::run(&args),
+        Command::Period(command) => period::run(&command),
+        Command::Calibrate(args) => calibrate::run(&args),
     };
     match result {
         Ok(code) => code,
