@@ -45,6 +45,7 @@
 pub mod certificate;
 pub mod directory;
 pub mod keys;
+pub mod rules;
 pub mod scenario;
 pub mod seal;
 pub mod signature;

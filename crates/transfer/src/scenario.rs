@@ -4,7 +4,10 @@
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use rand::CryptoRng;
-use vkm_block::{DomainName, MemberId, RegistryAction, RegistryTx, Role, Timestamp};
+use vkm_block::{
+    Block, BlockHash, BlockHeader, CompactSignature, DomainName, MemberId, RegistryAction,
+    RegistryTx, Role, Timestamp, Transaction,
+};
 
 use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
 use crate::directory::MemberDirectory;
@@ -103,6 +106,26 @@ impl Scenario {
             genesis,
             directory,
         }
+    }
+
+    /// The genesis block: the registry transaction alone, at `difficulty_bits` (the
+    /// chain's difficulty), stamped `timestamp`. Genesis is trusted as configured, so it
+    /// is not mined.
+    pub fn genesis_block(&self, difficulty_bits: u8, timestamp: Timestamp) -> Block {
+        let mut block = Block {
+            header: BlockHeader {
+                version: BlockHeader::VERSION,
+                prev_block: BlockHash::ZERO,
+                timestamp,
+                difficulty_bits,
+                ..BlockHeader::default()
+            },
+            miner: MemberId(0),
+            miner_signature: CompactSignature::default(),
+            transactions: vec![Transaction::Registry(self.genesis.clone())],
+        };
+        block.header.merkle_root = block.compute_merkle_root();
+        block
     }
 
     /// The keys of member `id`.

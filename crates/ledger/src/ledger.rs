@@ -1,0 +1,735 @@
+//! The chain state: fork choice by most cumulative work (first seen on ties),
+//! reorganisation, a bounded orphan pool, persistence in redb, queries.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use vkm_block::{
+    Block, BlockHash, InclusionProof, MemberId, Timestamp, Transaction, Txid, deserialize,
+    serialize,
+};
+
+use crate::registry::Registry;
+use crate::store::{
+    BLOCKS, MAIN, META, Meta, REGISTRY, SEQUENCES, TRANSFERS, TXS, UTXOS, block_work,
+};
+use crate::validate::{BlockError, Context, RuleSet, ValidatedBlock, check_context_free, validate};
+
+/// Most blocks held while their parent is unknown.
+pub const MAX_ORPHANS: usize = 256;
+
+/// A ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The block is invalid; the chain and the store are unchanged.
+    #[error("invalid block {hash}: {error}")]
+    Invalid {
+        /// The block's hash.
+        hash: BlockHash,
+        /// The check it failed.
+        error: BlockError,
+    },
+    /// The store failed (I/O, corruption detected by redb).
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The store holds another chain.
+    #[error("the store holds the chain of genesis {stored}, not {expected}")]
+    WrongGenesis {
+        /// Genesis in the store.
+        stored: BlockHash,
+        /// Genesis given.
+        expected: BlockHash,
+    },
+    /// Stored data does not decode.
+    #[error("the store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> LedgerError {
+    LedgerError::Storage(e.to_string())
+}
+
+/// What accepting a block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// The best chain changed: blocks were connected (and, in a reorganisation,
+    /// disconnected first).
+    Connected(ChainUpdate),
+    /// Stored on a side branch with less work than the best chain.
+    SideBranch(BlockHash),
+    /// Held until its parent arrives.
+    Orphan(BlockHash),
+    /// Already known.
+    AlreadyKnown(BlockHash),
+}
+
+/// How the best chain changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainUpdate {
+    /// Blocks removed from the best chain, tip first.
+    pub disconnected: Vec<Block>,
+    /// Blocks added to the best chain, in height order.
+    pub connected: Vec<ValidatedBlock>,
+}
+
+/// Where a transaction sits on the best chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxLocation {
+    /// The transaction.
+    pub transaction: Transaction,
+    /// Its block.
+    pub block: BlockHash,
+    /// The block's height.
+    pub height: u64,
+    /// Its position in the block.
+    pub position: u32,
+    /// Its merkle inclusion proof against the block's header.
+    pub proof: InclusionProof,
+}
+
+/// A summary of the best chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// Height of the tip (genesis is 0).
+    pub height: u64,
+    /// The tip.
+    pub tip: BlockHash,
+    /// Blocks on the best chain, genesis included.
+    pub blocks: u64,
+    /// Transactions on the best chain.
+    pub transactions: u64,
+}
+
+#[derive(Debug, Default)]
+struct OrphanPool {
+    by_parent: HashMap<BlockHash, Vec<Block>>,
+    order: VecDeque<(BlockHash, BlockHash)>,
+}
+
+impl OrphanPool {
+    fn insert(&mut self, block: Block, hash: BlockHash) {
+        if self.order.iter().any(|(_, h)| *h == hash) {
+            return;
+        }
+        let parent = block.header.prev_block;
+        self.by_parent.entry(parent).or_default().push(block);
+        self.order.push_back((parent, hash));
+        while self.order.len() > MAX_ORPHANS {
+            if let Some((parent, hash)) = self.order.pop_front()
+                && let Some(list) = self.by_parent.get_mut(&parent)
+            {
+                list.retain(|b| b.block_hash() != hash);
+                if list.is_empty() {
+                    self.by_parent.remove(&parent);
+                }
+            }
+        }
+    }
+
+    fn take_children(&mut self, parent: &BlockHash) -> Vec<Block> {
+        let children = self.by_parent.remove(parent).unwrap_or_default();
+        self.order.retain(|(p, _)| p != parent);
+        children
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
+/// A security manager's copy of the chain.
+pub struct Ledger {
+    db: Database,
+    rules: RuleSet,
+    difficulty_bits: u8,
+    genesis: BlockHash,
+    index: HashMap<BlockHash, Meta>,
+    main: Vec<BlockHash>,
+    registry: Registry,
+    orphans: OrphanPool,
+    reorgs: u64,
+}
+
+impl core::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("genesis", &self.genesis)
+            .field("height", &self.height())
+            .field("tip", &self.tip())
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Block, LedgerError> {
+    deserialize(bytes).map_err(|e| LedgerError::Corrupt(format!("stored block: {e}")))
+}
+
+impl Ledger {
+    /// Opens the store at `path`, creating it with `genesis` (whose registry transaction
+    /// lists the initial members) if it is new. The chain's difficulty is the genesis
+    /// header's.
+    pub fn open(
+        path: impl AsRef<Path>,
+        genesis: &Block,
+        rules: RuleSet,
+    ) -> Result<Self, LedgerError> {
+        let db = Database::create(path).map_err(storage)?;
+        let genesis_hash = genesis.block_hash();
+        let mut ledger = Self {
+            db,
+            rules,
+            difficulty_bits: genesis.header.difficulty_bits,
+            genesis: genesis_hash,
+            index: HashMap::new(),
+            main: Vec::new(),
+            registry: Registry::default(),
+            orphans: OrphanPool::default(),
+            reorgs: 0,
+        };
+        if !ledger.load()? {
+            ledger.initialise(genesis)?;
+        }
+        if ledger.main.first() != Some(&genesis_hash) {
+            return Err(LedgerError::WrongGenesis {
+                stored: ledger.main.first().copied().unwrap_or_default(),
+                expected: genesis_hash,
+            });
+        }
+        Ok(ledger)
+    }
+
+    /// Loads the in-memory index from the store; `false` if the store is empty.
+    fn load(&mut self) -> Result<bool, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let main = match read.open_table(MAIN) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(storage(e)),
+        };
+        for entry in main.iter().map_err(storage)? {
+            let (_, hash) = entry.map_err(storage)?;
+            self.main.push(BlockHash(hash.value()));
+        }
+        if self.main.is_empty() {
+            return Ok(false);
+        }
+        let meta = read.open_table(META).map_err(storage)?;
+        for entry in meta.iter().map_err(storage)? {
+            let (hash, value) = entry.map_err(storage)?;
+            self.index
+                .insert(BlockHash(hash.value()), Meta::from_bytes(&value.value()));
+        }
+        let registry = read.open_table(REGISTRY).map_err(storage)?;
+        let last = registry.last().map_err(storage)?;
+        let (_, bytes) = last.ok_or_else(|| LedgerError::Corrupt("no registry".into()))?;
+        self.registry = deserialize(bytes.value())
+            .map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))?;
+        Ok(true)
+    }
+
+    fn initialise(&mut self, genesis: &Block) -> Result<(), LedgerError> {
+        let hash = genesis.block_hash();
+        let invalid = |error| LedgerError::Invalid { hash, error };
+        let validated = ValidatedBlock::genesis(genesis.clone()).map_err(invalid)?;
+        let mut registry = Registry::default();
+        for tx in &genesis.transactions {
+            if let Transaction::Registry(r) = tx {
+                registry.apply(r);
+            }
+        }
+        let wtxn = self.db.begin_write().map_err(storage)?;
+        let meta = Meta {
+            parent: [0; 32],
+            height: 0,
+            work: block_work(genesis.header.difficulty_bits),
+            timestamp: genesis.header.timestamp.0,
+        };
+        Self::write_block(&wtxn, &validated, meta, Some(&registry))?;
+        wtxn.open_table(UTXOS).map_err(storage)?;
+        wtxn.commit().map_err(storage)?;
+        self.index.insert(hash, meta);
+        self.main = vec![hash];
+        self.registry = registry;
+        Ok(())
+    }
+
+    /// Writes a validated block as the main-chain block at its height.
+    fn write_block(
+        wtxn: &WriteTransaction,
+        block: &ValidatedBlock,
+        meta: Meta,
+        registry: Option<&Registry>,
+    ) -> Result<(), LedgerError> {
+        let hash = block.hash().0;
+        wtxn.open_table(BLOCKS)
+            .map_err(storage)?
+            .insert(hash, serialize(block.block()).as_slice())
+            .map_err(storage)?;
+        wtxn.open_table(META)
+            .map_err(storage)?
+            .insert(hash, meta.to_bytes())
+            .map_err(storage)?;
+        wtxn.open_table(MAIN)
+            .map_err(storage)?
+            .insert(meta.height, hash)
+            .map_err(storage)?;
+        let mut txs = wtxn.open_table(TXS).map_err(storage)?;
+        let mut sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
+        let mut transfers = wtxn.open_table(TRANSFERS).map_err(storage)?;
+        for (position, (tx, txid)) in block
+            .block()
+            .transactions
+            .iter()
+            .zip(block.txids())
+            .enumerate()
+        {
+            txs.insert(txid.0, (hash, position as u32))
+                .map_err(storage)?;
+            if let Transaction::KeyTransfer(t) = tx {
+                sequences
+                    .insert((t.source.0, t.sequence), txid.0)
+                    .map_err(storage)?;
+                transfers
+                    .insert((t.source.0, t.timestamp.0, txid.0), t.destination.0)
+                    .map_err(storage)?;
+            }
+        }
+        if let Some(registry) = registry {
+            wtxn.open_table(REGISTRY)
+                .map_err(storage)?
+                .insert(meta.height, serialize(registry).as_slice())
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a main-chain block's index entries (the block itself stays stored).
+    fn unwrite_block(
+        wtxn: &WriteTransaction,
+        block: &Block,
+        height: u64,
+    ) -> Result<(), LedgerError> {
+        let mut txs = wtxn.open_table(TXS).map_err(storage)?;
+        let mut sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
+        let mut transfers = wtxn.open_table(TRANSFERS).map_err(storage)?;
+        for tx in &block.transactions {
+            let txid = tx.txid();
+            txs.remove(txid.0).map_err(storage)?;
+            if let Transaction::KeyTransfer(t) = tx {
+                sequences
+                    .remove((t.source.0, t.sequence))
+                    .map_err(storage)?;
+                transfers
+                    .remove((t.source.0, t.timestamp.0, txid.0))
+                    .map_err(storage)?;
+            }
+        }
+        wtxn.open_table(MAIN)
+            .map_err(storage)?
+            .remove(height)
+            .map_err(storage)?;
+        wtxn.open_table(REGISTRY)
+            .map_err(storage)?
+            .remove(height)
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn stored_block(
+        &self,
+        wtxn: &WriteTransaction,
+        hash: &BlockHash,
+    ) -> Result<Block, LedgerError> {
+        let blocks = wtxn.open_table(BLOCKS).map_err(storage)?;
+        let bytes = blocks
+            .get(hash.0)
+            .map_err(storage)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("block {hash} missing")))?;
+        decode_block(bytes.value())
+    }
+
+    fn registry_at_in(wtxn: &WriteTransaction, height: u64) -> Result<Registry, LedgerError> {
+        let table = wtxn.open_table(REGISTRY).map_err(storage)?;
+        let mut range = table.range(..=height).map_err(storage)?;
+        let (_, bytes) = range
+            .next_back()
+            .ok_or_else(|| LedgerError::Corrupt("no registry".into()))?
+            .map_err(storage)?;
+        deserialize(bytes.value()).map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))
+    }
+
+    /// Offers a block, with the node's clock. An invalid block changes nothing.
+    pub fn accept(&mut self, block: Block, now: Timestamp) -> Result<Accepted, LedgerError> {
+        let hash = block.block_hash();
+        if self.index.contains_key(&hash) {
+            return Ok(Accepted::AlreadyKnown(hash));
+        }
+        check_context_free(&block, self.difficulty_bits, now)
+            .map_err(|error| LedgerError::Invalid { hash, error })?;
+        if !self.index.contains_key(&block.header.prev_block) {
+            self.orphans.insert(block, hash);
+            return Ok(Accepted::Orphan(hash));
+        }
+        let mut update = ChainUpdate::default();
+        let first = self.attach(block, hash, now, &mut update)?;
+        let mut queue = vec![hash];
+        while let Some(parent) = queue.pop() {
+            for child in self.orphans.take_children(&parent) {
+                let child_hash = child.block_hash();
+                if check_context_free(&child, self.difficulty_bits, now).is_ok()
+                    && self.attach(child, child_hash, now, &mut update).is_ok()
+                {
+                    queue.push(child_hash);
+                }
+            }
+        }
+        if update.connected.is_empty() {
+            Ok(first)
+        } else {
+            Ok(Accepted::Connected(update))
+        }
+    }
+
+    /// Attaches a block whose parent is stored.
+    fn attach(
+        &mut self,
+        block: Block,
+        hash: BlockHash,
+        now: Timestamp,
+        update: &mut ChainUpdate,
+    ) -> Result<Accepted, LedgerError> {
+        let parent = self.index[&block.header.prev_block];
+        let meta = Meta {
+            parent: block.header.prev_block.0,
+            height: parent.height + 1,
+            work: parent
+                .work
+                .saturating_add(block_work(block.header.difficulty_bits)),
+            timestamp: block.header.timestamp.0,
+        };
+        let tip = self.index[&self.tip()];
+        if block.header.prev_block == self.tip() {
+            return self.switch(Vec::new(), vec![block], now, update);
+        }
+        if meta.work <= tip.work {
+            let wtxn = self.db.begin_write().map_err(storage)?;
+            wtxn.open_table(BLOCKS)
+                .map_err(storage)?
+                .insert(hash.0, serialize(&block).as_slice())
+                .map_err(storage)?;
+            wtxn.open_table(META)
+                .map_err(storage)?
+                .insert(hash.0, meta.to_bytes())
+                .map_err(storage)?;
+            wtxn.commit().map_err(storage)?;
+            self.index.insert(hash, meta);
+            return Ok(Accepted::SideBranch(hash));
+        }
+        // More work than the best chain: collect the side branch back to the main chain.
+        let mut branch = vec![];
+        let mut cursor = block.header.prev_block;
+        while self.main.get(self.index[&cursor].height as usize) != Some(&cursor) {
+            branch.push(cursor);
+            cursor = BlockHash(self.index[&cursor].parent);
+        }
+        branch.reverse();
+        self.switch(branch, vec![block], now, update)
+    }
+
+    /// Makes `stored_branch` (already stored side blocks, ascending) followed by `new`
+    /// the best chain above their common ancestor with it, in one write transaction.
+    fn switch(
+        &mut self,
+        stored_branch: Vec<BlockHash>,
+        new: Vec<Block>,
+        now: Timestamp,
+        update: &mut ChainUpdate,
+    ) -> Result<Accepted, LedgerError> {
+        let wtxn = self.db.begin_write().map_err(storage)?;
+        let mut branch = Vec::with_capacity(stored_branch.len() + new.len());
+        for hash in &stored_branch {
+            branch.push(self.stored_block(&wtxn, hash)?);
+        }
+        branch.extend(new);
+        let fork = branch[0].header.prev_block;
+        let fork_height = self.index[&fork].height;
+
+        let mut disconnected = Vec::new();
+        for height in (fork_height + 1..self.main.len() as u64).rev() {
+            let block = self.stored_block(&wtxn, &self.main[height as usize])?;
+            Self::unwrite_block(&wtxn, &block, height)?;
+            disconnected.push(block);
+        }
+        let mut registry = if disconnected.is_empty() {
+            self.registry.clone()
+        } else {
+            Self::registry_at_in(&wtxn, fork_height)?
+        };
+
+        let mut connected = Vec::with_capacity(branch.len());
+        let mut parent_hash = fork;
+        for block in branch {
+            let hash = block.block_hash();
+            let parent = self.index[&parent_hash];
+            let validated = {
+                let txs = wtxn.open_table(TXS).map_err(storage)?;
+                let sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
+                let has_txid = |t: &Txid| txs.get(t.0).map(|v| v.is_some()).unwrap_or(true);
+                let has_sequence = |s: MemberId, n: u64| {
+                    sequences.get((s.0, n)).map(|v| v.is_some()).unwrap_or(true)
+                };
+                let ctx = Context {
+                    parent: parent_hash,
+                    parent_height: parent.height,
+                    parent_timestamp: Timestamp(parent.timestamp),
+                    difficulty_bits: self.difficulty_bits,
+                    registry: &registry,
+                    has_txid: &has_txid,
+                    has_sequence: &has_sequence,
+                    now,
+                };
+                validate(block, &ctx, &self.rules)
+            };
+            let validated = match validated {
+                Ok(v) => v,
+                Err(error) => {
+                    drop(wtxn);
+                    return Err(LedgerError::Invalid { hash, error });
+                }
+            };
+            let mut changed = false;
+            for tx in &validated.block().transactions {
+                if let Transaction::Registry(r) = tx {
+                    registry.apply(r);
+                    changed = true;
+                }
+            }
+            let meta = Meta {
+                parent: parent_hash.0,
+                height: parent.height + 1,
+                work: parent.work.saturating_add(block_work(self.difficulty_bits)),
+                timestamp: validated.block().header.timestamp.0,
+            };
+            Self::write_block(&wtxn, &validated, meta, changed.then_some(&registry))?;
+            parent_hash = hash;
+            connected.push((validated, meta));
+        }
+        wtxn.commit().map_err(storage)?;
+
+        self.main.truncate(fork_height as usize + 1);
+        for (validated, meta) in &connected {
+            self.index.insert(validated.hash(), *meta);
+            self.main.push(validated.hash());
+        }
+        self.registry = registry;
+        if !disconnected.is_empty() {
+            self.reorgs += 1;
+        }
+        update.disconnected.extend(disconnected);
+        update
+            .connected
+            .extend(connected.into_iter().map(|(v, _)| v));
+        Ok(Accepted::Connected(ChainUpdate::default()))
+    }
+
+    /// The best chain's tip.
+    pub fn tip(&self) -> BlockHash {
+        self.main.last().copied().unwrap_or(self.genesis)
+    }
+
+    /// Height of the tip.
+    pub fn height(&self) -> u64 {
+        self.main.len().saturating_sub(1) as u64
+    }
+
+    /// The tip's timestamp.
+    pub fn tip_timestamp(&self) -> Timestamp {
+        Timestamp(self.index.get(&self.tip()).map_or(0, |m| m.timestamp))
+    }
+
+    /// The chain's difficulty in bits.
+    pub fn difficulty_bits(&self) -> u8 {
+        self.difficulty_bits
+    }
+
+    /// The genesis block's hash.
+    pub fn genesis(&self) -> BlockHash {
+        self.genesis
+    }
+
+    /// Members registered at the tip.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Reorganisations since opening.
+    pub fn reorgs(&self) -> u64 {
+        self.reorgs
+    }
+
+    /// Blocks waiting for their parent.
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Whether the block is stored (main chain or side branch).
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.index.contains_key(hash)
+    }
+
+    /// The stored block with this hash.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(BLOCKS).map_err(storage)?;
+        match table.get(hash.0).map_err(storage)? {
+            Some(bytes) => decode_block(bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The best chain's block at `height`.
+    pub fn block_at(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+        match self.main.get(height as usize) {
+            Some(hash) => self.block(hash),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a transaction is on the best chain.
+    pub fn has_transaction(&self, txid: &Txid) -> Result<bool, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TXS).map_err(storage)?;
+        Ok(table.get(txid.0).map_err(storage)?.is_some())
+    }
+
+    /// A best-chain transaction with its block, position and inclusion proof.
+    pub fn transaction(&self, txid: &Txid) -> Result<Option<TxLocation>, LedgerError> {
+        let located = {
+            let read = self.db.begin_read().map_err(storage)?;
+            let table = read.open_table(TXS).map_err(storage)?;
+            table.get(txid.0).map_err(storage)?.map(|v| v.value())
+        };
+        let Some((hash, position)) = located else {
+            return Ok(None);
+        };
+        let hash = BlockHash(hash);
+        let block = self
+            .block(&hash)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("block {hash} missing")))?;
+        let txids = block.txids();
+        let proof = InclusionProof::build(&txids, position as usize)
+            .ok_or_else(|| LedgerError::Corrupt("transaction position out of range".into()))?;
+        let transaction = block
+            .transactions
+            .get(position as usize)
+            .cloned()
+            .ok_or_else(|| LedgerError::Corrupt("transaction position out of range".into()))?;
+        Ok(Some(TxLocation {
+            transaction,
+            block: hash,
+            height: self.index.get(&hash).map_or(0, |m| m.height),
+            position,
+            proof,
+        }))
+    }
+
+    /// Key transfers from `source` to `destination` stamped in `[from, to]`, by time: the
+    /// traceability the papers promise.
+    pub fn transfers_between(
+        &self,
+        source: MemberId,
+        destination: MemberId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, Txid)>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(TRANSFERS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((source.0, from.0, [0u8; 32])..=(source.0, to.0, [0xff; 32]))
+            .map_err(storage)?
+        {
+            let (key, dest) = entry.map_err(storage)?;
+            let (_, time, txid) = key.value();
+            if dest.value() == destination.0 {
+                out.push((Timestamp(time), Txid(txid)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The registry in force after the best-chain block at `height`.
+    pub fn registry_at(&self, height: u64) -> Result<Registry, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(REGISTRY).map_err(storage)?;
+        let mut range = table.range(..=height).map_err(storage)?;
+        let (_, bytes) = range
+            .next_back()
+            .ok_or_else(|| LedgerError::Corrupt("no registry".into()))?
+            .map_err(storage)?;
+        deserialize(bytes.value()).map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))
+    }
+
+    /// Revalidates the stored best chain from genesis (proofs, merkle roots, links,
+    /// signatures, registry, sequence numbers), as of `now`.
+    pub fn revalidate(&self, now: Timestamp) -> Result<ChainSummary, LedgerError> {
+        let genesis = self
+            .block_at(0)?
+            .ok_or_else(|| LedgerError::Corrupt("no genesis".into()))?;
+        let mut registry = Registry::default();
+        for tx in &genesis.transactions {
+            if let Transaction::Registry(r) = tx {
+                registry.apply(r);
+            }
+        }
+        let mut seen_txids: HashSet<Txid> = genesis.txids().into_iter().collect();
+        let mut seen_sequences = HashSet::new();
+        let mut parent = genesis.header;
+        let mut transactions = genesis.transactions.len() as u64;
+        for height in 1..self.main.len() as u64 {
+            let block = self
+                .block_at(height)?
+                .ok_or_else(|| LedgerError::Corrupt(format!("block at {height} missing")))?;
+            let hash = block.block_hash();
+            if block.header.prev_block != parent.block_hash() {
+                return Err(LedgerError::Corrupt(format!(
+                    "block at {height} does not link to its parent"
+                )));
+            }
+            let has_txid = |t: &Txid| seen_txids.contains(t);
+            let has_sequence = |s: MemberId, n: u64| seen_sequences.contains(&(s, n));
+            let ctx = Context {
+                parent: parent.block_hash(),
+                parent_height: height - 1,
+                parent_timestamp: parent.timestamp,
+                difficulty_bits: self.difficulty_bits,
+                registry: &registry,
+                has_txid: &has_txid,
+                has_sequence: &has_sequence,
+                now,
+            };
+            let validated = validate(block, &ctx, &self.rules)
+                .map_err(|error| LedgerError::Invalid { hash, error })?;
+            for tx in &validated.block().transactions {
+                match tx {
+                    Transaction::Registry(r) => registry.apply(r),
+                    Transaction::KeyTransfer(t) => {
+                        seen_sequences.insert((t.source, t.sequence));
+                    }
+                    Transaction::Value(_) => {}
+                }
+            }
+            seen_txids.extend(validated.txids().iter().copied());
+            transactions += validated.txids().len() as u64;
+            parent = validated.block().header;
+        }
+        Ok(ChainSummary {
+            height: self.height(),
+            tip: self.tip(),
+            blocks: self.main.len() as u64,
+            transactions,
+        })
+    }
+}

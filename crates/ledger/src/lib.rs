@@ -1,0 +1,52 @@
+//! The chain of vkm's security managers (Lei et al. Fig. 2(b)): validation, fork choice,
+//! reorganisation, orphans, persistence in `redb`, and queries.
+//!
+//! - [`validate`]: the pipeline; only it creates a [`ValidatedBlock`].
+//! - [`rules`]: the narrow traits the ledger validates with: member signatures
+//!   ([`SignatureCheck`]) and per-kind transaction rules ([`TransactionRules`]), provided by
+//!   the key-transfer and negotiation crates, so the ledger depends on neither.
+//! - [`ledger`]: the [`Ledger`]: most cumulative work wins (first seen on ties); every
+//!   accepted block is committed in one write transaction.
+//! - [`registry`]: registered members as registry transactions leave them.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use vkm_block::{Block, BlockHeader, RegistryTx, Timestamp, Transaction};
+//! use vkm_ledger::{Ledger, RuleSet, SignatureCheck};
+//!
+//! struct NoSignatures;
+//! impl SignatureCheck for NoSignatures {
+//!     fn verify(&self, _: &vkm_block::Member, _: &[u8], _: &vkm_block::CompactSignature) -> bool { false }
+//! }
+//!
+//! let mut genesis = Block {
+//!     header: BlockHeader { version: BlockHeader::VERSION, difficulty_bits: 0, ..Default::default() },
+//!     miner: vkm_block::MemberId(0),
+//!     miner_signature: Default::default(),
+//!     transactions: vec![Transaction::Registry(RegistryTx::default())],
+//! };
+//! genesis.header.merkle_root = genesis.compute_merkle_root();
+//! let dir = std::env::temp_dir().join(format!("vkm-ledger-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let rules = RuleSet { signatures: Arc::new(NoSignatures), kinds: vec![] };
+//! let ledger = Ledger::open(dir.join("chain.redb"), &genesis, rules)?;
+//! assert_eq!(ledger.height(), 0);
+//! assert_eq!(ledger.tip(), genesis.block_hash());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod ledger;
+pub mod registry;
+pub mod rules;
+mod store;
+pub mod validate;
+
+pub use ledger::{
+    Accepted, ChainSummary, ChainUpdate, Ledger, LedgerError, MAX_ORPHANS, TxLocation,
+};
+pub use registry::Registry;
+pub use rules::{RuleError, SignatureCheck, TransactionRules};
+pub use validate::{BlockError, RuleSet, ValidatedBlock, validate};

@@ -1,0 +1,65 @@
+//! The redb tables. Every accepted block is committed in one write transaction.
+
+use redb::TableDefinition;
+
+/// Every stored block (main chain and side branches), encoded: hash -> bytes.
+pub(crate) const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
+/// Per stored block: parent (32), height (8), cumulative work (16), timestamp (8).
+pub(crate) const META: TableDefinition<[u8; 32], [u8; 64]> = TableDefinition::new("block_meta");
+/// The best chain: height -> hash.
+pub(crate) const MAIN: TableDefinition<u64, [u8; 32]> = TableDefinition::new("main_chain");
+/// Main-chain transactions: txid -> (block hash, position).
+pub(crate) const TXS: TableDefinition<[u8; 32], ([u8; 32], u32)> = TableDefinition::new("tx_index");
+/// Main-chain key transfers: (source SM, sequence) -> txid.
+pub(crate) const SEQUENCES: TableDefinition<(u32, u64), [u8; 32]> =
+    TableDefinition::new("sequences");
+/// Main-chain key transfers by source and time: (source, timestamp, txid) -> destination.
+pub(crate) const TRANSFERS: TableDefinition<(u32, u64, [u8; 32]), u32> =
+    TableDefinition::new("transfers");
+/// Registry snapshots: height at which it took effect -> encoded registry.
+pub(crate) const REGISTRY: TableDefinition<u64, &[u8]> = TableDefinition::new("registry");
+/// Room for the UTXO set (outpoint -> encoded output), filled by the negotiation rules.
+pub(crate) const UTXOS: TableDefinition<([u8; 32], u32), &[u8]> = TableDefinition::new("utxos");
+
+/// What the ledger keeps in memory of a stored block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub parent: [u8; 32],
+    pub height: u64,
+    pub work: u128,
+    pub timestamp: u64,
+}
+
+impl Meta {
+    pub(crate) fn to_bytes(self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&self.parent);
+        out[32..40].copy_from_slice(&self.height.to_le_bytes());
+        out[40..56].copy_from_slice(&self.work.to_le_bytes());
+        out[56..64].copy_from_slice(&self.timestamp.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8; 64]) -> Self {
+        let mut parent = [0u8; 32];
+        parent.copy_from_slice(&bytes[..32]);
+        let mut height = [0u8; 8];
+        height.copy_from_slice(&bytes[32..40]);
+        let mut work = [0u8; 16];
+        work.copy_from_slice(&bytes[40..56]);
+        let mut timestamp = [0u8; 8];
+        timestamp.copy_from_slice(&bytes[56..64]);
+        Self {
+            parent,
+            height: u64::from_le_bytes(height),
+            work: u128::from_le_bytes(work),
+            timestamp: u64::from_le_bytes(timestamp),
+        }
+    }
+}
+
+/// The work a block at `bits` difficulty represents: `2^bits` expected hashes (saturating
+/// at `2^127`).
+pub(crate) fn block_work(bits: u8) -> u128 {
+    1u128 << bits.min(127)
+}

@@ -1,0 +1,296 @@
+//! The validation pipeline. Only [`validate`] creates a [`ValidatedBlock`]: code that
+//! needs a valid block says so in its signature.
+
+use std::collections::HashSet;
+
+use vkm_block::{Block, BlockHash, MemberId, Role, Timestamp, Transaction, TxKind, Txid};
+use vkm_pow::{ProofError, verify_proof};
+
+use crate::registry::Registry;
+use crate::rules::{RuleError, SignatureCheck, TransactionRules};
+
+/// How far a block's timestamp may run ahead of the validating node's clock.
+pub const MAX_FUTURE_MS: u64 = 10_000;
+
+/// Why a block is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockError {
+    /// Algorithm 2 failed.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    /// The header claims another difficulty than the chain's.
+    #[error("difficulty {found} bits, the chain requires {required}")]
+    WrongDifficulty {
+        /// In the header.
+        found: u8,
+        /// The chain's.
+        required: u8,
+    },
+    /// The header's version is not one this code validates.
+    #[error("unsupported block version {0}")]
+    UnsupportedVersion(u32),
+    /// Not after the parent's timestamp.
+    #[error("timestamp {block:?} is not after the parent's {parent:?}")]
+    TimestampNotAfterParent {
+        /// The block's.
+        block: Timestamp,
+        /// The parent's.
+        parent: Timestamp,
+    },
+    /// Too far ahead of the validating node's clock.
+    #[error("timestamp {block:?} is more than {MAX_FUTURE_MS} ms after now ({now:?})")]
+    TimestampInFuture {
+        /// The block's.
+        block: Timestamp,
+        /// The validator's clock.
+        now: Timestamp,
+    },
+    /// The miner is not a registered, unrevoked security manager.
+    #[error("miner {0} is not a registered security manager")]
+    UnknownMiner(MemberId),
+    /// The miner's signature over the block hash does not verify.
+    #[error("miner signature does not verify")]
+    BadMinerSignature,
+    /// A transaction appears twice in the block, or is already on the chain.
+    #[error("transaction {0} appears twice")]
+    DuplicateTransaction(Txid),
+    /// A key transfer's sequence number was used before by its source.
+    #[error("sequence number {sequence} of {source_sm} reused")]
+    SequenceReused {
+        /// The source security manager.
+        source_sm: MemberId,
+        /// The sequence number.
+        sequence: u64,
+    },
+    /// A registry transaction outside genesis without a valid central-manager signature.
+    #[error("registry transaction at position {0} is not authorized by a central manager")]
+    UnauthorizedRegistry(usize),
+    /// No rules are installed for a transaction kind.
+    #[error("no rules for transactions of kind {0:?}")]
+    NoRules(TxKind),
+    /// A transaction breaks its kind's rules.
+    #[error("transaction at position {index} is invalid: {error}")]
+    Transaction {
+        /// Its position in the block.
+        index: usize,
+        /// What is wrong.
+        error: RuleError,
+    },
+}
+
+/// The rule set a ledger validates with.
+#[derive(Clone)]
+pub struct RuleSet {
+    /// Member signature verification.
+    pub signatures: std::sync::Arc<dyn SignatureCheck>,
+    /// Per-kind transaction rules (registry transactions are the ledger's own).
+    pub kinds: Vec<std::sync::Arc<dyn TransactionRules>>,
+}
+
+impl core::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let kinds: Vec<TxKind> = self.kinds.iter().map(|k| k.kind()).collect();
+        f.debug_struct("RuleSet")
+            .field("kinds", &kinds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a block is validated against: its parent and the chain state after the parent.
+pub struct Context<'a> {
+    /// The parent's hash.
+    pub parent: BlockHash,
+    /// The parent's height.
+    pub parent_height: u64,
+    /// The parent's timestamp.
+    pub parent_timestamp: Timestamp,
+    /// The chain's difficulty.
+    pub difficulty_bits: u8,
+    /// Members registered after the parent.
+    pub registry: &'a Registry,
+    /// Whether a transaction id is already on the branch.
+    pub has_txid: &'a dyn Fn(&Txid) -> bool,
+    /// Whether `(source, sequence)` was already used on the branch.
+    pub has_sequence: &'a dyn Fn(MemberId, u64) -> bool,
+    /// The validating node's clock.
+    pub now: Timestamp,
+}
+
+/// A block that passed every check against its parent's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedBlock {
+    block: Block,
+    hash: BlockHash,
+    height: u64,
+    txids: Vec<Txid>,
+}
+
+impl ValidatedBlock {
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Its hash.
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    /// Its height.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// Its transaction ids, in block order.
+    pub fn txids(&self) -> &[Txid] {
+        &self.txids
+    }
+
+    /// The block, consumed.
+    pub fn into_block(self) -> Block {
+        self.block
+    }
+
+    /// The genesis block, trusted as configured: not mined, only its merkle root is
+    /// checked.
+    pub(crate) fn genesis(block: Block) -> Result<Self, BlockError> {
+        let txids = block.txids();
+        let computed = vkm_block::merkle_root(&txids);
+        if computed != block.header.merkle_root {
+            return Err(BlockError::Proof(ProofError::MerkleRootMismatch {
+                header: block.header.merkle_root,
+                computed,
+            }));
+        }
+        let hash = block.block_hash();
+        Ok(Self {
+            block,
+            hash,
+            height: 0,
+            txids,
+        })
+    }
+}
+
+/// The checks that need no chain state: version, difficulty, Algorithm 2, time against
+/// the clock, no transaction twice within the block. Returns the block hash and txids.
+pub fn check_context_free(
+    block: &Block,
+    difficulty_bits: u8,
+    now: Timestamp,
+) -> Result<(BlockHash, Vec<Txid>), BlockError> {
+    if block.header.version != vkm_block::BlockHeader::VERSION {
+        return Err(BlockError::UnsupportedVersion(block.header.version));
+    }
+    if block.header.difficulty_bits != difficulty_bits {
+        return Err(BlockError::WrongDifficulty {
+            found: block.header.difficulty_bits,
+            required: difficulty_bits,
+        });
+    }
+    if block.header.timestamp.0 > now.0.saturating_add(MAX_FUTURE_MS) {
+        return Err(BlockError::TimestampInFuture {
+            block: block.header.timestamp,
+            now,
+        });
+    }
+    let hash = verify_proof(block)?;
+    let txids = block.txids();
+    let mut seen = HashSet::with_capacity(txids.len());
+    for txid in &txids {
+        if !seen.insert(*txid) {
+            return Err(BlockError::DuplicateTransaction(*txid));
+        }
+    }
+    Ok((hash, txids))
+}
+
+/// The full pipeline: context-free checks, link and time after the parent, the miner,
+/// sequence numbers, registry authorizations, and every transaction under its kind's rules.
+pub fn validate(
+    block: Block,
+    ctx: &Context<'_>,
+    rules: &RuleSet,
+) -> Result<ValidatedBlock, BlockError> {
+    let (hash, txids) = check_context_free(&block, ctx.difficulty_bits, ctx.now)?;
+    if block.header.timestamp <= ctx.parent_timestamp {
+        return Err(BlockError::TimestampNotAfterParent {
+            block: block.header.timestamp,
+            parent: ctx.parent_timestamp,
+        });
+    }
+    let miner = ctx
+        .registry
+        .security_manager(block.miner)
+        .ok_or(BlockError::UnknownMiner(block.miner))?;
+    if !rules
+        .signatures
+        .verify(miner, hash.as_bytes(), &block.miner_signature)
+    {
+        return Err(BlockError::BadMinerSignature);
+    }
+
+    let mut sequences = HashSet::new();
+    let mut by_kind: Vec<(TxKind, Vec<(usize, &Transaction)>)> = Vec::new();
+    for (index, (tx, txid)) in block.transactions.iter().zip(&txids).enumerate() {
+        if (ctx.has_txid)(txid) {
+            return Err(BlockError::DuplicateTransaction(*txid));
+        }
+        match tx {
+            Transaction::KeyTransfer(t) => {
+                if (ctx.has_sequence)(t.source, t.sequence)
+                    || !sequences.insert((t.source, t.sequence))
+                {
+                    return Err(BlockError::SequenceReused {
+                        source_sm: t.source,
+                        sequence: t.sequence,
+                    });
+                }
+            }
+            Transaction::Registry(r) => {
+                let authorized = r.authorization.as_ref().is_some_and(|auth| {
+                    ctx.registry
+                        .get(auth.signer)
+                        .filter(|m| m.role == Role::CentralManager)
+                        .is_some_and(|cm| {
+                            rules.signatures.verify(
+                                cm,
+                                &r.signing_preimage(auth.signer),
+                                &auth.signature,
+                            )
+                        })
+                });
+                if !authorized {
+                    return Err(BlockError::UnauthorizedRegistry(index));
+                }
+                continue;
+            }
+            Transaction::Value(_) => {}
+        }
+        match by_kind.iter_mut().find(|(k, _)| *k == tx.kind()) {
+            Some((_, list)) => list.push((index, tx)),
+            None => by_kind.push((tx.kind(), vec![(index, tx)])),
+        }
+    }
+    for (kind, list) in by_kind {
+        let rule = rules
+            .kinds
+            .iter()
+            .find(|r| r.kind() == kind)
+            .ok_or(BlockError::NoRules(kind))?;
+        let txs: Vec<&Transaction> = list.iter().map(|(_, tx)| *tx).collect();
+        for ((index, _), verdict) in list.iter().zip(rule.check_batch(&txs, ctx.registry)) {
+            verdict.map_err(|error| BlockError::Transaction {
+                index: *index,
+                error,
+            })?;
+        }
+    }
+    Ok(ValidatedBlock {
+        block,
+        hash,
+        height: ctx.parent_height + 1,
+        txids,
+    })
+}
