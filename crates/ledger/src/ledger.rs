@@ -660,6 +660,26 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The highest key-transfer sequence number `source` used on the best chain.
+    pub fn last_sequence(&self, source: MemberId) -> Result<Option<u64>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(SEQUENCES).map_err(storage)?;
+        let mut range = table
+            .range((source.0, 0)..=(source.0, u64::MAX))
+            .map_err(storage)?;
+        match range.next_back() {
+            Some(entry) => Ok(Some(entry.map_err(storage)?.0.value().1)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `(source, sequence)` is used on the best chain.
+    pub fn has_sequence(&self, source: MemberId, sequence: u64) -> Result<bool, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(SEQUENCES).map_err(storage)?;
+        Ok(table.get((source.0, sequence)).map_err(storage)?.is_some())
+    }
+
     /// The registry in force after the best-chain block at `height`.
     pub fn registry_at(&self, height: u64) -> Result<Registry, LedgerError> {
         let read = self.db.begin_read().map_err(storage)?;

@@ -1,0 +1,36 @@
+//! The security-manager node of vkm (Lei et al. Figs. 2(b) and 5).
+//!
+//! - [`sm`]: the security manager as a sans-IO state machine: [`sm::Event`]s in (a
+//!   vehicle's crossing reported by an RSU, a peer's transaction or block, a timer, a
+//!   mining result), [`sm::Action`]s out (broadcast, start or abort mining, admit a
+//!   vehicle, a committed block, a timer). No threads, sockets or clocks inside: the
+//!   in-process network, the simulator and later a peer-to-peer transport drive the same
+//!   machine. (Its ledger writes to its own store: persistence is synchronous, not I/O the
+//!   runtime schedules.)
+//! - [`mempool`]: pending key transfers, bounded.
+//!
+//! ```no_run
+//! use vkm_block::{MemberId, Timestamp};
+//! use vkm_ledger::Ledger;
+//! use vkm_node::sm::{NodeConfig, SecurityManager};
+//! use vkm_period::{CollectionPeriod, FixedPolicy};
+//! use vkm_transfer::keys::EncryptionScheme;
+//! use vkm_transfer::rules::KeyTransferRules;
+//! use vkm_transfer::scenario::Scenario;
+//!
+//! let mut rng = rand::rng();
+//! let world = Scenario::new(9, 1, EncryptionScheme::Ieee1609P256, &mut rng);
+//! let genesis = world.genesis_block(10, Timestamp::now());
+//! let rules = KeyTransferRules::new(1);
+//! let ledger = Ledger::open("sm1.redb", &genesis, rules.clone().rule_set())?;
+//! let period = CollectionPeriod::new(1.0)?;
+//! let keys = world.keys(MemberId(1)).expect("registered").clone();
+//! let mut sm = SecurityManager::new(MemberId(1), keys, ledger, rules, Box::new(FixedPolicy(period)), period, NodeConfig::default())?;
+//! let first_actions = sm.start(Timestamp::now()); // the first period timer
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod mempool;
+pub mod sm;

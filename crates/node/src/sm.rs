@@ -1,0 +1,444 @@
+//! The security manager as a sans-IO state machine (Lei et al. Fig. 5): events in, actions
+//! out. Time comes in with every event; the caller runs timers, mining and the network.
+
+use std::collections::HashSet;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::{Digest, Sha256};
+use vkm_block::{
+    Block, BlockHash, BlockHeader, KeyTransferTx, MemberId, Timestamp, Transaction, Txid,
+};
+use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError};
+use vkm_period::{CollectionPeriod, PeriodPolicy};
+use vkm_transfer::certificate::IdentityMaterials;
+use vkm_transfer::directory::Directory;
+use vkm_transfer::keys::MemberKeys;
+use vkm_transfer::rules::{KeyTransferRules, sign_block};
+use vkm_transfer::transfer::{
+    AdmittedVehicle, SequenceLog, admit, build_key_transfer, check_key_transfer,
+};
+
+/// What security managers send each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A key transfer to collect.
+    Transaction(KeyTransferTx),
+    /// A mined block.
+    Block(Block),
+}
+
+/// The timers a security manager asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The collection period ends.
+    PeriodEnd,
+    /// This manager's turn to start mining the round with this number.
+    MiningSlot(u64),
+}
+
+/// What happens to a security manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An RSU reports a vehicle of this domain crossing into `destination`'s domain.
+    Crossing {
+        /// The vehicle's identity materials.
+        vehicle: IdentityMaterials,
+        /// The destination security manager.
+        destination: MemberId,
+    },
+    /// A peer's message.
+    Received(Message),
+    /// A timer this manager set.
+    Timer(Timer),
+    /// The miner solved the candidate this manager asked for (unsigned).
+    Mined(Block),
+}
+
+/// A vehicle admitted into this domain, with its key-transfer delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The vehicle.
+    pub vehicle: AdmittedVehicle,
+    /// When it crossed (the transfer's timestamp).
+    pub crossed_at: Timestamp,
+    /// When its keys were admitted here.
+    pub admitted_at: Timestamp,
+}
+
+/// What a security manager asks its runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send to every other security manager.
+    Broadcast(Message),
+    /// Mine this candidate (Algorithm 1) and report [`Event::Mined`].
+    StartMining(Block),
+    /// Stop mining: a peer's block arrived (Algorithm 1's abort).
+    AbortMining,
+    /// A vehicle's keys arrived and its certificate checked out: admit it (the rekeying
+    /// of the domain consumes this).
+    Admit(Admission),
+    /// A block is durably on this manager's best chain.
+    Committed {
+        /// Its height.
+        height: u64,
+        /// Its hash.
+        hash: BlockHash,
+    },
+    /// Deliver [`Event::Timer`] at this time.
+    SetTimer {
+        /// When.
+        at: Timestamp,
+        /// Which.
+        timer: Timer,
+    },
+    /// Something offered was refused (a message, a block, an admission), with the reason.
+    Refused(String),
+}
+
+/// Settings of a security manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Delay between the mining starts of consecutive ranks in a round, ms. Security
+    /// managers are ranked per round by a hash of the tip; rank `r` starts mining `r`
+    /// slots after the period ends, and aborts if a peer's block arrives first. Mining at
+    /// the paper's difficulty is faster than the network, so without it every manager
+    /// would mine its own block each round and the chain would fork every time.
+    pub mining_slot_ms: u64,
+    /// Most transactions in a block.
+    pub max_block_transactions: usize,
+    /// Seed of the randomness used to seal identity materials (reproducible runs).
+    pub seed: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            mining_slot_ms: 5,
+            max_block_transactions: 10_000,
+            seed: 0,
+        }
+    }
+}
+
+/// A node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The ledger failed (storage).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+struct LedgerLog<'a>(&'a Ledger);
+
+impl SequenceLog for LedgerLog<'_> {
+    fn has_seen(&self, source: MemberId, sequence: u64) -> bool {
+        self.0.has_sequence(source, sequence).unwrap_or(true)
+    }
+}
+
+/// A security manager: its keys, its copy of the chain, its mempool and period policy.
+pub struct SecurityManager {
+    id: MemberId,
+    keys: MemberKeys,
+    ledger: Ledger,
+    rules: KeyTransferRules,
+    mempool: crate::mempool::Mempool,
+    policy: Box<dyn PeriodPolicy + Send>,
+    period: CollectionPeriod,
+    collected: u64,
+    next_sequence: u64,
+    round: u64,
+    mining: bool,
+    admitted: HashSet<Txid>,
+    config: NodeConfig,
+    rng: StdRng,
+}
+
+impl core::fmt::Debug for SecurityManager {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SecurityManager")
+            .field("id", &self.id)
+            .field("height", &self.ledger.height())
+            .field("mempool", &self.mempool.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecurityManager {
+    /// A security manager over `ledger` (which must validate with `rules`, sharing their
+    /// key cache), collecting for `period` and then as `policy` decides.
+    pub fn new(
+        id: MemberId,
+        keys: MemberKeys,
+        ledger: Ledger,
+        rules: KeyTransferRules,
+        policy: Box<dyn PeriodPolicy + Send>,
+        period: CollectionPeriod,
+        config: NodeConfig,
+    ) -> Result<Self, NodeError> {
+        let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
+        Ok(Self {
+            id,
+            keys,
+            ledger,
+            rules,
+            mempool: Default::default(),
+            policy,
+            period,
+            collected: 0,
+            next_sequence,
+            round: 0,
+            mining: false,
+            admitted: HashSet::new(),
+            config,
+            rng: StdRng::seed_from_u64(config.seed ^ u64::from(id.0)),
+        })
+    }
+
+    /// This manager's id.
+    pub fn id(&self) -> MemberId {
+        self.id
+    }
+
+    /// Its copy of the chain.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Pending transfers.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    /// The first period timer.
+    pub fn start(&mut self, now: Timestamp) -> Vec<Action> {
+        vec![Action::SetTimer {
+            at: after(now, self.period),
+            timer: Timer::PeriodEnd,
+        }]
+    }
+
+    /// Handles one event at time `now`.
+    pub fn handle(&mut self, event: Event, now: Timestamp) -> Result<Vec<Action>, NodeError> {
+        let mut actions = Vec::new();
+        match event {
+            Event::Crossing {
+                vehicle,
+                destination,
+            } => self.on_crossing(&vehicle, destination, now, &mut actions),
+            Event::Received(Message::Transaction(tx)) => self.on_transaction(tx, &mut actions)?,
+            Event::Received(Message::Block(block)) => {
+                self.on_block(block, now, false, &mut actions)?
+            }
+            Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions),
+            Event::Timer(Timer::MiningSlot(round)) if round == self.round => {
+                self.start_mining(now, &mut actions)
+            }
+            Event::Timer(Timer::MiningSlot(_)) => {}
+            Event::Mined(block) => self.on_mined(block, now, &mut actions)?,
+        }
+        Ok(actions)
+    }
+
+    fn on_crossing(
+        &mut self,
+        vehicle: &IdentityMaterials,
+        destination: MemberId,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let directory = self.rules.cache().directory(self.ledger.registry());
+        let Some(dest) = directory.member(destination) else {
+            actions.push(Action::Refused(format!(
+                "crossing to unregistered {destination}"
+            )));
+            return;
+        };
+        match build_key_transfer(
+            &self.keys,
+            self.id,
+            self.next_sequence,
+            dest,
+            now,
+            vehicle,
+            &mut self.rng,
+        ) {
+            Ok(tx) => {
+                self.next_sequence += 1;
+                let txid = Transaction::KeyTransfer(tx.clone()).txid();
+                self.mempool.insert(txid, tx.clone());
+                self.collected += 1;
+                actions.push(Action::Broadcast(Message::Transaction(tx)));
+            }
+            Err(e) => actions.push(Action::Refused(format!("cannot build transfer: {e}"))),
+        }
+    }
+
+    fn on_transaction(
+        &mut self,
+        tx: KeyTransferTx,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
+        let txid = Transaction::KeyTransfer(tx.clone()).txid();
+        if self.mempool.contains(&txid) || self.ledger.has_transaction(&txid)? {
+            return Ok(());
+        }
+        let directory = self.rules.cache().directory(self.ledger.registry());
+        match check_key_transfer(&tx, &directory, &LedgerLog(&self.ledger)) {
+            Ok(()) => {
+                if self.mempool.insert(txid, tx) {
+                    self.collected += 1;
+                }
+            }
+            Err(e) => actions.push(Action::Refused(format!("transaction {txid}: {e}"))),
+        }
+        Ok(())
+    }
+
+    /// This manager's rank in the current round: its position when the registered
+    /// security managers are ordered by `SHA-256(tip || round || id)`.
+    fn rank(&self) -> u64 {
+        let key = |id: MemberId| {
+            Sha256::new()
+                .chain_update(self.ledger.tip().0)
+                .chain_update(self.ledger.height().to_le_bytes())
+                .chain_update(id.0.to_le_bytes())
+                .finalize()
+        };
+        let mine = key(self.id);
+        self.ledger
+            .registry()
+            .members()
+            .filter(|m| m.role == vkm_block::Role::SecurityManager && m.id != self.id)
+            .filter(|m| key(m.id) < mine)
+            .count() as u64
+    }
+
+    fn on_period_end(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        let closed = self.period;
+        self.period = self.policy.next_period(self.collected, closed);
+        self.collected = 0;
+        actions.push(Action::SetTimer {
+            at: after(now, self.period),
+            timer: Timer::PeriodEnd,
+        });
+        if self.mempool.is_empty() {
+            return;
+        }
+        self.round += 1;
+        let rank = self.rank();
+        if rank == 0 {
+            self.start_mining(now, actions);
+        } else {
+            actions.push(Action::SetTimer {
+                at: Timestamp(now.0 + rank * self.config.mining_slot_ms),
+                timer: Timer::MiningSlot(self.round),
+            });
+        }
+    }
+
+    fn start_mining(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.mempool.is_empty() {
+            return;
+        }
+        let mut block = Block {
+            header: BlockHeader {
+                version: BlockHeader::VERSION,
+                prev_block: self.ledger.tip(),
+                timestamp: Timestamp(now.0.max(self.ledger.tip_timestamp().0 + 1)),
+                difficulty_bits: self.ledger.difficulty_bits(),
+                ..BlockHeader::default()
+            },
+            miner: self.id,
+            miner_signature: Default::default(),
+            transactions: self
+                .mempool
+                .take_candidates(self.config.max_block_transactions),
+        };
+        block.header.merkle_root = block.compute_merkle_root();
+        self.mining = true;
+        actions.push(Action::StartMining(block));
+    }
+
+    fn on_mined(
+        &mut self,
+        mut block: Block,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
+        self.mining = false;
+        if block.header.prev_block != self.ledger.tip() {
+            return Ok(()); // stale: the chain moved while mining
+        }
+        sign_block(&self.keys, self.id, &mut block);
+        self.on_block(block, now, true, actions)
+    }
+
+    fn on_block(
+        &mut self,
+        block: Block,
+        now: Timestamp,
+        own: bool,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
+        match self.ledger.accept(block.clone(), now) {
+            Ok(Accepted::Connected(update)) => {
+                if own {
+                    actions.push(Action::Broadcast(Message::Block(block)));
+                }
+                self.apply(update, now, actions);
+            }
+            Ok(_) => {}
+            Err(LedgerError::Invalid { hash, error }) => {
+                actions.push(Action::Refused(format!("block {hash}: {error}")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Mempool and admissions follow the best chain.
+    fn apply(&mut self, update: ChainUpdate, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.mining {
+            self.mining = false;
+            actions.push(Action::AbortMining);
+        }
+        self.round += 1; // pending mining slots are for a tip that is gone
+        for block in &update.disconnected {
+            for tx in &block.transactions {
+                if let Transaction::KeyTransfer(t) = tx {
+                    self.mempool.insert(tx.txid(), t.clone());
+                }
+            }
+        }
+        let directory = self.rules.cache().directory(self.ledger.registry());
+        for validated in &update.connected {
+            for (tx, txid) in validated.block().transactions.iter().zip(validated.txids()) {
+                self.mempool.remove(txid);
+                let Transaction::KeyTransfer(t) = tx else {
+                    continue;
+                };
+                if t.destination != self.id || !self.admitted.insert(*txid) {
+                    continue;
+                }
+                match admit(t, &self.keys, self.id, &directory, now) {
+                    Ok(vehicle) => actions.push(Action::Admit(Admission {
+                        vehicle,
+                        crossed_at: t.timestamp,
+                        admitted_at: now,
+                    })),
+                    Err(e) => actions.push(Action::Refused(format!("admission of {txid}: {e}"))),
+                }
+            }
+            actions.push(Action::Committed {
+                height: validated.height(),
+                hash: validated.hash(),
+            });
+        }
+    }
+}
+
+fn after(now: Timestamp, period: CollectionPeriod) -> Timestamp {
+    Timestamp(now.0 + (period.seconds() * 1000.0).round() as u64)
+}

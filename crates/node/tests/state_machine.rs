@@ -1,0 +1,150 @@
+//! The security-manager state machine driven in virtual time by a tiny deterministic
+//! driver: crossings become transfers, periods end in mined blocks, every manager follows
+//! the same chain, and each vehicle is admitted once by its destination.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::AtomicBool;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use vkm_block::{MemberId, Timestamp};
+use vkm_ledger::Ledger;
+use vkm_node::sm::{Action, Event, NodeConfig, SecurityManager};
+use vkm_period::{CollectionPeriod, FixedPolicy};
+use vkm_pow::Miner;
+use vkm_transfer::keys::EncryptionScheme;
+use vkm_transfer::rules::KeyTransferRules;
+use vkm_transfer::scenario::Scenario;
+
+const T0: u64 = 1_700_000_000_000;
+
+/// Events in virtual time, in order of time then insertion.
+#[derive(Default)]
+struct Queue {
+    order: BinaryHeap<Reverse<(u64, u64)>>,
+    payloads: HashMap<u64, (usize, Event)>,
+    next: u64,
+}
+
+impl Queue {
+    fn push(&mut self, at: u64, target: usize, event: Event) {
+        self.next += 1;
+        self.payloads.insert(self.next, (target, event));
+        self.order.push(Reverse((at, self.next)));
+    }
+
+    fn pop(&mut self) -> Option<(u64, usize, Event)> {
+        let Reverse((at, id)) = self.order.pop()?;
+        let (target, event) = self.payloads.remove(&id)?;
+        Some((at, target, event))
+    }
+}
+
+#[test]
+fn managers_agree_on_one_chain_and_admit_every_vehicle() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let world = Scenario::new(3, 1, EncryptionScheme::Ieee1609P256, &mut rng);
+    let genesis = world.genesis_block(8, Timestamp(T0));
+    let dir = std::env::temp_dir().join(format!("vkm-sm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let period = CollectionPeriod::new(0.5).unwrap();
+    let mut sms: Vec<SecurityManager> = (1..=3u32)
+        .map(|i| {
+            let rules = KeyTransferRules::new(1);
+            let ledger = Ledger::open(
+                dir.join(format!("sm{i}.redb")),
+                &genesis,
+                rules.clone().rule_set(),
+            )
+            .unwrap();
+            let keys = world.keys(MemberId(i)).unwrap().clone();
+            let config = NodeConfig {
+                seed: 1,
+                ..NodeConfig::default()
+            };
+            SecurityManager::new(
+                MemberId(i),
+                keys,
+                ledger,
+                rules,
+                Box::new(FixedPolicy(period)),
+                period,
+                config,
+            )
+            .unwrap()
+        })
+        .collect();
+
+    let mut queue = Queue::default();
+    for (i, sm) in sms.iter_mut().enumerate() {
+        for action in sm.start(Timestamp(T0)) {
+            if let Action::SetTimer { at, timer } = action {
+                queue.push(at.0, i, Event::Timer(timer));
+            }
+        }
+    }
+    // Twelve vehicles cross, from every domain to the next, over three seconds.
+    for v in 0..12u64 {
+        let from = (v % 3) as usize;
+        let vehicle = world
+            .vehicle(from, Timestamp(T0), 3_600_000, &mut rng)
+            .unwrap();
+        let destination = MemberId(((from + 1) % 3) as u32 + 1);
+        queue.push(
+            T0 + 100 + v * 250,
+            from,
+            Event::Crossing {
+                vehicle,
+                destination,
+            },
+        );
+    }
+
+    let mut admissions = Vec::new();
+    let end = T0 + 6_000;
+    while let Some((at, target, event)) = queue.pop() {
+        if at > end {
+            break;
+        }
+        let actions = sms[target].handle(event, Timestamp(at)).unwrap();
+        for action in actions {
+            match action {
+                Action::Broadcast(msg) => {
+                    for peer in (0..3).filter(|&p| p != target) {
+                        queue.push(at + 2, peer, Event::Received(msg.clone()));
+                    }
+                }
+                Action::StartMining(mut block) => {
+                    Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
+                    queue.push(at + 1, target, Event::Mined(block));
+                }
+                Action::SetTimer { at: when, timer } => {
+                    queue.push(when.0, target, Event::Timer(timer))
+                }
+                Action::Admit(admission) => admissions.push((target, admission)),
+                Action::Refused(reason) => panic!("refused: {reason}"),
+                Action::AbortMining | Action::Committed { .. } => {}
+            }
+        }
+    }
+
+    let tip = sms[0].ledger().tip();
+    assert!(sms.iter().all(|sm| sm.ledger().tip() == tip), "one chain");
+    assert!(sms[0].ledger().height() >= 3);
+    assert_eq!(admissions.len(), 12, "every vehicle admitted once");
+    for (target, admission) in &admissions {
+        let delay = admission.admitted_at.0 - admission.crossed_at.0;
+        assert!(
+            delay <= 500 + 100,
+            "delay {delay} ms exceeds a period plus slack"
+        );
+        assert_eq!(
+            admission.vehicle.from,
+            MemberId(((*target + 2) % 3) as u32 + 1)
+        );
+    }
+    assert!(sms.iter().all(|sm| sm.mempool_len() == 0));
+}
