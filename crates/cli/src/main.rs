@@ -13,6 +13,7 @@ mod demo;
 mod ecies;
 mod keygen;
 mod mine;
+mod network;
 mod period;
 mod verify;
 
@@ -53,6 +54,15 @@ enum Command {
     Period(period::PeriodCommand),
     /// Measure this machine's time elements (Table III) into a calibration file.
     Calibrate(calibrate::CalibrateArgs),
+    /// Run the security managers' network.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum NetworkCommand {
+    /// The Beijing scenario in real time, in one process; prints a summary.
+    Run(network::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +122,7 @@ fn main() -> ExitCode {
         Command::Transfer(TransferCommand::Demo(args)) => demo::run(&args),
         Command::Period(command) => period::run(&command),
         Command::Calibrate(args) => calibrate::run(&args),
+        Command::Network(NetworkCommand::Run(args)) => network::run_command(&args),
     };
     match result {
         Ok(code) => code,

@@ -33,4 +33,6 @@
 #![forbid(unsafe_code)]
 
 pub mod mempool;
+pub mod network;
+pub mod relay;
 pub mod sm;

@@ -15,9 +15,7 @@ use vkm_transfer::certificate::IdentityMaterials;
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{KeyTransferRules, sign_block};
-use vkm_transfer::transfer::{
-    AdmittedVehicle, SequenceLog, admit, build_key_transfer, check_key_transfer,
-};
+use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, admit, build_key_transfer};
 
 /// What security managers send each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +112,7 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
-            mining_slot_ms: 5,
+            mining_slot_ms: 100,
             max_block_transactions: 10_000,
             seed: 0,
         }
@@ -228,9 +226,7 @@ impl SecurityManager {
                 destination,
             } => self.on_crossing(&vehicle, destination, now, &mut actions),
             Event::Received(Message::Transaction(tx)) => self.on_transaction(tx, &mut actions)?,
-            Event::Received(Message::Block(block)) => {
-                self.on_block(block, now, false, &mut actions)?
-            }
+            Event::Received(Message::Block(block)) => self.on_block(block, now, &mut actions)?,
             Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions),
             Event::Timer(Timer::MiningSlot(round)) if round == self.round => {
                 self.start_mining(now, &mut actions)
@@ -284,8 +280,10 @@ impl SecurityManager {
         if self.mempool.contains(&txid) || self.ledger.has_transaction(&txid)? {
             return Ok(());
         }
-        let directory = self.rules.cache().directory(self.ledger.registry());
-        match check_key_transfer(&tx, &directory, &LedgerLog(&self.ledger)) {
+        match self
+            .rules
+            .check_and_remember(&tx, self.ledger.registry(), &LedgerLog(&self.ledger))
+        {
             Ok(()) => {
                 if self.mempool.insert(txid, tx) {
                     self.collected += 1;
@@ -372,23 +370,20 @@ impl SecurityManager {
             return Ok(()); // stale: the chain moved while mining
         }
         sign_block(&self.keys, self.id, &mut block);
-        self.on_block(block, now, true, actions)
+        // Broadcast first: the candidate was built from checked transactions on this tip,
+        // and peers waiting for their mining slot must see it as early as possible.
+        actions.push(Action::Broadcast(Message::Block(block.clone())));
+        self.on_block(block, now, actions)
     }
 
     fn on_block(
         &mut self,
         block: Block,
         now: Timestamp,
-        own: bool,
         actions: &mut Vec<Action>,
     ) -> Result<(), NodeError> {
-        match self.ledger.accept(block.clone(), now) {
-            Ok(Accepted::Connected(update)) => {
-                if own {
-                    actions.push(Action::Broadcast(Message::Block(block)));
-                }
-                self.apply(update, now, actions);
-            }
+        match self.ledger.accept(block, now) {
+            Ok(Accepted::Connected(update)) => self.apply(update, now, actions),
             Ok(_) => {}
             Err(LedgerError::Invalid { hash, error }) => {
                 actions.push(Action::Refused(format!("block {hash}: {error}")))
@@ -439,6 +434,9 @@ impl SecurityManager {
     }
 }
 
+/// The next end of a period: periods are aligned to multiples of their length since the
+/// Unix epoch, so security managers with the same period close it together.
 fn after(now: Timestamp, period: CollectionPeriod) -> Timestamp {
-    Timestamp(now.0 + (period.seconds() * 1000.0).round() as u64)
+    let length = ((period.seconds() * 1000.0).round() as u64).max(1);
+    Timestamp((now.0 / length + 1) * length)
 }

@@ -2,16 +2,24 @@
 //! registry authorizations) and key-transfer transactions, both verified with cached
 //! per-key tables.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
-use vkm_block::{Block, CompactSignature, DomainName, Member, MemberId, Role, Transaction, TxKind};
+use vkm_block::{
+    Block, CompactSignature, DomainName, KeyTransferTx, Member, MemberId, PublicKeyBytes, Role,
+    Transaction, TxKind, Txid,
+};
 use vkm_ledger::{Registry, RuleError, RuleSet, SignatureCheck, TransactionRules};
 
 use crate::directory::{Directory, RegisteredMember};
 use crate::keys::MemberKeys;
 use crate::signature::sign;
-use crate::transfer::{SequenceLog, check_key_transfers};
+use crate::transfer::{
+    SequenceLog, TransferError, check_fields, check_key_transfer, check_key_transfers,
+};
+
+/// Most remembered verified transfers before the memory is cleared.
+const MAX_REMEMBERED: usize = 200_000;
 
 /// Registered members prepared once (keys parsed, verification tables built), rebuilt
 /// only when a member's registry entry changes.
@@ -76,10 +84,15 @@ impl SequenceLog for NothingSeen {
 }
 
 /// The key-transfer crate's rules for the ledger.
+///
+/// Transfers checked on arrival ([`KeyTransferRules::check_and_remember`]) are remembered
+/// by id and signer key, so block validation does not verify their signatures again; every
+/// other rule is checked again against the block's registry.
 #[derive(Debug, Clone)]
 pub struct KeyTransferRules {
     cache: Arc<MemberCache>,
     threads: usize,
+    verified: Arc<Mutex<HashSet<(Txid, PublicKeyBytes)>>>,
 }
 
 impl KeyTransferRules {
@@ -88,7 +101,41 @@ impl KeyTransferRules {
         Self {
             cache: Arc::new(MemberCache::default()),
             threads: threads.max(1),
+            verified: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// Checks a transfer on arrival (every rule, signature included, against `registry`
+    /// and `log`) and remembers it when valid.
+    pub fn check_and_remember<L: SequenceLog + ?Sized>(
+        &self,
+        tx: &KeyTransferTx,
+        registry: &Registry,
+        log: &L,
+    ) -> Result<(), TransferError> {
+        let directory = self.cache.directory(registry);
+        check_key_transfer(tx, &directory, log)?;
+        if let (Some(source), Ok(mut verified)) = (registry.get(tx.source), self.verified.lock()) {
+            if verified.len() >= MAX_REMEMBERED {
+                verified.clear();
+            }
+            verified.insert((
+                Transaction::KeyTransfer(tx.clone()).txid(),
+                source.signing_key,
+            ));
+        }
+        Ok(())
+    }
+
+    fn remembered(&self, tx: &KeyTransferTx, registry: &Registry) -> bool {
+        let Some(source) = registry.get(tx.source) else {
+            return false;
+        };
+        let key = (
+            Transaction::KeyTransfer(tx.clone()).txid(),
+            source.signing_key,
+        );
+        self.verified.lock().is_ok_and(|v| v.contains(&key))
     }
 
     /// The ledger rule set: these rules for signatures and key transfers.
@@ -120,24 +167,37 @@ impl TransactionRules for KeyTransferRules {
 
     fn check_batch(&self, txs: &[&Transaction], registry: &Registry) -> Vec<Result<(), RuleError>> {
         let directory = self.cache.directory(registry);
-        let transfers: Vec<_> = txs
-            .iter()
-            .filter_map(|tx| match tx {
-                Transaction::KeyTransfer(t) => Some(t.clone()),
-                _ => None,
-            })
-            .collect();
-        let mut verdicts =
-            check_key_transfers(&transfers, &directory, &NothingSeen, self.threads).into_iter();
-        txs.iter()
-            .map(|tx| match tx {
-                Transaction::KeyTransfer(_) => match verdicts.next() {
-                    Some(Ok(())) => Ok(()),
-                    Some(Err(e)) => Err(RuleError(e.to_string())),
-                    None => Err(RuleError("not checked".into())),
-                },
-                other => Err(RuleError(format!("not a key transfer: {:?}", other.kind()))),
-            })
+        let mut verdicts: Vec<Option<Result<(), RuleError>>> = vec![None; txs.len()];
+        let mut unverified = Vec::new();
+        let mut positions = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            match tx {
+                Transaction::KeyTransfer(t) if self.remembered(t, registry) => {
+                    verdicts[i] = Some(
+                        check_fields(t, &directory, &NothingSeen)
+                            .map(|_| ())
+                            .map_err(|e| RuleError(e.to_string())),
+                    );
+                }
+                Transaction::KeyTransfer(t) => {
+                    unverified.push(t.clone());
+                    positions.push(i);
+                }
+                other => {
+                    verdicts[i] = Some(Err(RuleError(format!(
+                        "not a key transfer: {:?}",
+                        other.kind()
+                    ))))
+                }
+            }
+        }
+        let checked = check_key_transfers(&unverified, &directory, &NothingSeen, self.threads);
+        for (i, verdict) in positions.into_iter().zip(checked) {
+            verdicts[i] = Some(verdict.map_err(|e| RuleError(e.to_string())));
+        }
+        verdicts
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| Err(RuleError("not checked".into()))))
             .collect()
     }
 }

@@ -161,7 +161,7 @@ fn security_manager<D: Directory + ?Sized>(
 
 /// The checks of [`check_key_transfer`] that need no signature verification; returns the
 /// source's registered entry.
-fn check_fields<'d, D: Directory + ?Sized, L: SequenceLog + ?Sized>(
+pub fn check_fields<'d, D: Directory + ?Sized, L: SequenceLog + ?Sized>(
     tx: &KeyTransferTx,
     directory: &'d D,
     log: &L,

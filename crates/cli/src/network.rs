@@ -1,0 +1,202 @@
+//! `vkm network run`: the security managers' network in real time, in one process.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use vkm_node::network::{NetworkConfig, Structure, run};
+use vkm_period::{CollectionPeriod, Grid};
+
+use crate::{CliError, print_json};
+
+/// Structures on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StructureArg {
+    /// Security managers mining a chain.
+    Blockchain,
+    /// Central managers relaying.
+    Traditional,
+}
+
+/// Arguments of `vkm network run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Security managers (one per domain, laid out as a grid as square as possible).
+    #[arg(long, default_value_t = 9)]
+    sms: u32,
+    /// Which structure.
+    #[arg(long, value_enum, default_value_t = StructureArg::Blockchain)]
+    structure: StructureArg,
+    /// Vehicles per hour on each road (the paper: 3,000 off-peak to 15,000 saturated).
+    #[arg(long, default_value_t = 15_000.0)]
+    traffic: f64,
+    /// Collection period, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    period: f64,
+    /// Chain difficulty, leading zero bits (the paper's setting is 10).
+    #[arg(long, default_value_t = 10)]
+    difficulty_bits: u8,
+    /// Seconds of traffic.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seed of keys and traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Folder for the ledger files (default: a fresh temporary folder, removed after).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Append one JSON line per committed block to this file.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Mean CSMA back-off per message, ms.
+    #[arg(long, default_value_t = 0.5)]
+    backoff_ms: f64,
+    /// Propagation delay per message, ms.
+    #[arg(long, default_value_t = 0.1)]
+    propagation_ms: f64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Rows and columns of the most square grid of `n` domains.
+fn grid_of(n: u32) -> Grid {
+    let mut rows = (f64::from(n)).sqrt().floor() as u32;
+    while rows > 1 && !n.is_multiple_of(rows) {
+        rows -= 1;
+    }
+    Grid {
+        rows: rows.max(1),
+        cols: n / rows.max(1),
+        highways_per_edge: 5,
+    }
+}
+
+/// Runs `vkm network run`.
+pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
+    if !(2..=64).contains(&args.sms) {
+        return Err(CliError::Invalid("--sms must be 2..=64".into()));
+    }
+    if !(args.traffic.is_finite() && args.traffic >= 0.0 && args.traffic <= 1e6) {
+        return Err(CliError::Invalid(
+            "--traffic must be 0..=1000000 vehicles per hour".into(),
+        ));
+    }
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 24.0 * 3600.0) {
+        return Err(CliError::Invalid(
+            "--duration must be positive, at most a day".into(),
+        ));
+    }
+    for (name, value) in [
+        ("--backoff-ms", args.backoff_ms),
+        ("--propagation-ms", args.propagation_ms),
+    ] {
+        if !(value.is_finite() && (0.0..=10_000.0).contains(&value)) {
+            return Err(CliError::Invalid(format!("{name} must be 0..=10000")));
+        }
+    }
+    let period = CollectionPeriod::new(args.period)
+        .map_err(|e| CliError::Invalid(format!("--period: {e}")))?;
+    let temp =
+        std::env::temp_dir().join(format!("vkm-network-{}-{}", std::process::id(), args.seed));
+    let db_dir = args.db.clone().unwrap_or_else(|| temp.clone());
+    let config = NetworkConfig {
+        grid: grid_of(args.sms),
+        structure: match args.structure {
+            StructureArg::Blockchain => Structure::Blockchain,
+            StructureArg::Traditional => Structure::Traditional,
+        },
+        vehicles_per_hour: args.traffic,
+        period,
+        difficulty_bits: args.difficulty_bits,
+        duration: Duration::from_secs_f64(args.duration),
+        seed: args.seed,
+        db_dir,
+        backoff_ms: args.backoff_ms,
+        propagation_ms: args.propagation_ms,
+        events: args.events.clone(),
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = |fraction: f64| {
+        if terminal {
+            let filled = (fraction * 30.0) as usize;
+            eprint!(
+                "\r[{}{}] {:3.0}%",
+                "#".repeat(filled),
+                " ".repeat(30 - filled.min(30)),
+                fraction * 100.0
+            );
+        }
+    };
+    let result = run(&config, &mut progress);
+    if terminal {
+        eprintln!();
+    }
+    if args.db.is_none() {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    let report = result.map_err(|e| CliError::Invalid(e.to_string()))?;
+    let per_sm: Vec<_> = report
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "id": n.id, "crossings": n.crossings, "admitted": n.admitted, "blocks_mined": n.blocks_mined,
+                "refused": n.refused, "busy_s": n.busy_s, "cpu_share": n.cpu_share,
+            })
+        })
+        .collect();
+    if args.json {
+        print_json(&json!({
+            "structure": format!("{:?}", config.structure).to_lowercase(),
+            "sms": args.sms,
+            "traffic": args.traffic,
+            "roads": vkm_node::network::grid_flows(&config.grid).len(),
+            "period_s": args.period,
+            "difficulty_bits": args.difficulty_bits,
+            "seconds": report.seconds,
+            "crossings": report.crossings,
+            "admitted": report.admitted,
+            "blocks": report.blocks,
+            "transactions": report.transactions,
+            "orphans": report.orphans,
+            "reorgs": report.reorgs,
+            "delay_ms_p50": report.delay_ms.p50,
+            "delay_ms_p95": report.delay_ms.p95,
+            "delay_ms_max": report.delay_ms.max,
+            "delay_ms_mean": report.delay_ms.mean,
+            "per_sm": per_sm,
+        }));
+    } else {
+        println!(
+            "{:?}, {} SMs, {} vehicles/hour/road, period {} s: {} crossings, {} admitted; {} blocks, {} transactions, {} orphans, {} reorgs",
+            config.structure,
+            args.sms,
+            args.traffic,
+            args.period,
+            report.crossings,
+            report.admitted,
+            report.blocks,
+            report.transactions,
+            report.orphans,
+            report.reorgs
+        );
+        println!(
+            "key delivery delay: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+            report.delay_ms.p50, report.delay_ms.p95, report.delay_ms.max
+        );
+        for n in &report.nodes {
+            println!(
+                "  node {}: busy {:.1} % of the run, {} admitted, {} mined",
+                n.id,
+                n.cpu_share * 100.0,
+                n.admitted,
+                n.blocks_mined
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
