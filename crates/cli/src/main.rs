@@ -9,6 +9,7 @@
 mod bench;
 mod bench_crypto;
 mod calibrate;
+mod chain;
 mod demo;
 mod ecies;
 mod keygen;
@@ -57,6 +58,9 @@ enum Command {
     /// Run the security managers' network.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Inspect a stored chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Command::Period(command) => period::run(&command),
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Network(NetworkCommand::Run(args)) => network::run_command(&args),
+        Command::Chain(command) => chain::run(&command),
     };
     match result {
         Ok(code) => code,

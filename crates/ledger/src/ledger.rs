@@ -200,6 +200,27 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Opens an existing store, whose genesis block it reads from the store itself.
+    pub fn open_existing(path: impl AsRef<Path>, rules: RuleSet) -> Result<Self, LedgerError> {
+        let genesis = {
+            let db = Database::open(path.as_ref()).map_err(storage)?;
+            let read = db.begin_read().map_err(storage)?;
+            let main = read.open_table(MAIN).map_err(storage)?;
+            let hash = main
+                .get(0)
+                .map_err(storage)?
+                .ok_or_else(|| LedgerError::Corrupt("no genesis".into()))?
+                .value();
+            let blocks = read.open_table(BLOCKS).map_err(storage)?;
+            let bytes = blocks
+                .get(hash)
+                .map_err(storage)?
+                .ok_or_else(|| LedgerError::Corrupt("genesis block missing".into()))?;
+            decode_block(bytes.value())?
+        };
+        Self::open(path, &genesis, rules)
+    }
+
     /// Loads the in-memory index from the store; `false` if the store is empty.
     fn load(&mut self) -> Result<bool, LedgerError> {
         let read = self.db.begin_read().map_err(storage)?;

@@ -1,0 +1,131 @@
+//! `vkm network run` and `vkm chain verify|show|trace`: a short run of a small network,
+//! its summary fields, its events file, and the stored chain it leaves.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn vkm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vkm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn short_run_then_inspect_the_chain() {
+    let dir = std::env::temp_dir().join(format!("vkm-network-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let events = dir.with_extension("events");
+    let _ = std::fs::remove_file(&events);
+    let summary = json(&vkm(&[
+        "network",
+        "run",
+        "--sms",
+        "4",
+        "--traffic",
+        "6000",
+        "--period",
+        "0.5",
+        "--duration",
+        "2",
+        "--difficulty-bits",
+        "8",
+        "--db",
+        dir.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+        "--json",
+    ]));
+    for field in [
+        "blocks",
+        "transactions",
+        "orphans",
+        "reorgs",
+        "delay_ms_p50",
+        "delay_ms_p95",
+        "delay_ms_max",
+        "per_sm",
+    ] {
+        assert!(!summary[field].is_null(), "missing {field}: {summary}");
+    }
+    let crossings = summary["crossings"].as_u64().unwrap();
+    assert!(crossings > 0);
+    assert_eq!(
+        summary["admitted"].as_u64().unwrap(),
+        crossings,
+        "every vehicle admitted: {summary}"
+    );
+    assert_eq!(summary["per_sm"].as_array().unwrap().len(), 4);
+    assert!(summary["blocks"].as_u64().unwrap() >= 1);
+
+    let lines = std::fs::read_to_string(&events).unwrap();
+    let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["sm"].is_u64() && first["height"].is_u64() && first["hash"].is_string());
+
+    let db = dir.join("sm-1.redb");
+    let verified = json(&vkm(&[
+        "chain",
+        "verify",
+        "--db",
+        db.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(verified["height"], summary["blocks"]);
+    let tip = json(&vkm(&[
+        "chain",
+        "show",
+        "--db",
+        db.to_str().unwrap(),
+        "--height",
+        "1",
+        "--json",
+    ]));
+    let txid = tip["txids"][0].as_str().unwrap();
+    let traced = json(&vkm(&[
+        "chain",
+        "trace",
+        "--db",
+        db.to_str().unwrap(),
+        "--tx",
+        txid,
+        "--json",
+    ]));
+    assert_eq!(traced["height"], 1);
+    assert_eq!(traced["position"], 0);
+
+    let missing = vkm(&["chain", "verify", "--db", "/nonexistent/sm.redb"]);
+    assert!(!missing.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&events);
+}
+
+#[test]
+fn traditional_structure_runs_on_the_same_traffic() {
+    let summary = json(&vkm(&[
+        "network",
+        "run",
+        "--sms",
+        "4",
+        "--structure",
+        "traditional",
+        "--traffic",
+        "6000",
+        "--duration",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(summary["blocks"], 0);
+    assert_eq!(summary["admitted"], summary["crossings"]);
+    assert_eq!(
+        summary["per_sm"].as_array().unwrap().len(),
+        8,
+        "4 SMs and 4 central managers"
+    );
+}
