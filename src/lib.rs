@@ -7,6 +7,9 @@
 //! - [`pow`] (`vkm-pow`): double-SHA256 proof of work, Algorithms 1 and 2 of Lei et al.
 //! - [`transfer`] (`vkm-transfer`): key transfer between security domains: ECIES sealing,
 //!   ECDSA signing and fast verification, the blockchain and traditional structures.
+//! - [`period`] (`vkm-period`): collection-period optimisation (Eqs. 1-6, Algorithm 3).
+//! - [`ledger`] (`vkm-ledger`): the chain: validation, fork choice, persistence, queries.
+//! - [`node`] (`vkm-node`): the security manager state machine and the in-process network.
 //!
 //! ```
 //! use vkm::block::BlockHeader;
@@ -19,5 +22,8 @@
 #![forbid(unsafe_code)]
 
 pub use vkm_block as block;
+pub use vkm_ledger as ledger;
+pub use vkm_node as node;
+pub use vkm_period as period;
 pub use vkm_pow as pow;
 pub use vkm_transfer as transfer;
