@@ -1,27 +1,11 @@
 //! The `vkm` binary's contract: JSON field names, exit codes, one-line errors.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+mod common;
+
+use common::{json, printed, vkm};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-fn vkm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vkm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-    assert_eq!(
-        stdout.lines().count(),
-        1,
-        "one JSON object on one line: {stdout}"
-    );
-    serde_json::from_str(&stdout).unwrap()
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vkm-cli-test-{}", std::process::id()));
@@ -115,7 +99,7 @@ fn mine_prints_the_contract_fields_and_writes_a_valid_block() {
     std::fs::write(&tampered, &bytes).unwrap();
     let failed = vkm(&["block", "verify", tampered.to_str().unwrap(), "--json"]);
     assert!(!failed.status.success());
-    assert_eq!(json(&failed)["check"], "work");
+    assert_eq!(printed(&failed)["check"], "work");
 }
 
 #[test]

@@ -2,21 +2,11 @@
 //! its summary fields, its events file, and the stored chain it leaves.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{json, vkm};
 
 use serde_json::Value;
-
-fn vkm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vkm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 #[test]
 fn short_run_then_inspect_the_chain() {

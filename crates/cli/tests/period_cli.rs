@@ -1,21 +1,9 @@
 //! `vkm period optimise` and `vkm calibrate`: contract fields and choices.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-fn vkm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vkm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use common::{json, vkm};
 
 #[test]
 fn optimise_prints_the_contract_fields_and_follows_fig12() {

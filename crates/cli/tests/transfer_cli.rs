@@ -2,22 +2,13 @@
 //! transfer demo's fields, bench crypto's fields.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+mod common;
+
+use common::{json, vkm};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn vkm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vkm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vkm-transfer-cli-{}-{name}", std::process::id()));

@@ -162,6 +162,19 @@ impl core::fmt::Debug for Ledger {
     }
 }
 
+/// The last registry snapshot at or below `height`.
+fn registry_from<T: ReadableTable<u64, &'static [u8]>>(
+    table: &T,
+    height: u64,
+) -> Result<Registry, LedgerError> {
+    let mut range = table.range(..=height).map_err(storage)?;
+    let (_, bytes) = range
+        .next_back()
+        .ok_or_else(|| LedgerError::Corrupt("no registry".into()))?
+        .map_err(storage)?;
+    deserialize(bytes.value()).map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))
+}
+
 fn decode_block(bytes: &[u8]) -> Result<Block, LedgerError> {
     deserialize(bytes).map_err(|e| LedgerError::Corrupt(format!("stored block: {e}")))
 }
@@ -372,13 +385,7 @@ impl Ledger {
     }
 
     fn registry_at_in(wtxn: &WriteTransaction, height: u64) -> Result<Registry, LedgerError> {
-        let table = wtxn.open_table(REGISTRY).map_err(storage)?;
-        let mut range = table.range(..=height).map_err(storage)?;
-        let (_, bytes) = range
-            .next_back()
-            .ok_or_else(|| LedgerError::Corrupt("no registry".into()))?
-            .map_err(storage)?;
-        deserialize(bytes.value()).map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))
+        registry_from(&wtxn.open_table(REGISTRY).map_err(storage)?, height)
     }
 
     /// Offers a block, with the node's clock. An invalid block changes nothing.
@@ -704,13 +711,7 @@ impl Ledger {
     /// The registry in force after the best-chain block at `height`.
     pub fn registry_at(&self, height: u64) -> Result<Registry, LedgerError> {
         let read = self.db.begin_read().map_err(storage)?;
-        let table = read.open_table(REGISTRY).map_err(storage)?;
-        let mut range = table.range(..=height).map_err(storage)?;
-        let (_, bytes) = range
-            .next_back()
-            .ok_or_else(|| LedgerError::Corrupt("no registry".into()))?
-            .map_err(storage)?;
-        deserialize(bytes.value()).map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))
+        registry_from(&read.open_table(REGISTRY).map_err(storage)?, height)
     }
 
     /// Revalidates the stored best chain from genesis (proofs, merkle roots, links,
