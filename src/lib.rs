@@ -9,6 +9,7 @@
 //!   ECDSA signing and fast verification, the blockchain and traditional structures.
 //! - [`period`] (`vkm-period`): collection-period optimisation (Eqs. 1-6, Algorithm 3).
 //! - [`ledger`] (`vkm-ledger`): the chain: validation, fork choice, persistence, queries.
+//! - [`script`] (`vkm-script`): Bitcoin script with OP_EXPONENT, for value transactions.
 //! - [`node`] (`vkm-node`): the security manager state machine and the in-process network.
 //!
 //! ```
@@ -26,4 +27,5 @@ pub use vkm_ledger as ledger;
 pub use vkm_node as node;
 pub use vkm_period as period;
 pub use vkm_pow as pow;
+pub use vkm_script as script;
 pub use vkm_transfer as transfer;

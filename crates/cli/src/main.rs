@@ -16,6 +16,7 @@ mod keygen;
 mod mine;
 mod network;
 mod period;
+mod script;
 mod verify;
 
 use std::num::NonZeroUsize;
@@ -61,6 +62,9 @@ enum Command {
     /// Inspect a stored chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
+    /// The script interpreter (Bitcoin script with OP_EXPONENT).
+    #[command(subcommand)]
+    Script(script::ScriptCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Network(NetworkCommand::Run(args)) => network::run_command(&args),
         Command::Chain(command) => chain::run(&command),
+        Command::Script(command) => script::run(&command),
     };
     match result {
         Ok(code) => code,
