@@ -36,13 +36,7 @@ fn runs_scripts_and_names_errors() {
 
     // CHECKSIG without a transaction fails cleanly.
     let sig = printed(&vkm(&[
-        "script",
-        "run",
-        "--sig",
-        "0x01 0x01",
-        "--pubkey",
-        "CHECKSIG",
-        "--json",
+        "script", "run", "--sig", "1 1", "--pubkey", "CHECKSIG", "--json",
     ]));
     assert_eq!(sig["error"], "EVAL_FALSE");
 
