@@ -10,6 +10,7 @@
 //! - [`period`] (`vkm-period`): collection-period optimisation (Eqs. 1-6, Algorithm 3).
 //! - [`ledger`] (`vkm-ledger`): the chain: validation, fork choice, persistence, queries.
 //! - [`script`] (`vkm-script`): Bitcoin script with OP_EXPONENT, for value transactions.
+//! - [`rekey`] (`vkm-rekey`): group rekeying inside a domain (flat and LKH).
 //! - [`node`] (`vkm-node`): the security manager state machine and the in-process network.
 //!
 //! ```
@@ -27,5 +28,6 @@ pub use vkm_ledger as ledger;
 pub use vkm_node as node;
 pub use vkm_period as period;
 pub use vkm_pow as pow;
+pub use vkm_rekey as rekey;
 pub use vkm_script as script;
 pub use vkm_transfer as transfer;

@@ -16,6 +16,7 @@ mod keygen;
 mod mine;
 mod network;
 mod period;
+mod rekey;
 mod script;
 mod verify;
 
@@ -65,6 +66,9 @@ enum Command {
     /// The script interpreter (Bitcoin script with OP_EXPONENT).
     #[command(subcommand)]
     Script(script::ScriptCommand),
+    /// Group rekeying inside a domain.
+    #[command(subcommand)]
+    Rekey(rekey::RekeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
         Command::Network(NetworkCommand::Run(args)) => network::run_command(&args),
         Command::Chain(command) => chain::run(&command),
         Command::Script(command) => script::run(&command),
+        Command::Rekey(command) => rekey::run(&command),
     };
     match result {
         Ok(code) => code,

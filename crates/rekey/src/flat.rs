@@ -13,7 +13,7 @@ use crate::scheme::{GroupKeyScheme, Rekey, RekeyError};
 const GROUP_NODE: u32 = 0;
 
 /// Flat rekeying.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Flat {
     group: NodeKey,
     epoch: u64,

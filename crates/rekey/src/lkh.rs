@@ -15,7 +15,7 @@ use crate::scheme::{GroupKeyScheme, Rekey, RekeyError};
 /// Children per node by default.
 pub const DEFAULT_ARITY: usize = 4;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Node {
     parent: Option<u32>,
     /// Child node ids by position; empty for leaves.
@@ -28,7 +28,7 @@ struct Node {
 }
 
 /// A logical key hierarchy.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Lkh {
     arity: usize,
     nodes: Vec<Node>,
