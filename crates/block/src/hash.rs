@@ -89,6 +89,11 @@ hash_newtype!(
     /// The root of the merkle tree over a block's transaction ids.
     MerkleRoot
 );
+hash_newtype!(
+    /// Identifies a pseudonym certificate: the double SHA-256 of its encoding (what a
+    /// central manager's revocation names).
+    CertificateId
+);
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,7 @@ pub use block::Block;
 pub use encode::{
     Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, deserialize, serialize,
 };
-pub use hash::{BlockHash, MerkleRoot, Txid, dhash};
+pub use hash::{BlockHash, CertificateId, MerkleRoot, Txid, dhash};
 pub use header::BlockHeader;
 pub use merkle::{EMPTY_ROOT, InclusionProof, merkle_root};
 pub use primitives::{

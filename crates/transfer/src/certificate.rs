@@ -48,6 +48,9 @@ pub enum CertificateError {
     /// The pseudonym key is not a P-256 point.
     #[error("certificate pseudonym key is not a P-256 point")]
     BadPseudonymKey,
+    /// A central manager revoked the certificate on the chain.
+    #[error("certificate revoked on the chain")]
+    Revoked,
 }
 
 impl PseudonymCertificate {
@@ -85,6 +88,11 @@ impl PseudonymCertificate {
         self.valid_from.encode(sink);
         self.valid_until.encode(sink);
         self.issuer.encode(sink);
+    }
+
+    /// The certificate's id: the double SHA-256 of its encoding (what revocations name).
+    pub fn id(&self) -> vkm_block::CertificateId {
+        vkm_block::CertificateId(vkm_block::dhash(&vkm_block::serialize(self)))
     }
 
     /// Checks validity at `now` and the issuer's signature (`issuer_key` is the registered

@@ -1,10 +1,12 @@
 //! Registered members as the transfer logic sees them: parsed keys, a fast verifier per
 //! signer, and the `P1` that binds ciphertexts to their recipient.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
-use vkm_block::{DomainName, Member, MemberId, RegistryAction, RegistryTx, Role, serialize};
+use vkm_block::{
+    CertificateId, DomainName, Member, MemberId, RegistryAction, RegistryTx, Role, serialize,
+};
 
 use crate::keys::{EncryptionPublic, InvalidKey, verifying_key_from_chain};
 use crate::signature::RegisteredKey;
@@ -49,12 +51,16 @@ pub trait Directory {
 
     /// The central manager serving `domain` (the traditional structure's relay).
     fn central_manager_of(&self, domain: &DomainName) -> Option<&RegisteredMember>;
+
+    /// Whether a central manager revoked this pseudonym certificate on the chain.
+    fn is_revoked(&self, certificate: &CertificateId) -> bool;
 }
 
 /// An in-memory directory, built from registry transactions.
 #[derive(Debug, Default)]
 pub struct MemberDirectory {
     members: BTreeMap<MemberId, RegisteredMember>,
+    revoked: BTreeSet<CertificateId>,
 }
 
 impl MemberDirectory {
@@ -77,7 +83,7 @@ impl MemberDirectory {
         for action in &tx.actions {
             prepared.push(match action {
                 RegistryAction::Register(member) => Some(RegisteredMember::new(member.clone())?),
-                RegistryAction::Revoke(_) => None,
+                RegistryAction::Revoke(_) | RegistryAction::RevokeCertificate(_) => None,
             });
         }
         for (action, member) in tx.actions.iter().zip(prepared) {
@@ -87,6 +93,9 @@ impl MemberDirectory {
                 }
                 (RegistryAction::Revoke(id), None) => {
                     self.members.remove(id);
+                }
+                (RegistryAction::RevokeCertificate(id), None) => {
+                    self.revoked.insert(*id);
                 }
                 (RegistryAction::Register(_), None) => {}
             }
@@ -109,5 +118,9 @@ impl Directory for MemberDirectory {
         self.members
             .values()
             .find(|m| m.record.role == Role::CentralManager && m.record.domain == *domain)
+    }
+
+    fn is_revoked(&self, certificate: &CertificateId) -> bool {
+        self.revoked.contains(certificate)
     }
 }

@@ -8,6 +8,7 @@
 //!   AES-128-CCM (default, conformance-tested) and the `ecies` crate on secp256k1.
 //! - [`signature`]: low-S ECDSA over SHA-256 of the preimages; a fast verifier with
 //!   per-key precomputed tables for registered signers.
+//! - [`central`]: the central manager's roles: pseudonym sets, refresh, revocations.
 //! - [`certificate`]: pseudonym certificates issued by central managers, and identity
 //!   materials.
 //! - [`directory`]: registered members as the transfer logic needs them.
@@ -42,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod central;
 pub mod certificate;
 pub mod directory;
 pub mod keys;

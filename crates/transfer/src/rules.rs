@@ -45,23 +45,25 @@ impl MemberCache {
     }
 
     /// A directory of `registry`'s members, prepared.
-    pub fn directory(&self, registry: &Registry) -> PreparedDirectory {
+    pub fn directory<'r>(&self, registry: &'r Registry) -> PreparedDirectory<'r> {
         PreparedDirectory {
             members: registry
                 .members()
                 .filter_map(|m| self.get(m).map(|p| (m.id, p)))
                 .collect(),
+            registry,
         }
     }
 }
 
 /// A registry snapshot with every member prepared: a [`Directory`] for the transfer checks.
-#[derive(Debug, Default)]
-pub struct PreparedDirectory {
+#[derive(Debug)]
+pub struct PreparedDirectory<'r> {
     members: HashMap<MemberId, Arc<RegisteredMember>>,
+    registry: &'r Registry,
 }
 
-impl Directory for PreparedDirectory {
+impl Directory for PreparedDirectory<'_> {
     fn member(&self, id: MemberId) -> Option<&RegisteredMember> {
         self.members.get(&id).map(|m| m.as_ref())
     }
@@ -71,6 +73,10 @@ impl Directory for PreparedDirectory {
             .values()
             .map(|m| m.as_ref())
             .find(|m| m.record.role == Role::CentralManager && m.record.domain == *domain)
+    }
+
+    fn is_revoked(&self, certificate: &vkm_block::CertificateId) -> bool {
+        self.registry.is_revoked(certificate)
     }
 }
 

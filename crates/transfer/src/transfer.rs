@@ -288,13 +288,16 @@ pub fn admit<D: Directory + ?Sized>(
     })
 }
 
-/// Checks opened materials: the certificate's issuer is a registered central manager
-/// whose signature verifies, and the certificate is valid at `now`.
+/// Checks opened materials: the certificate is not revoked on the chain, its issuer is a
+/// registered central manager whose signature verifies, and it is valid at `now`.
 pub fn check_materials<D: Directory + ?Sized>(
     materials: &IdentityMaterials,
     directory: &D,
     now: Timestamp,
 ) -> Result<(), TransferError> {
+    if directory.is_revoked(&materials.certificate.id()) {
+        return Err(CertificateError::Revoked.into());
+    }
     let issuer = materials.certificate.issuer;
     let cm = directory
         .member(issuer)

@@ -317,3 +317,100 @@ fn heavier_branch_reorganises_and_orphans_connect() {
     assert_eq!(ledger.tip(), e.block_hash());
     assert_eq!(ledger.orphans(), 0);
 }
+
+#[test]
+fn revocation_on_the_chain_is_refused_from_the_next_block_on() {
+    use vkm_transfer::central::{issue_pseudonym_set, revocation};
+    use vkm_transfer::certificate::CertificateError;
+    use vkm_transfer::transfer::{TransferError, admit};
+
+    let mut c = Chain::new("revoke");
+    let mut ledger = c.open();
+    let genesis = c.genesis.clone();
+    let cm = c.world.domains[0].central_manager.clone();
+    let set = issue_pseudonym_set(
+        cm.id,
+        &cm.keys,
+        3,
+        Timestamp(T0),
+        Timestamp(T0 + 3_600_000),
+        &mut c.rng,
+    );
+    let (t1, t2) = {
+        let dest = c.world.directory.member(MemberId(2)).unwrap();
+        let keys1 = c.world.keys(MemberId(1)).unwrap();
+        let mut rng = StdRng::seed_from_u64(12);
+        let mut transfer = |seq, pseudonym: &vkm_transfer::central::Pseudonym| {
+            build_key_transfer(
+                keys1,
+                MemberId(1),
+                seq,
+                dest,
+                Timestamp(T0),
+                &pseudonym.materials,
+                &mut rng,
+            )
+            .unwrap()
+        };
+        (transfer(1, &set[0]), transfer(2, &set[1]))
+    };
+
+    // Before the revocation: admitted.
+    let b1 = c.block_on(
+        &genesis,
+        1,
+        vec![Transaction::KeyTransfer(t1.clone())],
+        1000,
+    );
+    ledger.accept(b1.clone(), now()).unwrap();
+    let dest_keys = c.world.keys(MemberId(2)).unwrap().clone();
+    let rules = KeyTransferRules::new(1);
+    let directory = rules.cache().directory(ledger.registry());
+    admit(
+        &t1,
+        &dest_keys,
+        MemberId(2),
+        &directory,
+        Timestamp(T0 + 10_000),
+    )
+    .unwrap();
+
+    // The central manager revokes the whole set; a block carries it.
+    let ids: Vec<_> = set.iter().map(|p| p.materials.certificate.id()).collect();
+    let revoke = revocation(cm.id, &cm.keys, &ids, Timestamp(T0 + 2000));
+    let b2 = c.block_on(&b1, 2, vec![Transaction::Registry(revoke)], 1000);
+    assert!(matches!(
+        ledger.accept(b2.clone(), now()).unwrap(),
+        Accepted::Connected(_)
+    ));
+    assert!(ledger.registry().is_revoked(&ids[1]));
+
+    // From then on a transfer of a revoked pseudonym is refused at admission.
+    let b3 = c.block_on(&b2, 3, vec![Transaction::KeyTransfer(t2.clone())], 1000);
+    ledger.accept(b3, now()).unwrap();
+    let directory = rules.cache().directory(ledger.registry());
+    assert_eq!(
+        admit(
+            &t2,
+            &dest_keys,
+            MemberId(2),
+            &directory,
+            Timestamp(T0 + 10_000)
+        ),
+        Err(TransferError::Certificate(CertificateError::Revoked))
+    );
+
+    // A revocation not signed by a central manager is refused by the chain.
+    let forged = revocation(
+        MemberId(1),
+        c.world.keys(MemberId(1)).unwrap(),
+        &ids,
+        Timestamp(T0 + 3000),
+    );
+    let tip = ledger.block_at(ledger.height()).unwrap().unwrap();
+    let b4 = c.block_on(&tip, 1, vec![Transaction::Registry(forged)], 1000);
+    assert_eq!(
+        invalid(ledger.accept(b4, now())),
+        BlockError::UnauthorizedRegistry(0)
+    );
+}

@@ -1,6 +1,7 @@
 //! Registry transactions: who may submit transactions and mine blocks (reading guide 6).
 
 use crate::encode::{Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, put_seq};
+use crate::hash::CertificateId;
 use crate::limits::MAX_REGISTRY_ACTIONS;
 use crate::primitives::{CompactSignature, DomainName, MemberId, PublicKeyBytes, Timestamp};
 
@@ -47,6 +48,10 @@ pub enum RegistryAction {
     Register(Member),
     /// Removes a member from the next block on.
     Revoke(MemberId),
+    /// Revokes a vehicle's pseudonym certificate from the next block on (Lei et al.
+    /// III.A.3: revocation by chain look-up). A whole pseudonym set is revoked by naming
+    /// each of its certificates.
+    RevokeCertificate(CertificateId),
 }
 
 /// Who authorised a registry transaction, and their signature.
@@ -186,6 +191,10 @@ impl Encode for RegistryAction {
                 sink.put(&[2]);
                 id.encode(sink);
             }
+            Self::RevokeCertificate(id) => {
+                sink.put(&[3]);
+                id.encode(sink);
+            }
         }
     }
 }
@@ -196,6 +205,7 @@ impl Decode for RegistryAction {
         match reader.u8("registry action")? {
             1 => Ok(Self::Register(Decode::decode(reader)?)),
             2 => Ok(Self::Revoke(Decode::decode(reader)?)),
+            3 => Ok(Self::RevokeCertificate(Decode::decode(reader)?)),
             value => Err(unknown_tag(start, "registry action", value)),
         }
     }

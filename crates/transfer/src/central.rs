@@ -1,0 +1,77 @@
+//! The central manager's remaining roles (Lei et al. III.A.3): initial registration and
+//! pseudonym refresh (issuing a vehicle's pseudonym set), and revocation by chain look-up
+//! (a signed registry transaction naming certificates).
+
+use p256::ecdsa::SigningKey;
+use p256::elliptic_curve::Generate;
+use rand::CryptoRng;
+use vkm_block::{Authorization, CertificateId, MemberId, RegistryAction, RegistryTx, Timestamp};
+
+use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
+use crate::keys::MemberKeys;
+use crate::signature::sign;
+
+/// A vehicle's pseudonym: its secret key (zeroized on drop) and its identity materials.
+#[derive(Debug, Clone)]
+pub struct Pseudonym {
+    /// The pseudonym's signing key, the vehicle's secret.
+    pub key: SigningKey,
+    /// The pseudonym id and its certificate.
+    pub materials: IdentityMaterials,
+}
+
+/// Issues `count` pseudonyms valid in `[valid_from, valid_until)`, certified by central
+/// manager `issuer`: a vehicle's initial registration, or a refresh (a new set; the old
+/// one stops being accepted when its validity ends).
+pub fn issue_pseudonym_set<R: CryptoRng + ?Sized>(
+    issuer: MemberId,
+    issuer_keys: &MemberKeys,
+    count: usize,
+    valid_from: Timestamp,
+    valid_until: Timestamp,
+    rng: &mut R,
+) -> Vec<Pseudonym> {
+    (0..count)
+        .map(|_| {
+            let key = SigningKey::generate_from_rng(rng);
+            let mut id = [0u8; 16];
+            rng.fill_bytes(&mut id);
+            let certificate = PseudonymCertificate::issue(
+                issuer,
+                &issuer_keys.signing,
+                key.verifying_key(),
+                valid_from,
+                valid_until,
+            );
+            Pseudonym {
+                key,
+                materials: IdentityMaterials {
+                    pseudonym: PseudonymId(id),
+                    certificate,
+                },
+            }
+        })
+        .collect()
+}
+
+/// A revocation of `certificates` (one pseudonym, or a whole set), signed by central
+/// manager `signer`, to be mined like any transaction. Security managers refuse the
+/// revoked pseudonyms from the block that carries it on.
+pub fn revocation(
+    signer: MemberId,
+    signer_keys: &MemberKeys,
+    certificates: &[CertificateId],
+    now: Timestamp,
+) -> RegistryTx {
+    let mut tx = RegistryTx {
+        timestamp: now,
+        actions: certificates
+            .iter()
+            .map(|c| RegistryAction::RevokeCertificate(*c))
+            .collect(),
+        authorization: None,
+    };
+    let signature = sign(&signer_keys.signing, &tx.signing_preimage(signer));
+    tx.authorization = Some(Authorization { signer, signature });
+    tx
+}
