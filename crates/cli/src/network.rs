@@ -146,6 +146,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             json!({
                 "id": n.id, "crossings": n.crossings, "admitted": n.admitted, "blocks_mined": n.blocks_mined,
                 "refused": n.refused, "busy_s": n.busy_s, "cpu_share": n.cpu_share,
+                "rekeys": n.rekeys, "wrapped_keys": n.wrapped_keys,
             })
         })
         .collect();

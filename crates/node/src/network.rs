@@ -92,6 +92,10 @@ pub struct NodeStats {
     pub busy_s: f64,
     /// Busy time over the run's wall-clock time.
     pub cpu_share: f64,
+    /// Group rekeys of its domain.
+    pub rekeys: u64,
+    /// Keys wrapped by those rekeys.
+    pub wrapped_keys: u64,
 }
 
 /// What a run measured.
@@ -202,6 +206,8 @@ struct NodeCounters {
     mined: AtomicU64,
     refused: AtomicU64,
     busy_ns: AtomicU64,
+    rekeys: AtomicU64,
+    wrapped_keys: AtomicU64,
 }
 
 impl NodeCounters {
@@ -212,6 +218,8 @@ impl NodeCounters {
             mined: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
+            rekeys: AtomicU64::new(0),
+            wrapped_keys: AtomicU64::new(0),
         })
     }
 }
@@ -387,6 +395,10 @@ pub fn run(
                                         let _ = writeln!(file, "{{\"sm\":{},\"height\":{height},\"hash\":\"{hash}\"}}", id.0);
                                     }
                                 }
+                                Action::Rekey(rekey) => {
+                                    counters.rekeys.fetch_add(1, Ordering::Relaxed);
+                                    counters.wrapped_keys.fetch_add(rekey.message.keys.len() as u64, Ordering::Relaxed);
+                                }
                                 Action::Refused(_) => {
                                     counters.refused.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -553,6 +565,8 @@ pub fn run(
                 refused: c.refused.load(Ordering::Relaxed),
                 busy_s,
                 cpu_share: busy_s / seconds,
+                rekeys: c.rekeys.load(Ordering::Relaxed),
+                wrapped_keys: c.wrapped_keys.load(Ordering::Relaxed),
             }
         })
         .collect();

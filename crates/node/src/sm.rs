@@ -1,17 +1,20 @@
 //! The security manager as a sans-IO state machine (Lei et al. Fig. 5): events in, actions
 //! out. Time comes in with every event; the caller runs timers, mining and the network.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 use vkm_block::{
-    Block, BlockHash, BlockHeader, KeyTransferTx, MemberId, Timestamp, Transaction, Txid,
+    Block, BlockHash, BlockHeader, CertificateId, KeyTransferTx, MemberId, Timestamp, Transaction,
+    Txid,
 };
 use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError};
 use vkm_period::{CollectionPeriod, PeriodPolicy};
+use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, VehicleId};
 use vkm_transfer::certificate::IdentityMaterials;
+use vkm_transfer::certificate::PseudonymId;
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{KeyTransferRules, sign_block};
@@ -90,6 +93,9 @@ pub enum Action {
         /// Which.
         timer: Timer,
     },
+    /// The domain's group key changed for this period's joins and leaves: broadcast the
+    /// message in the domain, hand each welcome to its joiner privately.
+    Rekey(Rekey),
     /// Something offered was refused (a message, a block, an admission), with the reason.
     Refused(String),
 }
@@ -151,6 +157,11 @@ pub struct SecurityManager {
     admitted: HashSet<Txid>,
     config: NodeConfig,
     rng: StdRng,
+    group: Lkh,
+    members: HashMap<PseudonymId, (VehicleId, CertificateId)>,
+    next_vehicle: u64,
+    joins: Vec<VehicleId>,
+    leaves: Vec<VehicleId>,
 }
 
 impl core::fmt::Debug for SecurityManager {
@@ -176,6 +187,8 @@ impl SecurityManager {
         config: NodeConfig,
     ) -> Result<Self, NodeError> {
         let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
+        let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(id.0));
+        let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
         Ok(Self {
             id,
             keys,
@@ -190,7 +203,12 @@ impl SecurityManager {
             mining: false,
             admitted: HashSet::new(),
             config,
-            rng: StdRng::seed_from_u64(config.seed ^ u64::from(id.0)),
+            rng,
+            group,
+            members: HashMap::new(),
+            next_vehicle: 0,
+            joins: Vec::new(),
+            leaves: Vec::new(),
         })
     }
 
@@ -202,6 +220,11 @@ impl SecurityManager {
     /// Its copy of the chain.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// Vehicles in this domain's group.
+    pub fn group_members(&self) -> usize {
+        self.group.members()
     }
 
     /// Pending transfers.
@@ -244,6 +267,10 @@ impl SecurityManager {
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) {
+        // A member leaving the domain leaves its group at the next rekey.
+        if let Some((id, _)) = self.members.remove(&vehicle.pseudonym) {
+            self.leaves.push(id);
+        }
         let directory = self.rules.cache().directory(self.ledger.registry());
         let Some(dest) = directory.member(destination) else {
             actions.push(Action::Refused(format!(
@@ -418,11 +445,21 @@ impl SecurityManager {
                     continue;
                 }
                 match admit(t, &self.keys, self.id, &directory, now) {
-                    Ok(vehicle) => actions.push(Action::Admit(Admission {
-                        vehicle,
-                        crossed_at: t.timestamp,
-                        admitted_at: now,
-                    })),
+                    Ok(vehicle) => {
+                        let pseudonym = vehicle.materials.pseudonym;
+                        if !self.members.contains_key(&pseudonym) {
+                            let id = VehicleId(self.next_vehicle);
+                            self.next_vehicle += 1;
+                            self.members
+                                .insert(pseudonym, (id, vehicle.materials.certificate.id()));
+                            self.joins.push(id);
+                        }
+                        actions.push(Action::Admit(Admission {
+                            vehicle,
+                            crossed_at: t.timestamp,
+                            admitted_at: now,
+                        }));
+                    }
                     Err(e) => actions.push(Action::Refused(format!("admission of {txid}: {e}"))),
                 }
             }
@@ -430,6 +467,46 @@ impl SecurityManager {
                 height: validated.height(),
                 hash: validated.hash(),
             });
+        }
+        self.rekey(actions);
+    }
+
+    /// One rekey for everything that changed since the last: joins, leaves, and members
+    /// whose certificate the chain now revokes (Lei et al. III.A.3).
+    fn rekey(&mut self, actions: &mut Vec<Action>) {
+        let registry = self.ledger.registry();
+        let revoked: Vec<PseudonymId> = self
+            .members
+            .iter()
+            .filter(|(_, (_, certificate))| registry.is_revoked(certificate))
+            .map(|(pseudonym, _)| *pseudonym)
+            .collect();
+        for pseudonym in revoked {
+            if let Some((id, _)) = self.members.remove(&pseudonym) {
+                self.leaves.push(id);
+            }
+        }
+        if self.joins.is_empty() && self.leaves.is_empty() {
+            return;
+        }
+        // A vehicle that joined and left within the period never enters the tree.
+        let joins: Vec<VehicleId> = self.joins.drain(..).collect();
+        let leaves: Vec<VehicleId> = self.leaves.drain(..).collect();
+        let (joins, leaves): (Vec<_>, Vec<_>) = (
+            joins
+                .iter()
+                .copied()
+                .filter(|j| !leaves.contains(j))
+                .collect(),
+            leaves
+                .iter()
+                .copied()
+                .filter(|l| !joins.contains(l))
+                .collect(),
+        );
+        match self.group.rekey(&joins, &leaves, &mut self.rng) {
+            Ok(rekey) => actions.push(Action::Rekey(rekey)),
+            Err(e) => actions.push(Action::Refused(format!("rekey: {e}"))),
         }
     }
 }

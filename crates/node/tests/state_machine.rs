@@ -87,11 +87,13 @@ fn managers_agree_on_one_chain_and_admit_every_vehicle() {
         }
     }
     // Twelve vehicles cross, from every domain to the next, over three seconds.
+    let mut first = None;
     for v in 0..12u64 {
         let from = (v % 3) as usize;
         let vehicle = world
             .vehicle(from, Timestamp(T0), 3_600_000, &mut rng)
             .unwrap();
+        first.get_or_insert_with(|| vehicle.clone());
         let destination = MemberId(((from + 1) % 3) as u32 + 1);
         queue.push(
             T0 + 100 + v * 250,
@@ -102,8 +104,20 @@ fn managers_agree_on_one_chain_and_admit_every_vehicle() {
             },
         );
     }
+    // The first vehicle (admitted into domain 2) crosses on into domain 3 later.
+    let vehicle = first.unwrap();
+    let destination = MemberId(3);
+    queue.push(
+        T0 + 4_000,
+        1,
+        Event::Crossing {
+            vehicle,
+            destination,
+        },
+    );
 
     let mut admissions = Vec::new();
+    let mut rekeys: Vec<Vec<vkm_rekey::Rekey>> = vec![Vec::new(); 3];
     let end = T0 + 6_000;
     while let Some((at, target, event)) = queue.pop() {
         if at > end {
@@ -125,6 +139,7 @@ fn managers_agree_on_one_chain_and_admit_every_vehicle() {
                     queue.push(when.0, target, Event::Timer(timer))
                 }
                 Action::Admit(admission) => admissions.push((target, admission)),
+                Action::Rekey(rekey) => rekeys[target].push(rekey),
                 Action::Refused(reason) => panic!("refused: {reason}"),
                 Action::AbortMining | Action::Committed { .. } => {}
             }
@@ -134,7 +149,41 @@ fn managers_agree_on_one_chain_and_admit_every_vehicle() {
     let tip = sms[0].ledger().tip();
     assert!(sms.iter().all(|sm| sm.ledger().tip() == tip), "one chain");
     assert!(sms[0].ledger().height() >= 3);
-    assert_eq!(admissions.len(), 12, "every vehicle admitted once");
+    assert_eq!(admissions.len(), 13, "every crossing admitted once");
+    // Group keys: each domain's vehicles, welcomed and following its rekeys, agree on one
+    // key; the vehicle that crossed on holds none of domain 2's latest key.
+    for (domain, list) in rekeys.iter().enumerate() {
+        let mut cars: std::collections::HashMap<vkm_rekey::VehicleId, vkm_rekey::VehicleKeys> =
+            Default::default();
+        for rekey in list {
+            for w in &rekey.welcomes {
+                cars.entry(w.vehicle)
+                    .or_insert_with(|| vkm_rekey::VehicleKeys::new(w.vehicle))
+                    .welcome(w);
+            }
+            for car in cars.values_mut() {
+                car.apply(&rekey.message);
+            }
+        }
+        let holders: Vec<_> = cars
+            .values()
+            .filter_map(|c| c.group_key().map(|(_, k)| k.clone()))
+            .collect();
+        assert_eq!(
+            holders.len(),
+            sms[domain].group_members(),
+            "domain {domain}"
+        );
+        assert!(
+            holders.windows(2).all(|w| w[0] == w[1]),
+            "domain {domain} agrees on one key"
+        );
+    }
+    assert_eq!(
+        sms[1].group_members(),
+        4 - 1,
+        "the first vehicle left domain 2"
+    );
     for (target, admission) in &admissions {
         let delay = admission.admitted_at.0 - admission.crossed_at.0;
         assert!(
