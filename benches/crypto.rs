@@ -35,22 +35,7 @@ fn setup(txs: usize) -> Setup {
     let vehicle = world
         .vehicle(0, NOW, 3_600_000, &mut rng)
         .expect("domain 0");
-    let sms: Vec<_> = world
-        .domains
-        .iter()
-        .map(|d| d.security_managers[0].clone())
-        .collect();
-    let txs = (0..txs)
-        .map(|i| {
-            let from = &sms[i % 9];
-            let to = world
-                .directory
-                .member(sms[(i + 1) % 9].id)
-                .expect("registered");
-            build_key_transfer(&from.keys, from.id, i as u64, to, NOW, &vehicle, &mut rng)
-                .expect("valid")
-        })
-        .collect();
+    let txs = world.round_robin_transfers(txs, &vehicle, NOW, &mut rng);
     Setup {
         plaintext: serialize(&vehicle),
         world,

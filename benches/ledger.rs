@@ -10,11 +10,9 @@ use rand::rngs::StdRng;
 use vkm::block::{Block, BlockHeader, Timestamp, Transaction};
 use vkm::ledger::{Accepted, Ledger};
 use vkm::pow::Miner;
-use vkm::transfer::directory::Directory;
 use vkm::transfer::keys::EncryptionScheme;
 use vkm::transfer::rules::{KeyTransferRules, sign_block};
 use vkm::transfer::scenario::Scenario;
-use vkm::transfer::transfer::build_key_transfer;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -25,32 +23,12 @@ fn validate_and_commit(c: &mut Criterion) {
     let vehicle = world
         .vehicle(0, Timestamp(T0), 3_600_000, &mut rng)
         .expect("domain 0");
-    let sms: Vec<_> = world
-        .domains
-        .iter()
-        .map(|d| d.security_managers[0].clone())
+    let txs: Vec<Transaction> = world
+        .round_robin_transfers(1000, &vehicle, Timestamp(T0), &mut rng)
+        .into_iter()
+        .map(Transaction::KeyTransfer)
         .collect();
-    let txs: Vec<Transaction> = (0..1000)
-        .map(|i| {
-            let from = &sms[i % 9];
-            let to = world
-                .directory
-                .member(sms[(i + 1) % 9].id)
-                .expect("registered");
-            Transaction::KeyTransfer(
-                build_key_transfer(
-                    &from.keys,
-                    from.id,
-                    i as u64,
-                    to,
-                    Timestamp(T0),
-                    &vehicle,
-                    &mut rng,
-                )
-                .expect("valid"),
-            )
-        })
-        .collect();
+    let miner = &world.domains[0].security_managers[0];
     let mut block = Block {
         header: BlockHeader {
             version: BlockHeader::VERSION,
@@ -59,12 +37,12 @@ fn validate_and_commit(c: &mut Criterion) {
             difficulty_bits: 10,
             ..BlockHeader::default()
         },
-        miner: sms[0].id,
+        miner: miner.id,
         miner_signature: Default::default(),
         transactions: txs,
     };
     Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
-    sign_block(&sms[0].keys, sms[0].id, &mut block);
+    sign_block(&miner.keys, miner.id, &mut block);
 
     let dir = std::env::temp_dir().join(format!("vkm-bench-ledger-{}", std::process::id()));
     let mut group = c.benchmark_group("ledger");

@@ -197,23 +197,7 @@ pub fn measure(iterations: usize, block_txs: usize) -> Result<CryptoMedians, Cli
     });
 
     // A block of key transfers from the nine security managers, checked on all cores.
-    let members: Vec<_> = p256_world
-        .domains
-        .iter()
-        .map(|d| d.security_managers[0].clone())
-        .collect();
-    let mut txs = Vec::with_capacity(block_txs);
-    for i in 0..block_txs {
-        let from = &members[i % members.len()];
-        let to = p256_world
-            .directory
-            .member(members[(i + 1) % members.len()].id)
-            .ok_or_else(missing)?;
-        txs.push(
-            build_key_transfer(&from.keys, from.id, i as u64, to, now, &vehicle, &mut rng)
-                .map_err(|e| CliError::Invalid(e.to_string()))?,
-        );
-    }
+    let txs = p256_world.round_robin_transfers(block_txs, &vehicle, now, &mut rng);
     let threads = all_cores().get();
     let seen = HashSet::new();
     let block_runs = if block_txs == 0 { 0 } else { 5 };

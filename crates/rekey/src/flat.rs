@@ -7,7 +7,7 @@ use rand::CryptoRng;
 
 use crate::key::NodeKey;
 use crate::message::{RekeyMessage, VehicleId, Welcome, WrappedKey};
-use crate::scheme::{GroupKeyScheme, Rekey, RekeyError};
+use crate::scheme::{GroupKeyScheme, Rekey, RekeyError, check_changes};
 
 /// The group key's node id in flat messages.
 const GROUP_NODE: u32 = 0;
@@ -40,16 +40,7 @@ impl GroupKeyScheme for Flat {
         leaves: &[VehicleId],
         rng: &mut R,
     ) -> Result<Rekey, RekeyError> {
-        for v in leaves {
-            if !self.members.contains_key(v) {
-                return Err(RekeyError::NotMember(*v));
-            }
-        }
-        for v in joins {
-            if self.members.contains_key(v) && !leaves.contains(v) {
-                return Err(RekeyError::AlreadyMember(*v));
-            }
-        }
+        check_changes(|v| self.members.contains_key(v), joins, leaves)?;
         for v in leaves {
             self.members.remove(v);
         }

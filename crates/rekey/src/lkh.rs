@@ -10,7 +10,7 @@ use rand::CryptoRng;
 
 use crate::key::NodeKey;
 use crate::message::{RekeyMessage, VehicleId, Welcome, WrappedKey};
-use crate::scheme::{GroupKeyScheme, Rekey, RekeyError};
+use crate::scheme::{GroupKeyScheme, Rekey, RekeyError, check_changes};
 
 /// Children per node by default.
 pub const DEFAULT_ARITY: usize = 4;
@@ -153,16 +153,7 @@ impl GroupKeyScheme for Lkh {
         leaves: &[VehicleId],
         rng: &mut R,
     ) -> Result<Rekey, RekeyError> {
-        for v in leaves {
-            if !self.leaves.contains_key(v) {
-                return Err(RekeyError::NotMember(*v));
-            }
-        }
-        for v in joins {
-            if self.leaves.contains_key(v) && !leaves.contains(v) {
-                return Err(RekeyError::AlreadyMember(*v));
-            }
-        }
+        check_changes(|v| self.leaves.contains_key(v), joins, leaves)?;
         let mut changed = HashSet::new();
         for v in leaves {
             if let Some(leaf) = self.leaves.remove(v) {

@@ -26,6 +26,21 @@ pub enum RekeyError {
     NotMember(VehicleId),
 }
 
+/// Checks a batch: every leaver is a member, no joiner is one (unless it also leaves).
+pub fn check_changes(
+    is_member: impl Fn(&VehicleId) -> bool,
+    joins: &[VehicleId],
+    leaves: &[VehicleId],
+) -> Result<(), RekeyError> {
+    if let Some(v) = leaves.iter().find(|v| !is_member(v)) {
+        return Err(RekeyError::NotMember(*v));
+    }
+    if let Some(v) = joins.iter().find(|v| is_member(v) && !leaves.contains(v)) {
+        return Err(RekeyError::AlreadyMember(*v));
+    }
+    Ok(())
+}
+
 /// A domain's group key, changed by batch rekeys when members join and leave: the seam
 /// between the security manager and the rekeying scheme.
 pub trait GroupKeyScheme {

@@ -5,13 +5,14 @@ use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use rand::CryptoRng;
 use vkm_block::{
-    Block, BlockHash, BlockHeader, CompactSignature, DomainName, MemberId, RegistryAction,
-    RegistryTx, Role, Timestamp, Transaction,
+    Block, BlockHash, BlockHeader, CompactSignature, DomainName, KeyTransferTx, MemberId,
+    RegistryAction, RegistryTx, Role, Timestamp, Transaction,
 };
 
 use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
-use crate::directory::MemberDirectory;
+use crate::directory::{Directory, MemberDirectory};
 use crate::keys::{EncryptionScheme, MemberKeys};
+use crate::transfer::build_key_transfer;
 
 /// A member's id and keys.
 #[derive(Debug, Clone)]
@@ -126,6 +127,33 @@ impl Scenario {
         };
         block.header.merkle_root = block.compute_merkle_root();
         block
+    }
+
+    /// `count` key transfers of `vehicle`, round robin: transfer `i` goes from domain
+    /// `i mod d`'s first security manager to the next domain's, with sequence number `i`.
+    /// A block's worth of realistic, validly signed transactions for benchmarks and tests.
+    pub fn round_robin_transfers<R: CryptoRng + ?Sized>(
+        &self,
+        count: usize,
+        vehicle: &IdentityMaterials,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Vec<KeyTransferTx> {
+        let sms: Vec<&KeyedMember> = self
+            .domains
+            .iter()
+            .filter_map(|d| d.security_managers.first())
+            .collect();
+        if sms.len() < 2 {
+            return Vec::new();
+        }
+        (0..count)
+            .filter_map(|i| {
+                let from = sms[i % sms.len()];
+                let to = self.directory.member(sms[(i + 1) % sms.len()].id)?;
+                build_key_transfer(&from.keys, from.id, i as u64, to, now, vehicle, rng).ok()
+            })
+            .collect()
     }
 
     /// The keys of member `id`.
