@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod attack;
 mod bench;
 mod bench_crypto;
 mod calibrate;
@@ -69,6 +70,9 @@ enum Command {
     /// Group rekeying inside a domain.
     #[command(subcommand)]
     Rekey(rekey::RekeyCommand),
+    /// Demonstrate the attacks on the paper's literal key negotiation.
+    #[command(subcommand)]
+    Attack(attack::AttackCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
         Command::Chain(command) => chain::run(&command),
         Command::Script(command) => script::run(&command),
         Command::Rekey(command) => rekey::run(&command),
+        Command::Attack(command) => attack::run(&command),
     };
     match result {
         Ok(code) => code,
