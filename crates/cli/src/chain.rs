@@ -62,7 +62,7 @@ fn open(args: &DbArgs) -> Result<Ledger, CliError> {
     }
     Ledger::open_existing(
         &args.db,
-        KeyTransferRules::new(all_cores().get()).rule_set(),
+        vkm_node::chain_rules(&KeyTransferRules::new(all_cores().get()), all_cores().get()),
     )
     .map_err(|e| CliError::Invalid(format!("cannot open {}: {e}", args.db.display())))
 }

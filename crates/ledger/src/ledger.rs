@@ -6,15 +6,18 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use vkm_block::{
-    Block, BlockHash, InclusionProof, MemberId, Timestamp, Transaction, Txid, deserialize,
-    serialize,
+    Block, BlockHash, InclusionProof, MemberId, OutPoint, Timestamp, Transaction, TxOut, Txid,
+    deserialize, serialize,
 };
 
 use crate::registry::Registry;
 use crate::store::{
-    BLOCKS, MAIN, META, Meta, REGISTRY, SEQUENCES, TRANSFERS, TXS, UTXOS, block_work,
+    BLOCKS, MAIN, META, Meta, REGISTRY, SEQUENCES, SpentOutputs, TRANSFERS, TXS, UNDO, UTXOS,
+    block_work,
 };
-use crate::validate::{BlockError, Context, RuleSet, ValidatedBlock, check_context_free, validate};
+use crate::validate::{
+    BlockError, Context, RuleSet, ValidatedBlock, check_context_free, created_outputs, validate,
+};
 
 /// Most blocks held while their parent is unknown.
 pub const MAX_ORPHANS: usize = 256;
@@ -281,7 +284,7 @@ impl Ledger {
             timestamp: genesis.header.timestamp.0,
         };
         Self::write_block(&wtxn, &validated, meta, Some(&registry))?;
-        wtxn.open_table(UTXOS).map_err(storage)?;
+        wtxn.open_table(UNDO).map_err(storage)?;
         wtxn.commit().map_err(storage)?;
         self.index.insert(hash, meta);
         self.main = vec![hash];
@@ -312,6 +315,7 @@ impl Ledger {
         let mut txs = wtxn.open_table(TXS).map_err(storage)?;
         let mut sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
         let mut transfers = wtxn.open_table(TRANSFERS).map_err(storage)?;
+        let mut utxos = wtxn.open_table(UTXOS).map_err(storage)?;
         for (position, (tx, txid)) in block
             .block()
             .transactions
@@ -321,14 +325,35 @@ impl Ledger {
         {
             txs.insert(txid.0, (hash, position as u32))
                 .map_err(storage)?;
-            if let Transaction::KeyTransfer(t) = tx {
-                sequences
-                    .insert((t.source.0, t.sequence), txid.0)
-                    .map_err(storage)?;
-                transfers
-                    .insert((t.source.0, t.timestamp.0, txid.0), t.destination.0)
-                    .map_err(storage)?;
+            match tx {
+                Transaction::KeyTransfer(t) => {
+                    sequences
+                        .insert((t.source.0, t.sequence), txid.0)
+                        .map_err(storage)?;
+                    transfers
+                        .insert((t.source.0, t.timestamp.0, txid.0), t.destination.0)
+                        .map_err(storage)?;
+                }
+                Transaction::Value(v) => {
+                    for input in &v.inputs {
+                        let o = input.previous_output;
+                        utxos.remove((o.txid.0, o.vout)).map_err(storage)?;
+                    }
+                    for (o, out) in created_outputs(v, *txid) {
+                        utxos
+                            .insert((o.txid.0, o.vout), serialize(out).as_slice())
+                            .map_err(storage)?;
+                    }
+                }
+                Transaction::Registry(_) => {}
             }
+        }
+        if !block.spent_outputs().is_empty() {
+            let undo = SpentOutputs(block.spent_outputs().to_vec());
+            wtxn.open_table(UNDO)
+                .map_err(storage)?
+                .insert(hash, serialize(&undo).as_slice())
+                .map_err(storage)?;
         }
         if let Some(registry) = registry {
             wtxn.open_table(REGISTRY)
@@ -348,16 +373,46 @@ impl Ledger {
         let mut txs = wtxn.open_table(TXS).map_err(storage)?;
         let mut sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
         let mut transfers = wtxn.open_table(TRANSFERS).map_err(storage)?;
-        for tx in &block.transactions {
+        let mut utxos = wtxn.open_table(UTXOS).map_err(storage)?;
+        let mut spent = {
+            let undo = wtxn.open_table(UNDO).map_err(storage)?;
+            let stored = undo.get(block.block_hash().0).map_err(storage)?;
+            match stored {
+                Some(bytes) => {
+                    deserialize::<SpentOutputs>(bytes.value())
+                        .map_err(|e| LedgerError::Corrupt(format!("undo data: {e}")))?
+                        .0
+                }
+                None => Vec::new(),
+            }
+        };
+        for tx in block.transactions.iter().rev() {
             let txid = tx.txid();
             txs.remove(txid.0).map_err(storage)?;
-            if let Transaction::KeyTransfer(t) = tx {
-                sequences
-                    .remove((t.source.0, t.sequence))
-                    .map_err(storage)?;
-                transfers
-                    .remove((t.source.0, t.timestamp.0, txid.0))
-                    .map_err(storage)?;
+            match tx {
+                Transaction::KeyTransfer(t) => {
+                    sequences
+                        .remove((t.source.0, t.sequence))
+                        .map_err(storage)?;
+                    transfers
+                        .remove((t.source.0, t.timestamp.0, txid.0))
+                        .map_err(storage)?;
+                }
+                Transaction::Value(v) => {
+                    for (o, _) in created_outputs(v, txid) {
+                        utxos.remove((o.txid.0, o.vout)).map_err(storage)?;
+                    }
+                    for input in v.inputs.iter().rev() {
+                        let out = spent
+                            .pop()
+                            .ok_or_else(|| LedgerError::Corrupt("undo data too short".into()))?;
+                        let o = input.previous_output;
+                        utxos
+                            .insert((o.txid.0, o.vout), serialize(&out).as_slice())
+                            .map_err(storage)?;
+                    }
+                }
+                Transaction::Registry(_) => {}
             }
         }
         wtxn.open_table(MAIN)
@@ -504,9 +559,16 @@ impl Ledger {
             let validated = {
                 let txs = wtxn.open_table(TXS).map_err(storage)?;
                 let sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
+                let utxos = wtxn.open_table(UTXOS).map_err(storage)?;
                 let has_txid = |t: &Txid| txs.get(t.0).map(|v| v.is_some()).unwrap_or(true);
                 let has_sequence = |s: MemberId, n: u64| {
                     sequences.get((s.0, n)).map(|v| v.is_some()).unwrap_or(true)
+                };
+                // A storage or decoding failure reads as "missing": the block is refused
+                // rather than accepted on unread state.
+                let utxo = |o: &OutPoint| {
+                    let stored = utxos.get((o.txid.0, o.vout)).ok().flatten()?;
+                    deserialize::<TxOut>(stored.value()).ok()
                 };
                 let ctx = Context {
                     parent: parent_hash,
@@ -516,6 +578,7 @@ impl Ledger {
                     registry: &registry,
                     has_txid: &has_txid,
                     has_sequence: &has_sequence,
+                    utxo: &utxo,
                     now,
                 };
                 validate(block, &ctx, &self.rules)
@@ -708,6 +771,48 @@ impl Ledger {
         Ok(table.get((source.0, sequence)).map_err(storage)?.is_some())
     }
 
+    /// The unspent output at `outpoint` on the best chain.
+    pub fn utxo(&self, outpoint: &OutPoint) -> Result<Option<TxOut>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(UTXOS).map_err(storage)?;
+        match table
+            .get((outpoint.txid.0, outpoint.vout))
+            .map_err(storage)?
+        {
+            Some(bytes) => deserialize(bytes.value())
+                .map(Some)
+                .map_err(|e| LedgerError::Corrupt(format!("stored output: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// The best chain's unspent outputs locked by exactly `locking_script` (a wallet's
+    /// coins), by outpoint. Scans the UTXO set.
+    pub fn unspent_outputs(
+        &self,
+        locking_script: &[u8],
+    ) -> Result<Vec<(OutPoint, TxOut)>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = read.open_table(UTXOS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            let output: TxOut = deserialize(bytes.value())
+                .map_err(|e| LedgerError::Corrupt(format!("stored output: {e}")))?;
+            if output.locking_script.as_bytes() == locking_script {
+                let (txid, vout) = key.value();
+                out.push((
+                    OutPoint {
+                        txid: Txid(txid),
+                        vout,
+                    },
+                    output,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// The registry in force after the best-chain block at `height`.
     pub fn registry_at(&self, height: u64) -> Result<Registry, LedgerError> {
         let read = self.db.begin_read().map_err(storage)?;
@@ -727,6 +832,12 @@ impl Ledger {
             }
         }
         let mut seen_txids: HashSet<Txid> = genesis.txids().into_iter().collect();
+        let mut utxos: HashMap<OutPoint, TxOut> = HashMap::new();
+        for (tx, txid) in genesis.transactions.iter().zip(genesis.txids()) {
+            if let Transaction::Value(v) = tx {
+                utxos.extend(created_outputs(v, txid).map(|(o, out)| (o, out.clone())));
+            }
+        }
         let mut seen_sequences = HashSet::new();
         let mut parent = genesis.header;
         let mut transactions = genesis.transactions.len() as u64;
@@ -742,6 +853,7 @@ impl Ledger {
             }
             let has_txid = |t: &Txid| seen_txids.contains(t);
             let has_sequence = |s: MemberId, n: u64| seen_sequences.contains(&(s, n));
+            let utxo = |o: &OutPoint| utxos.get(o).cloned();
             let ctx = Context {
                 parent: parent.block_hash(),
                 parent_height: height - 1,
@@ -750,17 +862,23 @@ impl Ledger {
                 registry: &registry,
                 has_txid: &has_txid,
                 has_sequence: &has_sequence,
+                utxo: &utxo,
                 now,
             };
             let validated = validate(block, &ctx, &self.rules)
                 .map_err(|error| LedgerError::Invalid { hash, error })?;
-            for tx in &validated.block().transactions {
+            for (tx, txid) in validated.block().transactions.iter().zip(validated.txids()) {
                 match tx {
                     Transaction::Registry(r) => registry.apply(r),
                     Transaction::KeyTransfer(t) => {
                         seen_sequences.insert((t.source, t.sequence));
                     }
-                    Transaction::Value(_) => {}
+                    Transaction::Value(v) => {
+                        for input in &v.inputs {
+                            utxos.remove(&input.previous_output);
+                        }
+                        utxos.extend(created_outputs(v, *txid).map(|(o, out)| (o, out.clone())));
+                    }
                 }
             }
             seen_txids.extend(validated.txids().iter().copied());

@@ -48,5 +48,5 @@ pub use ledger::{
     Accepted, ChainSummary, ChainUpdate, Ledger, LedgerError, MAX_ORPHANS, TxLocation,
 };
 pub use registry::Registry;
-pub use rules::{RuleError, SignatureCheck, TransactionRules};
+pub use rules::{RuleError, SignatureCheck, TransactionRules, TxContext};
 pub use validate::{BlockError, RuleSet, ValidatedBlock, validate};

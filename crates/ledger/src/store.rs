@@ -18,8 +18,27 @@ pub(crate) const TRANSFERS: TableDefinition<(u32, u64, [u8; 32]), u32> =
     TableDefinition::new("transfers");
 /// Registry snapshots: height at which it took effect -> encoded registry.
 pub(crate) const REGISTRY: TableDefinition<u64, &[u8]> = TableDefinition::new("registry");
-/// Room for the UTXO set (outpoint -> encoded output), filled by the negotiation rules.
+/// The best chain's unspent outputs: (txid, output index) -> encoded output.
 pub(crate) const UTXOS: TableDefinition<([u8; 32], u32), &[u8]> = TableDefinition::new("utxos");
+/// Undo data of main-chain blocks that spend outputs: hash -> encoded spent outputs in
+/// block and input order.
+pub(crate) const UNDO: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("undo");
+
+/// The outputs a block spent, as stored for disconnecting it.
+pub(crate) struct SpentOutputs(pub Vec<vkm_block::TxOut>);
+
+impl vkm_block::Encode for SpentOutputs {
+    fn encode<S: vkm_block::Sink + ?Sized>(&self, sink: &mut S) {
+        vkm_block::encode::put_seq(sink, &self.0);
+    }
+}
+
+impl vkm_block::Decode for SpentOutputs {
+    fn decode(reader: &mut vkm_block::Reader<'_>) -> Result<Self, vkm_block::DecodeError> {
+        let max = vkm_block::limits::MAX_BLOCK_BYTES / 12;
+        Ok(Self(reader.seq(max, 12, "spent outputs")?))
+    }
+}
 
 /// What the ledger keeps in memory of a stored block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

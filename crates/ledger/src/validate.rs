@@ -1,13 +1,16 @@
 //! The validation pipeline. Only [`validate`] creates a [`ValidatedBlock`]: code that
 //! needs a valid block says so in its signature.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use vkm_block::{Block, BlockHash, MemberId, Role, Timestamp, Transaction, TxKind, Txid};
+use vkm_block::{
+    Amount, Block, BlockHash, MemberId, OutPoint, Role, Timestamp, Transaction, TxKind, TxOut,
+    Txid, ValueTx,
+};
 use vkm_pow::{ProofError, verify_proof};
 
 use crate::registry::Registry;
-use crate::rules::{RuleError, SignatureCheck, TransactionRules};
+use crate::rules::{RuleError, SignatureCheck, TransactionRules, TxContext};
 
 /// How far a block's timestamp may run ahead of the validating node's clock.
 pub const MAX_FUTURE_MS: u64 = 10_000;
@@ -66,6 +69,28 @@ pub enum BlockError {
     /// A registry transaction outside genesis without a valid central-manager signature.
     #[error("registry transaction at position {0} is not authorized by a central manager")]
     UnauthorizedRegistry(usize),
+    /// A value transaction outside genesis spends nothing.
+    #[error("value transaction at position {0} has no inputs")]
+    NoInputs(usize),
+    /// An input spends an output that does not exist or is already spent (on the branch
+    /// or earlier in the block).
+    #[error("transaction at position {index} spends {outpoint:?}, which is missing or spent")]
+    MissingOrSpentInput {
+        /// The spending transaction's position in the block.
+        index: usize,
+        /// The output it names.
+        outpoint: OutPoint,
+    },
+    /// A value transaction pays out more than its inputs hold (or a sum overflows).
+    #[error("transaction at position {index} pays {outputs} from inputs of {inputs}")]
+    OutputsExceedInputs {
+        /// Its position in the block.
+        index: usize,
+        /// What its inputs hold.
+        inputs: Amount,
+        /// What its outputs pay (saturated on overflow).
+        outputs: Amount,
+    },
     /// No rules are installed for a transaction kind.
     #[error("no rules for transactions of kind {0:?}")]
     NoRules(TxKind),
@@ -113,6 +138,8 @@ pub struct Context<'a> {
     pub has_txid: &'a dyn Fn(&Txid) -> bool,
     /// Whether `(source, sequence)` was already used on the branch.
     pub has_sequence: &'a dyn Fn(MemberId, u64) -> bool,
+    /// The unspent output at an outpoint after the parent, if any.
+    pub utxo: &'a dyn Fn(&OutPoint) -> Option<TxOut>,
     /// The validating node's clock.
     pub now: Timestamp,
 }
@@ -124,6 +151,7 @@ pub struct ValidatedBlock {
     hash: BlockHash,
     height: u64,
     txids: Vec<Txid>,
+    spent: Vec<TxOut>,
 }
 
 impl ValidatedBlock {
@@ -147,6 +175,12 @@ impl ValidatedBlock {
         &self.txids
     }
 
+    /// The outputs its value transactions spend, in block and input order (the undo data
+    /// of a reorganisation).
+    pub fn spent_outputs(&self) -> &[TxOut] {
+        &self.spent
+    }
+
     /// The block, consumed.
     pub fn into_block(self) -> Block {
         self.block
@@ -163,12 +197,26 @@ impl ValidatedBlock {
                 computed,
             }));
         }
+        if let Some(index) = block
+            .transactions
+            .iter()
+            .position(|tx| matches!(tx, Transaction::Value(v) if !v.inputs.is_empty()))
+        {
+            let Transaction::Value(v) = &block.transactions[index] else {
+                unreachable!("position found a value transaction")
+            };
+            return Err(BlockError::MissingOrSpentInput {
+                index,
+                outpoint: v.inputs[0].previous_output,
+            });
+        }
         let hash = block.block_hash();
         Ok(Self {
             block,
             hash,
             height: 0,
             txids,
+            spent: Vec::new(),
         })
     }
 }
@@ -231,6 +279,7 @@ pub fn validate(
         return Err(BlockError::BadMinerSignature);
     }
 
+    let spent = spend_coins(&block, &txids, ctx)?;
     let mut sequences = HashSet::new();
     let mut by_kind: Vec<(TxKind, Vec<(usize, &Transaction)>)> = Vec::new();
     for (index, (tx, txid)) in block.transactions.iter().zip(&txids).enumerate() {
@@ -273,13 +322,29 @@ pub fn validate(
             None => by_kind.push((tx.kind(), vec![(index, tx)])),
         }
     }
+    let mut spent_by_tx = Vec::with_capacity(block.transactions.len());
+    let mut offset = 0;
+    for tx in &block.transactions {
+        let n = match tx {
+            Transaction::Value(v) => v.inputs.len(),
+            _ => 0,
+        };
+        spent_by_tx.push(&spent[offset..offset + n]);
+        offset += n;
+    }
     for (kind, list) in by_kind {
         let rule = rules
             .kinds
             .iter()
             .find(|r| r.kind() == kind)
             .ok_or(BlockError::NoRules(kind))?;
-        let txs: Vec<&Transaction> = list.iter().map(|(_, tx)| *tx).collect();
+        let txs: Vec<TxContext<'_>> = list
+            .iter()
+            .map(|(index, tx)| TxContext {
+                transaction: tx,
+                spent_outputs: spent_by_tx[*index],
+            })
+            .collect();
         for ((index, _), verdict) in list.iter().zip(rule.check_batch(&txs, ctx.registry)) {
             verdict.map_err(|error| BlockError::Transaction {
                 index: *index,
@@ -292,5 +357,79 @@ pub fn validate(
         hash,
         height: ctx.parent_height + 1,
         txids,
+        spent,
     })
+}
+
+/// Whether an output can never be spent (its locking script starts with OP_RETURN,
+/// 0x6a): such outputs carry data and are not kept in the UTXO set.
+pub fn is_unspendable(output: &TxOut) -> bool {
+    output.locking_script.as_bytes().first() == Some(&0x6a)
+}
+
+/// The outputs `tx` creates that enter the UTXO set.
+pub(crate) fn created_outputs<'a>(
+    tx: &'a ValueTx,
+    txid: Txid,
+) -> impl Iterator<Item = (OutPoint, &'a TxOut)> + 'a {
+    tx.outputs
+        .iter()
+        .enumerate()
+        .filter(|(_, out)| !is_unspendable(out))
+        .map(move |(vout, out)| {
+            (
+                OutPoint {
+                    txid,
+                    vout: vout as u32,
+                },
+                out,
+            )
+        })
+}
+
+/// The coin accounting of a block's value transactions, in block order: every input
+/// spends an unspent output (of the branch, or created earlier in the block and not yet
+/// spent), and outputs do not exceed inputs. Returns the spent outputs in input order.
+fn spend_coins(block: &Block, txids: &[Txid], ctx: &Context<'_>) -> Result<Vec<TxOut>, BlockError> {
+    let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
+    let mut spent_here: HashSet<OutPoint> = HashSet::new();
+    let mut spent = Vec::new();
+    for (index, (tx, txid)) in block.transactions.iter().zip(txids).enumerate() {
+        let Transaction::Value(v) = tx else { continue };
+        if v.inputs.is_empty() {
+            return Err(BlockError::NoInputs(index));
+        }
+        let mut inputs = Amount(0);
+        for input in &v.inputs {
+            let outpoint = input.previous_output;
+            let output = if spent_here.insert(outpoint) {
+                created.remove(&outpoint).or_else(|| (ctx.utxo)(&outpoint))
+            } else {
+                None
+            };
+            let output = output.ok_or(BlockError::MissingOrSpentInput { index, outpoint })?;
+            inputs = inputs
+                .checked_add(output.amount)
+                .unwrap_or(Amount(u64::MAX));
+            spent.push(output);
+        }
+        let outputs = v
+            .outputs
+            .iter()
+            .try_fold(Amount(0), |sum, out| sum.checked_add(out.amount));
+        match outputs {
+            Some(outputs) if outputs <= inputs => {}
+            _ => {
+                return Err(BlockError::OutputsExceedInputs {
+                    index,
+                    inputs,
+                    outputs: outputs.unwrap_or(Amount(u64::MAX)),
+                });
+            }
+        }
+        for (outpoint, out) in created_outputs(v, *txid) {
+            created.insert(outpoint, out.clone());
+        }
+    }
+    Ok(spent)
 }

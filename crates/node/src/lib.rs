@@ -7,7 +7,9 @@
 //!   in-process network, the simulator and later a peer-to-peer transport drive the same
 //!   machine. (Its ledger writes to its own store: persistence is synchronous, not I/O the
 //!   runtime schedules.)
-//! - [`mempool`]: pending key transfers, bounded.
+//! - [`mempool`]: pending key transfers and value transactions, bounded, without two
+//!   spends of one output.
+//! - [`chain_rules`]: the rule set of vkm's chain (key transfers, value transactions).
 //!
 //! ```no_run
 //! use vkm_block::{MemberId, Timestamp};
@@ -22,7 +24,7 @@
 //! let world = Scenario::new(9, 1, EncryptionScheme::Ieee1609P256, &mut rng);
 //! let genesis = world.genesis_block(10, Timestamp::now());
 //! let rules = KeyTransferRules::new(1);
-//! let ledger = Ledger::open("sm1.redb", &genesis, rules.clone().rule_set())?;
+//! let ledger = Ledger::open("sm1.redb", &genesis, vkm_node::chain_rules(&rules, 1))?;
 //! let period = CollectionPeriod::new(1.0)?;
 //! let keys = world.keys(MemberId(1)).expect("registered").clone();
 //! let mut sm = SecurityManager::new(MemberId(1), keys, ledger, rules, Box::new(FixedPolicy(period)), period, NodeConfig::default())?;
@@ -36,3 +38,17 @@ pub mod mempool;
 pub mod network;
 pub mod relay;
 pub mod sm;
+
+use std::sync::Arc;
+
+use vkm_ledger::RuleSet;
+use vkm_transfer::rules::KeyTransferRules;
+
+/// The rule set of vkm's chain: `rules` for member signatures and key transfers, and
+/// [`vkm_coins::ValueRules`] on `threads` threads for value transactions' scripts.
+pub fn chain_rules(rules: &KeyTransferRules, threads: usize) -> RuleSet {
+    let mut set = rules.clone().rule_set();
+    set.kinds
+        .push(Arc::new(vkm_coins::ValueRules::new(threads)));
+    set
+}

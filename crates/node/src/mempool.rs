@@ -1,25 +1,42 @@
-//! Key transfers waiting for a block, in arrival order, bounded.
+//! Transactions waiting for a block (key transfers and value transactions), in arrival
+//! order, bounded; no two pending value transactions spend the same output.
 
 use std::collections::{BTreeMap, HashMap};
 
-use vkm_block::{KeyTransferTx, Transaction, Txid};
+use vkm_block::{OutPoint, Transaction, Txid};
 
-/// Most transfers a mempool holds; more are refused until a block takes some.
+/// Most transactions a mempool holds; more are refused until a block takes some.
 pub const MAX_MEMPOOL: usize = 50_000;
 
-/// Pending key transfers.
+/// Pending transactions.
 #[derive(Debug, Default)]
 pub struct Mempool {
     order: BTreeMap<u64, Txid>,
-    entries: HashMap<Txid, (u64, KeyTransferTx)>,
+    entries: HashMap<Txid, (u64, Transaction)>,
+    spending: HashMap<OutPoint, Txid>,
     next: u64,
 }
 
+fn inputs(tx: &Transaction) -> impl Iterator<Item = OutPoint> + '_ {
+    let inputs = match tx {
+        Transaction::Value(v) => v.inputs.as_slice(),
+        _ => &[],
+    };
+    inputs.iter().map(|i| i.previous_output)
+}
+
 impl Mempool {
-    /// Adds a transfer; `false` if it is already here or the pool is full.
-    pub fn insert(&mut self, txid: Txid, tx: KeyTransferTx) -> bool {
-        if self.entries.contains_key(&txid) || self.entries.len() >= MAX_MEMPOOL {
+    /// Adds a transaction; `false` if it is already here, the pool is full, or it spends
+    /// an output a pending transaction already spends.
+    pub fn insert(&mut self, txid: Txid, tx: Transaction) -> bool {
+        if self.entries.contains_key(&txid)
+            || self.entries.len() >= MAX_MEMPOOL
+            || inputs(&tx).any(|o| self.spending.contains_key(&o))
+        {
             return false;
+        }
+        for outpoint in inputs(&tx) {
+            self.spending.insert(outpoint, txid);
         }
         self.order.insert(self.next, txid);
         self.entries.insert(txid, (self.next, tx));
@@ -27,19 +44,38 @@ impl Mempool {
         true
     }
 
-    /// Removes a transfer (taken by a block).
+    /// Removes a transaction (taken by a block).
     pub fn remove(&mut self, txid: &Txid) {
-        if let Some((slot, _)) = self.entries.remove(txid) {
+        if let Some((slot, tx)) = self.entries.remove(txid) {
             self.order.remove(&slot);
+            for outpoint in inputs(&tx) {
+                self.spending.remove(&outpoint);
+            }
         }
     }
 
-    /// Whether a transfer is pending.
+    /// Removes the pending transactions that spend any output `tx` spends (a block took
+    /// `tx`, so they can never be valid).
+    pub fn remove_conflicts(&mut self, tx: &Transaction) {
+        let conflicting: Vec<Txid> = inputs(tx)
+            .filter_map(|o| self.spending.get(&o).copied())
+            .collect();
+        for txid in conflicting {
+            self.remove(&txid);
+        }
+    }
+
+    /// The pending transaction spending `outpoint`, if any.
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<Txid> {
+        self.spending.get(outpoint).copied()
+    }
+
+    /// Whether a transaction is pending.
     pub fn contains(&self, txid: &Txid) -> bool {
         self.entries.contains_key(txid)
     }
 
-    /// Pending transfers.
+    /// Pending transactions.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -49,13 +85,55 @@ impl Mempool {
         self.entries.is_empty()
     }
 
-    /// Up to `limit` transfers, oldest first, as block transactions.
+    /// Up to `limit` transactions, oldest first.
     pub fn take_candidates(&self, limit: usize) -> Vec<Transaction> {
         self.order
             .values()
             .take(limit)
             .filter_map(|txid| self.entries.get(txid))
-            .map(|(_, tx)| Transaction::KeyTransfer(tx.clone()))
+            .map(|(_, tx)| tx.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vkm_block::{TxIn, ValueTx};
+
+    fn spending(txid_byte: u8, vout: u32) -> Transaction {
+        Transaction::Value(ValueTx {
+            inputs: vec![TxIn {
+                previous_output: OutPoint {
+                    txid: Txid([txid_byte; 32]),
+                    vout,
+                },
+                unlocking_script: Default::default(),
+            }],
+            outputs: Vec::new(),
+            lock_time: vout,
+        })
+    }
+
+    #[test]
+    fn refuses_a_second_spend_of_an_output_until_the_first_leaves() {
+        let mut pool = Mempool::default();
+        let first = spending(1, 0);
+        let mut second = spending(1, 0);
+        if let Transaction::Value(v) = &mut second {
+            v.lock_time = 9;
+        }
+        assert!(pool.insert(first.txid(), first.clone()));
+        assert!(!pool.insert(second.txid(), second.clone()));
+        assert_eq!(
+            pool.spender(&OutPoint {
+                txid: Txid([1; 32]),
+                vout: 0
+            }),
+            Some(first.txid())
+        );
+        pool.remove_conflicts(&second);
+        assert!(pool.is_empty());
+        assert!(pool.insert(second.txid(), second));
     }
 }

@@ -330,7 +330,7 @@ pub fn run(
                 let ledger = Ledger::open(
                     config.db_dir.join(format!("sm-{}.redb", id.0)),
                     &genesis,
-                    rules.clone().rule_set(),
+                    crate::chain_rules(&rules, 1),
                 )?;
                 let node_config = NodeConfig {
                     seed: config.seed,

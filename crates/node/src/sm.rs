@@ -7,10 +7,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 use vkm_block::{
-    Block, BlockHash, BlockHeader, CertificateId, KeyTransferTx, MemberId, Timestamp, Transaction,
-    Txid,
+    Amount, Block, BlockHash, BlockHeader, CertificateId, KeyTransferTx, MemberId, Timestamp,
+    Transaction, Txid, ValueTx,
 };
-use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError};
+use vkm_coins::check_scripts;
+use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError, TxContext};
 use vkm_period::{CollectionPeriod, PeriodPolicy};
 use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, VehicleId};
 use vkm_transfer::certificate::IdentityMaterials;
@@ -25,6 +26,8 @@ use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, admit, build_key_tran
 pub enum Message {
     /// A key transfer to collect.
     Transaction(KeyTransferTx),
+    /// A value transaction to collect (key negotiation moves shares with them).
+    Value(ValueTx),
     /// A mined block.
     Block(Block),
 }
@@ -249,6 +252,9 @@ impl SecurityManager {
                 destination,
             } => self.on_crossing(&vehicle, destination, now, &mut actions),
             Event::Received(Message::Transaction(tx)) => self.on_transaction(tx, &mut actions)?,
+            Event::Received(Message::Value(tx)) => {
+                self.on_value(tx, &mut actions)?;
+            }
             Event::Received(Message::Block(block)) => self.on_block(block, now, &mut actions)?,
             Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions),
             Event::Timer(Timer::MiningSlot(round)) if round == self.round => {
@@ -290,7 +296,8 @@ impl SecurityManager {
             Ok(tx) => {
                 self.next_sequence += 1;
                 let txid = Transaction::KeyTransfer(tx.clone()).txid();
-                self.mempool.insert(txid, tx.clone());
+                self.mempool
+                    .insert(txid, Transaction::KeyTransfer(tx.clone()));
                 self.collected += 1;
                 actions.push(Action::Broadcast(Message::Transaction(tx)));
             }
@@ -312,13 +319,81 @@ impl SecurityManager {
             .check_and_remember(&tx, self.ledger.registry(), &LedgerLog(&self.ledger))
         {
             Ok(()) => {
-                if self.mempool.insert(txid, tx) {
+                if self.mempool.insert(txid, Transaction::KeyTransfer(tx)) {
                     self.collected += 1;
                 }
             }
             Err(e) => actions.push(Action::Refused(format!("transaction {txid}: {e}"))),
         }
         Ok(())
+    }
+
+    /// A value transaction from a party or a peer: collected when it spends confirmed,
+    /// unspent outputs no pending transaction spends, pays no more than they hold, and
+    /// every script passes. Returns whether it was collected.
+    fn on_value(&mut self, tx: ValueTx, actions: &mut Vec<Action>) -> Result<bool, NodeError> {
+        let tx = Transaction::Value(tx);
+        let txid = tx.txid();
+        if self.mempool.contains(&txid) || self.ledger.has_transaction(&txid)? {
+            return Ok(false);
+        }
+        match self.check_value(&tx)? {
+            Ok(()) if self.mempool.insert(txid, tx.clone()) => {
+                self.collected += 1;
+                if let Transaction::Value(v) = tx {
+                    actions.push(Action::Broadcast(Message::Value(v)));
+                }
+                Ok(true)
+            }
+            Ok(()) => {
+                actions.push(Action::Refused(format!(
+                    "transaction {txid}: conflicts with a pending transaction or the pool is full"
+                )));
+                Ok(false)
+            }
+            Err(reason) => {
+                actions.push(Action::Refused(format!("transaction {txid}: {reason}")));
+                Ok(false)
+            }
+        }
+    }
+
+    /// The ledger's coin rules and the scripts, against the best chain's UTXO set.
+    fn check_value(&self, tx: &Transaction) -> Result<Result<(), String>, NodeError> {
+        let Transaction::Value(v) = tx else {
+            return Ok(Err("not a value transaction".into()));
+        };
+        if v.inputs.is_empty() {
+            return Ok(Err("spends nothing".into()));
+        }
+        let mut spent = Vec::with_capacity(v.inputs.len());
+        for input in &v.inputs {
+            match self.ledger.utxo(&input.previous_output)? {
+                Some(out) => spent.push(out),
+                None => {
+                    return Ok(Err(format!(
+                        "input {:?} is missing or spent",
+                        input.previous_output
+                    )));
+                }
+            }
+        }
+        let held = spent
+            .iter()
+            .try_fold(Amount(0), |s, o| s.checked_add(o.amount));
+        let paid = v
+            .outputs
+            .iter()
+            .try_fold(Amount(0), |s, o| s.checked_add(o.amount));
+        match (held, paid) {
+            (Some(held), Some(paid)) if paid <= held => {}
+            _ => return Ok(Err("outputs exceed inputs".into())),
+        }
+        Ok(check_scripts(&TxContext {
+            transaction: tx,
+            spent_outputs: &spent,
+        })
+        .map_err(|e| e.to_string()))
     }
 
     /// This manager's rank in the current round: its position when the registered
@@ -429,8 +504,15 @@ impl SecurityManager {
         self.round += 1; // pending mining slots are for a tip that is gone
         for block in &update.disconnected {
             for tx in &block.transactions {
-                if let Transaction::KeyTransfer(t) = tx {
-                    self.mempool.insert(tx.txid(), t.clone());
+                match tx {
+                    Transaction::KeyTransfer(_) => {
+                        self.mempool.insert(tx.txid(), tx.clone());
+                    }
+                    // Back to the pool only if still valid on the new best chain.
+                    Transaction::Value(_) if matches!(self.check_value(tx), Ok(Ok(()))) => {
+                        self.mempool.insert(tx.txid(), tx.clone());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -438,6 +520,7 @@ impl SecurityManager {
         for validated in &update.connected {
             for (tx, txid) in validated.block().transactions.iter().zip(validated.txids()) {
                 self.mempool.remove(txid);
+                self.mempool.remove_conflicts(tx);
                 let Transaction::KeyTransfer(t) = tx else {
                     continue;
                 };

@@ -57,7 +57,7 @@ fn managers_agree_on_one_chain_and_admit_every_vehicle() {
             let ledger = Ledger::open(
                 dir.join(format!("sm{i}.redb")),
                 &genesis,
-                rules.clone().rule_set(),
+                vkm_node::chain_rules(&rules, 1),
             )
             .unwrap();
             let keys = world.keys(MemberId(i)).unwrap().clone();

@@ -9,7 +9,7 @@ use vkm_block::{
     Block, CompactSignature, DomainName, KeyTransferTx, Member, MemberId, PublicKeyBytes, Role,
     Transaction, TxKind, Txid,
 };
-use vkm_ledger::{Registry, RuleError, RuleSet, SignatureCheck, TransactionRules};
+use vkm_ledger::{Registry, RuleError, RuleSet, SignatureCheck, TransactionRules, TxContext};
 
 use crate::directory::{Directory, RegisteredMember};
 use crate::keys::MemberKeys;
@@ -171,13 +171,17 @@ impl TransactionRules for KeyTransferRules {
         TxKind::KeyTransfer
     }
 
-    fn check_batch(&self, txs: &[&Transaction], registry: &Registry) -> Vec<Result<(), RuleError>> {
+    fn check_batch(
+        &self,
+        txs: &[TxContext<'_>],
+        registry: &Registry,
+    ) -> Vec<Result<(), RuleError>> {
         let directory = self.cache.directory(registry);
         let mut verdicts: Vec<Option<Result<(), RuleError>>> = vec![None; txs.len()];
         let mut unverified = Vec::new();
         let mut positions = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
-            match tx {
+            match tx.transaction {
                 Transaction::KeyTransfer(t) if self.remembered(t, registry) => {
                     verdicts[i] = Some(
                         check_fields(t, &directory, &NothingSeen)
