@@ -3,7 +3,7 @@
 //! (reading guide 7). Everything received is validated before use (reading guide 9).
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, NonZero, Odd, RandomMod};
+use crypto_bigint::{BoxedUint, NonZero, Odd, RandomBits};
 use crypto_primes::{Flavor, is_prime};
 use p256::elliptic_curve::Generate;
 use p256::elliptic_curve::sec1::ToSec1Point;
@@ -15,6 +15,13 @@ use zeroize::{Zeroize, Zeroizing};
 const FFDHE2048_P: &str = "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695a9e13641146433fbcc939dce249b3ef97d2fe363630c75d8f681b202aec4617ad3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797abc0ab182b324fb61d108a94bb2c8e3fbb96adab760d7f4681d4f42a3de394df4ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f619172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005c58ef1837d1683b2c6f34a26c1b2effa886b423861285c97ffffffffffffffff";
 /// RFC 7919 ffdhe3072 prime, big-endian hex (generator 2).
 const FFDHE3072_P: &str = "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695a9e13641146433fbcc939dce249b3ef97d2fe363630c75d8f681b202aec4617ad3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797abc0ab182b324fb61d108a94bb2c8e3fbb96adab760d7f4681d4f42a3de394df4ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f619172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005c58ef1837d1683b2c6f34a26c1b2effa886b4238611fcfdcde355b3b6519035bbc34f4def99c023861b46fc9d6e6c9077ad91d2691f7f7ee598cb0fac186d91caefe130985139270b4130c93bc437944f4fd4452e2d74dd364f2e21e71f54bff5cae82ab9c9df69ee86d2bc522363a0dabc521979b0deada1dbf9a42d5c4484e0abcd06bfa53ddef3c1b20ee3fd59d7c25e41d2b66c62e37ffffffffffffffff";
+
+/// Bits of a secret exponent in a finite-field group: at least twice the group's
+/// security strength (RFC 7919 section 5.2, NIST SP 800-56A: 225 bits for ffdhe2048,
+/// 275 for ffdhe3072; vkm uses 320 for both). `g` generates the prime-order subgroup, so
+/// short exponents lose nothing to small subgroups, and the exponentiation costs
+/// 320 squarings instead of 2,047.
+pub const EXPONENT_BITS: u32 = 320;
 
 /// Moduli sizes, in bits, a finite-field group may have.
 pub const ACCEPTED_BITS: [u32; 3] = [2048, 3072, 4096];
@@ -38,6 +45,18 @@ pub enum GroupError {
     /// A P-256 share is not a point on the curve.
     #[error("share is not a P-256 point")]
     BadPoint,
+    /// Parameters that do not parse.
+    #[error("malformed group parameters")]
+    Malformed,
+    /// The paper's insecure group where it was not chosen explicitly.
+    #[error("the paper's insecure group is refused unless chosen explicitly")]
+    InsecureRefused,
+    /// A name that is no group.
+    #[error("unknown group (expected ffdhe2048, ffdhe3072 or p256)")]
+    UnknownGroup,
+    /// A secret of another group.
+    #[error("the secret belongs to another group")]
+    WrongSecret,
 }
 
 /// A master key: the Diffie-Hellman result. Zeroized on drop; never printed; compared in
@@ -160,6 +179,11 @@ impl FiniteFieldGroup {
         self.p.to_be_bytes().to_vec()
     }
 
+    /// The subgroup order `q = (p-1)/2`, big-endian.
+    pub fn q_bytes(&self) -> Vec<u8> {
+        trimmed(&self.q.as_ref().to_be_bytes()).to_vec()
+    }
+
     /// The generator, minimal big-endian.
     pub fn g_bytes(&self) -> Vec<u8> {
         trimmed(&self.g.to_be_bytes()).to_vec()
@@ -195,12 +219,12 @@ impl FiniteFieldGroup {
         Ok(b)
     }
 
-    /// A fresh secret exponent in `[1, q)` and its public share `g^a mod p` (minimal
-    /// big-endian).
+    /// A fresh secret exponent of [`EXPONENT_BITS`] bits (non-zero, below `q`) and its
+    /// public share `g^a mod p` (minimal big-endian).
     pub fn keypair<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> (SecretExponent, Vec<u8>) {
-        let mut a = BoxedUint::random_mod_vartime(rng, &self.q);
+        let mut a = BoxedUint::random_bits(rng, EXPONENT_BITS);
         if bool::from(a.is_zero()) {
-            a = BoxedUint::one_with_precision(self.bits);
+            a = BoxedUint::one_with_precision(EXPONENT_BITS);
         }
         let share = self.pow(&self.g, &a);
         (
@@ -241,3 +265,243 @@ impl P256Group {
         Ok(MasterKey(shared.raw_secret_bytes().to_vec()))
     }
 }
+
+/// A validated Diffie-Hellman group of any kind vkm negotiates in: what the parties read
+/// from the published system parameters.
+#[derive(Debug, Clone)]
+pub enum Group {
+    /// A finite-field group (RFC 7919 or validated parameters).
+    FiniteField(FiniteFieldGroup),
+    /// ECDH on P-256.
+    P256,
+    /// The paper's 8-digit group: insecure, for demonstrations only.
+    InsecurePaper(crate::insecure::InsecurePaperGroup),
+}
+
+/// A secret of any group, zeroized on drop, never printed.
+pub enum Secret {
+    /// A finite-field exponent.
+    Exponent(SecretExponent),
+    /// A P-256 scalar.
+    P256(p256::SecretKey),
+    /// An exponent of the paper's group.
+    Insecure(Zeroizing<u64>),
+}
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Parameter-encoding tags.
+const KIND_FINITE_FIELD: u8 = 1;
+const KIND_P256: u8 = 2;
+const KIND_INSECURE: u8 = 0xee;
+
+fn padded(bytes: &[u8], len: usize) -> Result<Vec<u8>, GroupError> {
+    let bytes = trimmed(bytes);
+    if bytes.len() > len {
+        return Err(GroupError::BadShare);
+    }
+    let mut out = vec![0u8; len - bytes.len()];
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
+impl Group {
+    /// The group by its command-line name: `ffdhe2048`, `ffdhe3072`, `p256`; the paper's
+    /// group (`paper-insecure`) is generated by [`crate::InsecurePaperGroup::generate`]
+    /// instead, so it is never picked by accident.
+    pub fn named(name: &str) -> Result<Self, GroupError> {
+        match name {
+            "ffdhe2048" => Ok(Self::FiniteField(FiniteFieldGroup::ffdhe2048()?)),
+            "ffdhe3072" => Ok(Self::FiniteField(FiniteFieldGroup::ffdhe3072()?)),
+            "p256" => Ok(Self::P256),
+            _ => Err(GroupError::UnknownGroup),
+        }
+    }
+
+    /// The group's name: `ffdhe2048`, `ffdhe3072`, `ffdhe4096`, `p256` or
+    /// `paper-insecure`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FiniteField(g) => match g.bits() {
+                2048 => "ffdhe2048",
+                3072 => "ffdhe3072",
+                _ => "ffdhe4096",
+            },
+            Self::P256 => "p256",
+            Self::InsecurePaper(_) => "paper-insecure",
+        }
+    }
+
+    /// Whether this is the paper's insecure group.
+    pub fn is_insecure(&self) -> bool {
+        matches!(self, Self::InsecurePaper(_))
+    }
+
+    /// Bytes of a share in its fixed-length form (big-endian, zero-padded; compressed
+    /// SEC1 for P-256).
+    pub fn share_len(&self) -> usize {
+        match self {
+            Self::FiniteField(g) => (g.bits() / 8) as usize,
+            Self::P256 => 33,
+            Self::InsecurePaper(_) => 4,
+        }
+    }
+
+    /// Outputs a share takes in the value channel: one 8-digit amount for the paper's
+    /// group (its literal form), otherwise as many as base 10^8 needs.
+    pub fn share_digits(&self) -> usize {
+        match self {
+            Self::InsecurePaper(_) => 1,
+            _ => crate::digits::digits_for(self.share_len()),
+        }
+    }
+
+    /// The modulus and generator as messages carry them (big-endian; for P-256 the field
+    /// prime and the compressed generator).
+    pub fn p_and_g(&self) -> (Vec<u8>, Vec<u8>) {
+        match self {
+            Self::FiniteField(g) => (g.p_bytes(), g.g_bytes()),
+            Self::P256 => (
+                from_hex(P256_FIELD_PRIME),
+                p256::AffinePoint::GENERATOR
+                    .to_sec1_point(true)
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            Self::InsecurePaper(g) => (
+                (g.p as u32).to_be_bytes().to_vec(),
+                (g.g as u32).to_be_bytes().to_vec(),
+            ),
+        }
+    }
+
+    /// The encoding published on the chain as system parameters: a kind byte, then
+    /// `p` and `g` each with a 2-byte big-endian length.
+    pub fn encode(&self) -> Vec<u8> {
+        let kind = match self {
+            Self::FiniteField(_) => KIND_FINITE_FIELD,
+            Self::P256 => KIND_P256,
+            Self::InsecurePaper(_) => KIND_INSECURE,
+        };
+        let (p, g) = self.p_and_g();
+        let mut out = vec![kind];
+        for part in [&p, &g] {
+            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    /// Reads and validates published parameters ([`Group::encode`]'s form): a safe prime
+    /// of an accepted size and a generator of its prime-order subgroup, P-256's own
+    /// constants, or the paper's group (a prime below 10^8), which is accepted only when
+    /// `allow_insecure` says the caller chose it explicitly.
+    pub fn decode(bytes: &[u8], allow_insecure: bool) -> Result<Self, GroupError> {
+        let (&kind, mut rest) = bytes.split_first().ok_or(GroupError::Malformed)?;
+        let mut take = || -> Result<&[u8], GroupError> {
+            if rest.len() < 2 {
+                return Err(GroupError::Malformed);
+            }
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            let part = rest.get(2..2 + len).ok_or(GroupError::Malformed)?;
+            rest = &rest[2 + len..];
+            Ok(part)
+        };
+        let p = take()?;
+        let g = take()?;
+        if !rest.is_empty() {
+            return Err(GroupError::Malformed);
+        }
+        let group = match kind {
+            KIND_FINITE_FIELD => Self::FiniteField(FiniteFieldGroup::validate(p, g)?),
+            KIND_P256 => Self::P256,
+            KIND_INSECURE if allow_insecure => {
+                let p = trimmed(p);
+                let g = trimmed(g);
+                if p.len() > 4 || g.len() > 4 {
+                    return Err(GroupError::Malformed);
+                }
+                let num = |b: &[u8]| b.iter().fold(0u64, |n, d| n << 8 | u64::from(*d));
+                Self::InsecurePaper(crate::insecure::InsecurePaperGroup::validate(
+                    num(p),
+                    num(g),
+                )?)
+            }
+            KIND_INSECURE => return Err(GroupError::InsecureRefused),
+            _ => return Err(GroupError::Malformed),
+        };
+        if group.p_and_g() != (p.to_vec(), g.to_vec()) {
+            return Err(GroupError::Malformed);
+        }
+        Ok(group)
+    }
+
+    /// A fresh secret and its share in fixed-length form.
+    pub fn keypair<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> (Secret, Vec<u8>) {
+        match self {
+            Self::FiniteField(g) => {
+                let (a, share) = g.keypair(rng);
+                let share = padded(&share, self.share_len()).unwrap_or(share);
+                (Secret::Exponent(a), share)
+            }
+            Self::P256 => {
+                let (a, share) = P256Group::keypair(rng);
+                (Secret::P256(a), share)
+            }
+            Self::InsecurePaper(g) => {
+                let (a, share) = g.keypair(rng);
+                (
+                    Secret::Insecure(Zeroizing::new(a)),
+                    (share as u32).to_be_bytes().to_vec(),
+                )
+            }
+        }
+    }
+
+    /// Validates a received share (1 < B < p-1 and in the prime-order subgroup, or a
+    /// valid P-256 point) and returns it in fixed-length form.
+    pub fn validate_share(&self, share: &[u8]) -> Result<Vec<u8>, GroupError> {
+        match self {
+            Self::FiniteField(g) => {
+                g.validate_share(share)?;
+                padded(share, self.share_len())
+            }
+            Self::P256 => {
+                p256::PublicKey::from_sec1_bytes(share).map_err(|_| GroupError::BadPoint)?;
+                if share.len() != 33 {
+                    return Err(GroupError::BadPoint);
+                }
+                Ok(share.to_vec())
+            }
+            Self::InsecurePaper(g) => {
+                let bytes = padded(share, 4)?;
+                let b = u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+                if b <= 1 || b >= g.p - 1 {
+                    return Err(GroupError::BadShare);
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// The master key from this side's secret and the peer's share (validated first).
+    pub fn agree(&self, secret: &Secret, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
+        let share = self.validate_share(peer_share)?;
+        match (self, secret) {
+            (Self::FiniteField(g), Secret::Exponent(a)) => g.agree(a, &share),
+            (Self::P256, Secret::P256(a)) => P256Group::agree(a, &share),
+            (Self::InsecurePaper(g), Secret::Insecure(a)) => {
+                let b = u64::from(u32::from_be_bytes([share[0], share[1], share[2], share[3]]));
+                Ok(MasterKey((g.agree(**a, b) as u32).to_be_bytes().to_vec()))
+            }
+            _ => Err(GroupError::WrongSecret),
+        }
+    }
+}
+
+/// The P-256 field prime, big-endian hex.
+const P256_FIELD_PRIME: &str = "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff";

@@ -70,6 +70,18 @@ impl InsecurePaperGroup {
         Self { p, g }
     }
 
+    /// Checks received parameters of the paper's form: `p` a prime below 10^8 and
+    /// `1 < g < p-1`. (Nothing can make this group safe; this only refuses nonsense.)
+    pub fn validate(p: u64, g: u64) -> Result<Self, crate::GroupError> {
+        if !(5..PAPER_MODULUS_LIMIT).contains(&p) || !is_small_prime(p) {
+            return Err(crate::GroupError::NotSafePrime);
+        }
+        if g <= 1 || g >= p - 1 {
+            return Err(crate::GroupError::BadGenerator);
+        }
+        Ok(Self { p, g })
+    }
+
     /// A secret exponent in `[1, p-1)` and its share `g^a mod p`.
     pub fn keypair<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> (u64, u64) {
         let a = rng.random_range(1..self.p - 1);

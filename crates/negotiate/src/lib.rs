@@ -1,12 +1,20 @@
-//! Diffie-Hellman key negotiation through the chain (Chen et al. 2019), first part: the
-//! groups, with everything received validated, and the attack on the paper's 8-digit group.
+//! Diffie-Hellman key negotiation through the chain (Chen et al. 2019), without the
+//! paper's leaks: validated standard groups, three channels for the shares, key
+//! confirmation on the chain, and HKDF session keys per block.
 //!
 //! - [`group`]: RFC 7919 ffdhe2048/ffdhe3072 ([`FiniteFieldGroup`], validated: safe prime
-//!   of an accepted size, generator and shares in the prime-order subgroup), ECDH on P-256
-//!   ([`P256Group`]), and the [`MasterKey`] (zeroized, never printed, compared in constant
-//!   time).
-//! - [`insecure`]: the paper's demonstration group, named as insecure, and the
-//!   baby-step giant-step attack that breaks it.
+//!   of an accepted size, generator and shares in the prime-order subgroup), ECDH on P-256,
+//!   the paper's group only by explicit choice, all behind [`Group`]; the [`MasterKey`]
+//!   (zeroized, never printed, compared in constant time).
+//! - [`digits`]: the value channel's 8-digit amounts.
+//! - [`wire`]: what goes on the chain: published parameters, carriers, messageA/messageB,
+//!   the dynamic locking script (public values only, OP_EXPONENT checks the revealed
+//!   share).
+//! - [`keys`]: key-confirmation tags, session keys (HKDF-SHA256), the [`KeyBook`].
+//! - [`party`]: a negotiating party as a sans-IO state machine ([`Party`]).
+//! - [`local`]: a runtime: a real security manager mining a local chain, and the parties.
+//! - [`insecure`] and [`attack`]: the paper's demonstration group and literal dynamic
+//!   script, and the attacks that break them.
 //!
 //! ```
 //! use vkm_negotiate::FiniteFieldGroup;
@@ -22,8 +30,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod digits;
 pub mod group;
 pub mod insecure;
+pub mod keys;
+pub mod local;
+pub mod party;
+pub mod wire;
 
-pub use group::{FiniteFieldGroup, GroupError, MasterKey, P256Group, SecretExponent};
+pub use group::{
+    FiniteFieldGroup, Group, GroupError, MasterKey, P256Group, Secret, SecretExponent,
+};
 pub use insecure::{InsecurePaperGroup, baby_step_giant_step};
+pub use keys::{KeyBook, SessionKey, pairs_needed, session_key};
+pub use party::{Party, PartyConfig, Peer};
+pub use wire::{Channel, Role};

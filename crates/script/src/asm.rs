@@ -171,6 +171,26 @@ fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// One operation of a script: the opcode and, for pushes, the data.
+pub type Op<'a> = (u8, Option<&'a [u8]>);
+
+/// The operations of a script in order; `None` if a push is truncated.
+pub fn ops(script: &[u8]) -> Option<Vec<Op<'_>>> {
+    let mut pc = 0;
+    let mut out = Vec::new();
+    while pc < script.len() {
+        out.push(crate::exec::next_op(script, &mut pc).ok()?);
+    }
+    Some(out)
+}
+
+/// The data of a script made only of data pushes (OP_0 and the push opcodes, not the
+/// small-number opcodes), in order; `None` for any other script or a truncated push.
+/// Reads the data of `OP_RETURN` carriers after their first byte.
+pub fn data_pushes(script: &[u8]) -> Option<Vec<&[u8]>> {
+    ops(script)?.into_iter().map(|(_, data)| data).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,10 @@ fn truth(value: bool) -> Vec<u8> {
 }
 
 /// One parsed operation: the opcode and, for pushes, the data.
-fn next_op<'a>(script: &'a [u8], pc: &mut usize) -> Result<(u8, Option<&'a [u8]>), ScriptError> {
+pub(crate) fn next_op<'a>(
+    script: &'a [u8],
+    pc: &mut usize,
+) -> Result<(u8, Option<&'a [u8]>), ScriptError> {
     let code = script[*pc];
     *pc += 1;
     let len = match code {
