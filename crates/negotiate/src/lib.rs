@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod digits;
 pub mod group;
 pub mod insecure;
