@@ -1,55 +1,72 @@
-//! `vkm attack`: the weaknesses of Chen et al.'s literal design, demonstrated.
+//! `vkm attack`: the weaknesses of Chen et al.'s literal design, demonstrated from the
+//! chain alone.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
-use vkm_negotiate::insecure::pow_mod;
-use vkm_negotiate::{InsecurePaperGroup, baby_step_giant_step};
+use vkm_negotiate::attack::{AttackReport, literal_dynamic_script, small_group};
 
+use crate::negotiate::chain_folder;
 use crate::{CliError, print_json};
+
+/// Arguments of each attack.
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    /// Keep the chain in this folder (default: a temporary folder, removed afterwards).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
 
 /// `vkm attack` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AttackCommand {
-    /// The paper's 8-digit group: recover a secret exponent from the public share.
-    PaperSmallGroup {
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    /// The paper's 8-digit group: Alice and Bob negotiate in the value channel; an
+    /// observer reads the chain and recovers the master key by baby-step giant-step.
+    PaperSmallGroup(AttackArgs),
+    /// The paper's dynamic script `a g p OP_Exponent ...`: an observer reads the secret
+    /// exponent from the chain and computes the master key (over ffdhe2048).
+    PaperDynamicScript(AttackArgs),
 }
 
 /// Runs `vkm attack ...`.
 pub fn run(command: &AttackCommand) -> Result<ExitCode, CliError> {
-    let AttackCommand::PaperSmallGroup { json } = command;
     let mut rng = rand::rng();
-    let group = InsecurePaperGroup::generate(&mut rng);
-    let (alice, share_a) = group.keypair(&mut rng);
-    let (_, share_b) = group.keypair(&mut rng);
-    let started = Instant::now();
-    let recovered = baby_step_giant_step(group.p, group.g, share_a);
-    let seconds = started.elapsed().as_secs_f64();
-    // Recovered means: the exponent found gives Alice's share, hence her master key.
-    let ok = recovered.is_some_and(|x| {
-        pow_mod(group.g, x, group.p) == share_a
-            && group.agree(x, share_b) == group.agree(alice, share_b)
-    });
-    if *json {
-        print_json(
-            &json!({ "attack": "paper-small-group", "recovered": ok, "seconds": seconds, "p": group.p, "g": group.g }),
-        );
+    let (name, args) = match command {
+        AttackCommand::PaperSmallGroup(args) => ("paper-small-group", args),
+        AttackCommand::PaperDynamicScript(args) => ("paper-dynamic-script", args),
+    };
+    let (dir, _guard) = chain_folder(args.db.as_deref(), name)?;
+    let db = dir.join("chain.redb");
+    let report: AttackReport = match command {
+        AttackCommand::PaperSmallGroup(_) => small_group(&db, &mut rng),
+        AttackCommand::PaperDynamicScript(_) => literal_dynamic_script(&db, &mut rng),
+    }
+    .map_err(|e| CliError::Invalid(e.to_string()))?;
+    if args.json {
+        print_json(&json!({
+            "attack": name,
+            "recovered": report.recovered,
+            "seconds": report.seconds,
+            "blocks_read": report.blocks,
+        }));
     } else {
         println!(
-            "paper's 8-digit group (p = {}, g = {}): Alice's exponent {} in {:.3} ms",
-            group.p,
-            group.g,
-            if ok { "recovered" } else { "not recovered" },
-            seconds * 1e3
+            "{name}: the observer {} the master key from {} blocks in {:.3} ms",
+            if report.recovered {
+                "recovered"
+            } else {
+                "did not recover"
+            },
+            report.blocks,
+            report.seconds * 1e3
         );
     }
-    Ok(if ok {
+    Ok(if report.recovered {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

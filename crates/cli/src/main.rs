@@ -15,6 +15,7 @@ mod demo;
 mod ecies;
 mod keygen;
 mod mine;
+mod negotiate;
 mod network;
 mod period;
 mod rekey;
@@ -70,6 +71,8 @@ enum Command {
     /// Group rekeying inside a domain.
     #[command(subcommand)]
     Rekey(rekey::RekeyCommand),
+    /// Alice and Bob negotiate a master key through a local chain (Chen et al.).
+    Negotiate(negotiate::NegotiateArgs),
     /// Demonstrate the attacks on the paper's literal key negotiation.
     #[command(subcommand)]
     Attack(attack::AttackCommand),
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
         Command::Script(command) => script::run(&command),
         Command::Rekey(command) => rekey::run(&command),
         Command::Attack(command) => attack::run(&command),
+        Command::Negotiate(args) => negotiate::run_command(&args),
     };
     match result {
         Ok(code) => code,
