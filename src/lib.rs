@@ -12,6 +12,9 @@
 //! - [`script`] (`vkm-script`): Bitcoin script with OP_EXPONENT, for value transactions.
 //! - [`rekey`] (`vkm-rekey`): group rekeying inside a domain (flat and LKH).
 //! - [`node`] (`vkm-node`): the security manager state machine and the in-process network.
+//! - [`coins`] (`vkm-coins`): addresses, P2PKH wallet, the UTXO script rules.
+//! - [`negotiate`] (`vkm-negotiate`): Diffie-Hellman key negotiation through the chain
+//!   (Chen et al.): groups, the value/static/dynamic channels, confirmation, session keys.
 //!
 //! ```
 //! use vkm::block::BlockHeader;
@@ -24,7 +27,9 @@
 #![forbid(unsafe_code)]
 
 pub use vkm_block as block;
+pub use vkm_coins as coins;
 pub use vkm_ledger as ledger;
+pub use vkm_negotiate as negotiate;
 pub use vkm_node as node;
 pub use vkm_period as period;
 pub use vkm_pow as pow;

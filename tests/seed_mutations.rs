@@ -192,3 +192,17 @@ fn key_transfer_check_mutants() {
     });
     assert_eq!(accepted, 1, "only the unmutated seed passes the checks");
 }
+
+#[test]
+fn negotiation_message_mutants() {
+    let mut decoded = 0;
+    each_mutant("negotiate_wire", |bytes| {
+        if let Some(message) = vkm_negotiate::wire::StaticMessage::decode(bytes) {
+            assert_eq!(message.encode(), bytes);
+            decoded += 1;
+        }
+        let _ = vkm_negotiate::wire::Carrier::parse(bytes);
+        let _ = vkm_negotiate::Group::decode(bytes, true);
+    });
+    assert!(decoded >= 2, "the seeds decode");
+}

@@ -3,7 +3,7 @@
 //! (reading guide 7). Everything received is validated before use (reading guide 9).
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, NonZero, Odd, RandomBits};
+use crypto_bigint::{BoxedUint, JacobiSymbol, NonZero, Odd, RandomBits, U2048, U3072, U4096, Uint};
 use crypto_primes::{Flavor, is_prime};
 use p256::elliptic_curve::Generate;
 use p256::elliptic_curve::sec1::ToSec1Point;
@@ -16,12 +16,20 @@ const FFDHE2048_P: &str = "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c
 /// RFC 7919 ffdhe3072 prime, big-endian hex (generator 2).
 const FFDHE3072_P: &str = "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695a9e13641146433fbcc939dce249b3ef97d2fe363630c75d8f681b202aec4617ad3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797abc0ab182b324fb61d108a94bb2c8e3fbb96adab760d7f4681d4f42a3de394df4ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f619172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005c58ef1837d1683b2c6f34a26c1b2effa886b4238611fcfdcde355b3b6519035bbc34f4def99c023861b46fc9d6e6c9077ad91d2691f7f7ee598cb0fac186d91caefe130985139270b4130c93bc437944f4fd4452e2d74dd364f2e21e71f54bff5cae82ab9c9df69ee86d2bc522363a0dabc521979b0deada1dbf9a42d5c4484e0abcd06bfa53ddef3c1b20ee3fd59d7c25e41d2b66c62e37ffffffffffffffff";
 
-/// Bits of a secret exponent in a finite-field group: at least twice the group's
-/// security strength (RFC 7919 section 5.2, NIST SP 800-56A: 225 bits for ffdhe2048,
-/// 275 for ffdhe3072; vkm uses 320 for both). `g` generates the prime-order subgroup, so
-/// short exponents lose nothing to small subgroups, and the exponentiation costs
-/// 320 squarings instead of 2,047.
-pub const EXPONENT_BITS: u32 = 320;
+/// Bits of a secret exponent in a finite-field group of `modulus_bits`: at least twice
+/// the group's security strength (RFC 7919 section 5.2 asks for 225, 275 and 325 bits
+/// for ffdhe2048, 3072 and 4096; vkm rounds up to 256, 320 and 384). `g` generates the
+/// prime-order subgroup, so short exponents lose nothing to small subgroups, and an
+/// exponentiation costs 256 squarings instead of 2,047.
+pub fn exponent_bits(modulus_bits: u32) -> u32 {
+    if modulus_bits <= 2048 {
+        256
+    } else if modulus_bits <= 3072 {
+        320
+    } else {
+        384
+    }
+}
 
 /// Moduli sizes, in bits, a finite-field group may have.
 pub const ACCEPTED_BITS: [u32; 3] = [2048, 3072, 4096];
@@ -84,6 +92,18 @@ impl PartialEq for MasterKey {
 }
 
 impl Eq for MasterKey {}
+
+/// Whether the Jacobi symbol `(x / p)` is 1, in fixed-size arithmetic of `L` limbs;
+/// `None` if the numbers do not fit.
+fn jacobi_is_one<const L: usize>(x: &BoxedUint, p: &BoxedUint) -> Option<bool> {
+    let (x, p) = (x.to_be_bytes(), p.to_be_bytes());
+    if x.len() != Uint::<L>::BYTES || p.len() != Uint::<L>::BYTES {
+        return None;
+    }
+    let x = Uint::<L>::from_be_slice(&x);
+    let p = Option::<Odd<Uint<L>>>::from(Odd::new(Uint::<L>::from_be_slice(&p)))?;
+    Some(matches!(x.jacobi_symbol_vartime(&p), JacobiSymbol::One))
+}
 
 /// A validated finite-field group: `p` a safe prime of an accepted size, `q = (p-1)/2`,
 /// and `g` generating the subgroup of order `q`. Only [`FiniteFieldGroup::validate`]
@@ -202,7 +222,17 @@ impl FiniteFieldGroup {
         if x <= &one || x >= &p_minus_one {
             return Err(GroupError::BadShare);
         }
-        if self.pow(x, self.q.as_ref()) != one {
+        // Euler's criterion: for the safe prime p, x^q = 1 exactly when x is a quadratic
+        // residue, i.e. its Jacobi symbol is 1; the symbol costs a gcd-like loop instead
+        // of a 2,047-bit exponentiation. (x and p are public: variable time is fine.)
+        let residue = match self.bits {
+            2048 => jacobi_is_one::<{ U2048::LIMBS }>(x, &self.p),
+            3072 => jacobi_is_one::<{ U3072::LIMBS }>(x, &self.p),
+            4096 => jacobi_is_one::<{ U4096::LIMBS }>(x, &self.p),
+            _ => None,
+        };
+        let residue = residue.unwrap_or_else(|| self.pow(x, self.q.as_ref()) == one);
+        if !residue {
             return Err(GroupError::BadShare);
         }
         Ok(())
@@ -219,12 +249,13 @@ impl FiniteFieldGroup {
         Ok(b)
     }
 
-    /// A fresh secret exponent of [`EXPONENT_BITS`] bits (non-zero, below `q`) and its
+    /// A fresh secret exponent of [`exponent_bits`] bits (non-zero, below `q`) and its
     /// public share `g^a mod p` (minimal big-endian).
     pub fn keypair<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> (SecretExponent, Vec<u8>) {
-        let mut a = BoxedUint::random_bits(rng, EXPONENT_BITS);
+        let bits = exponent_bits(self.bits);
+        let mut a = BoxedUint::random_bits(rng, bits);
         if bool::from(a.is_zero()) {
-            a = BoxedUint::one_with_precision(EXPONENT_BITS);
+            a = BoxedUint::one_with_precision(bits);
         }
         let share = self.pow(&self.g, &a);
         (

@@ -1,0 +1,118 @@
+//! Key negotiation: agreement per group (one exponentiation with a secret exponent,
+//! share validation included), share generation, session-key derivation, and a whole
+//! negotiation per channel through a local chain (three transactions, three blocks).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use p256::elliptic_curve::Generate;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use vkm::block::{Amount, BlockHash};
+use vkm::coins::Wallet;
+use vkm::negotiate::local::{LocalChain, run};
+use vkm::negotiate::party::State;
+use vkm::negotiate::{Channel, Group, Party, PartyConfig, Peer, Role, session_key};
+
+fn agreement(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut g = c.benchmark_group("negotiate/agree");
+    for name in ["ffdhe2048", "ffdhe3072", "p256"] {
+        let group = Group::named(name).expect("group");
+        let (a, _) = group.keypair(&mut rng);
+        let (_, share_b) = group.keypair(&mut rng);
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                group
+                    .agree(black_box(&a), black_box(&share_b))
+                    .expect("agree")
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("negotiate/keypair");
+    for name in ["ffdhe2048", "p256"] {
+        let group = Group::named(name).expect("group");
+        g.bench_function(name, |bench| bench.iter(|| group.keypair(&mut rng)));
+    }
+    g.finish();
+    let group = Group::named("p256").expect("group");
+    let (a, _) = group.keypair(&mut rng);
+    let (_, share_b) = group.keypair(&mut rng);
+    let master = group.agree(&a, &share_b).expect("agree");
+    let (x, y) = (
+        Wallet::generate(&mut rng).address(),
+        Wallet::generate(&mut rng).address(),
+    );
+    c.bench_function("negotiate/session_key", |bench| {
+        bench.iter(|| session_key(black_box(&master), &BlockHash([7; 32]), &x, &y))
+    });
+}
+
+fn channels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("negotiate/channel");
+    g.sample_size(10);
+    let dir = std::env::temp_dir().join(format!("vkm-bench-negotiate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut counter = 0u64;
+    for (channel, cname) in [
+        (Channel::Value, "value"),
+        (Channel::StaticScript, "static"),
+        (Channel::DynamicScript, "dynamic"),
+    ] {
+        for gname in ["ffdhe2048", "p256"] {
+            g.bench_function(format!("{cname}/{gname}"), |bench| {
+                bench.iter(|| {
+                    counter += 1;
+                    let mut rng = StdRng::seed_from_u64(counter);
+                    let group = Group::named(gname).expect("group");
+                    let alice = Wallet::generate(&mut rng);
+                    let bob = Wallet::generate(&mut rng);
+                    let (ae, be) = (
+                        p256::SecretKey::generate_from_rng(&mut rng),
+                        p256::SecretKey::generate_from_rng(&mut rng),
+                    );
+                    let path = dir.join(format!("chain-{counter}.redb"));
+                    let mut chain = LocalChain::create(
+                        &path,
+                        &group,
+                        &[alice.address(), bob.address()],
+                        Amount(100 * Amount::COIN),
+                        10,
+                        &mut rng,
+                    )
+                    .expect("chain");
+                    let config = |role, peer| PartyConfig {
+                        role,
+                        channel,
+                        session: [1; 16],
+                        parameters: chain.parameters(),
+                        allow_insecure: false,
+                        payment: Amount(Amount::COIN / 100),
+                        peer,
+                    };
+                    let ap = Peer {
+                        address: bob.address(),
+                        encryption_key: be.public_key(),
+                    };
+                    let bp = Peer {
+                        address: alice.address(),
+                        encryption_key: ae.public_key(),
+                    };
+                    let mut a = Party::new(config(Role::Initiator, ap), alice, ae, 1);
+                    let mut b = Party::new(config(Role::Responder, bp), bob, be, 2);
+                    run(&mut chain, &mut [&mut a, &mut b], 10, |_, _| false).expect("run");
+                    assert_eq!(a.state(), &State::Confirmed);
+                    drop(chain);
+                    let _ = std::fs::remove_file(&path);
+                })
+            });
+        }
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, agreement, channels);
+criterion_main!(benches);
