@@ -5,14 +5,13 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use p256::elliptic_curve::Generate;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm::block::{Amount, BlockHash};
 use vkm::coins::Wallet;
 use vkm::negotiate::local::{LocalChain, run};
 use vkm::negotiate::party::State;
-use vkm::negotiate::{Channel, Group, Party, PartyConfig, Peer, Role, session_key};
+use vkm::negotiate::{Channel, Group, Party, Terms, session_key};
 
 fn agreement(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(1);
@@ -69,10 +68,6 @@ fn channels(c: &mut Criterion) {
                     let group = Group::named(gname).expect("group");
                     let alice = Wallet::generate(&mut rng);
                     let bob = Wallet::generate(&mut rng);
-                    let (ae, be) = (
-                        p256::SecretKey::generate_from_rng(&mut rng),
-                        p256::SecretKey::generate_from_rng(&mut rng),
-                    );
                     let path = dir.join(format!("chain-{counter}.redb"));
                     let mut chain = LocalChain::create(
                         &path,
@@ -83,25 +78,14 @@ fn channels(c: &mut Criterion) {
                         &mut rng,
                     )
                     .expect("chain");
-                    let config = |role, peer| PartyConfig {
-                        role,
+                    let terms = Terms {
                         channel,
                         session: [1; 16],
                         parameters: chain.parameters(),
                         allow_insecure: false,
                         payment: Amount(Amount::COIN / 100),
-                        peer,
                     };
-                    let ap = Peer {
-                        address: bob.address(),
-                        encryption_key: be.public_key(),
-                    };
-                    let bp = Peer {
-                        address: alice.address(),
-                        encryption_key: ae.public_key(),
-                    };
-                    let mut a = Party::new(config(Role::Initiator, ap), alice, ae, 1);
-                    let mut b = Party::new(config(Role::Responder, bp), bob, be, 2);
+                    let (mut a, mut b) = Party::pair(terms, alice, bob, &mut rng);
                     run(&mut chain, &mut [&mut a, &mut b], 10, |_, _| false).expect("run");
                     assert_eq!(a.state(), &State::Confirmed);
                     drop(chain);

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use p256::elliptic_curve::Generate;
 use rand::RngExt;
 use serde_json::json;
 use vkm_block::Amount;
@@ -14,7 +13,7 @@ use vkm_coins::Wallet;
 use vkm_negotiate::keys::hex_digest;
 use vkm_negotiate::local::{LocalChain, run};
 use vkm_negotiate::party::State;
-use vkm_negotiate::{Channel, Group, InsecurePaperGroup, Party, PartyConfig, Peer, Role};
+use vkm_negotiate::{Channel, Group, InsecurePaperGroup, Party, Terms};
 
 use crate::{CliError, print_json};
 
@@ -127,8 +126,6 @@ pub fn run_command(args: &NegotiateArgs) -> Result<ExitCode, CliError> {
 
     let alice_wallet = Wallet::generate(&mut rng);
     let bob_wallet = Wallet::generate(&mut rng);
-    let alice_enc = p256::SecretKey::generate_from_rng(&mut rng);
-    let bob_enc = p256::SecretKey::generate_from_rng(&mut rng);
     let fail = |e: vkm_negotiate::local::LocalError| CliError::Invalid(e.to_string());
     let mut chain = LocalChain::create(
         &dir.join("chain.redb"),
@@ -139,36 +136,14 @@ pub fn run_command(args: &NegotiateArgs) -> Result<ExitCode, CliError> {
         &mut rng,
     )
     .map_err(fail)?;
-    let session: [u8; 16] = rng.random();
-    let config = |role, peer| PartyConfig {
-        role,
+    let terms = Terms {
         channel,
-        session,
+        session: rng.random(),
         parameters: chain.parameters(),
         allow_insecure: group.is_insecure(),
         payment: Amount(Amount::COIN / 100),
-        peer,
     };
-    let alice_peer = Peer {
-        address: bob_wallet.address(),
-        encryption_key: bob_enc.public_key(),
-    };
-    let bob_peer = Peer {
-        address: alice_wallet.address(),
-        encryption_key: alice_enc.public_key(),
-    };
-    let mut alice = Party::new(
-        config(Role::Initiator, alice_peer),
-        alice_wallet,
-        alice_enc,
-        rng.random(),
-    );
-    let mut bob = Party::new(
-        config(Role::Responder, bob_peer),
-        bob_wallet,
-        bob_enc,
-        rng.random(),
-    );
+    let (mut alice, mut bob) = Party::pair(terms, alice_wallet, bob_wallet, &mut rng);
     let outcome = run(&mut chain, &mut [&mut alice, &mut bob], 20, |_, _| false).map_err(fail)?;
 
     let confirmed = *alice.state() == State::Confirmed && *bob.state() == State::Confirmed;

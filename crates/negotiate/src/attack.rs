@@ -21,7 +21,7 @@ use vkm_script::opcode::op::*;
 use crate::group::{FiniteFieldGroup, Group};
 use crate::insecure::{InsecurePaperGroup, baby_step_giant_step, pow_mod};
 use crate::local::{LocalChain, LocalError, run};
-use crate::party::{Party, PartyConfig, Peer};
+use crate::party::{Party, Terms};
 use crate::wire::{Carrier, Channel, Role, read_parameters};
 
 /// What an attack achieved.
@@ -33,50 +33,6 @@ pub struct AttackReport {
     pub seconds: f64,
     /// Blocks on the chain the observer read.
     pub blocks: u64,
-}
-
-fn parties<R: CryptoRng + ?Sized>(
-    chain_parameters: vkm_block::Txid,
-    channel: Channel,
-    alice_wallet: Wallet,
-    bob_wallet: Wallet,
-    rng: &mut R,
-) -> (Party, Party) {
-    use p256::elliptic_curve::Generate;
-    let alice_enc = p256::SecretKey::generate_from_rng(rng);
-    let bob_enc = p256::SecretKey::generate_from_rng(rng);
-    let session: [u8; 16] = rng.random();
-    let config = |role, peer| PartyConfig {
-        role,
-        channel,
-        session,
-        parameters: chain_parameters,
-        allow_insecure: true,
-        payment: Amount(Amount::COIN / 100),
-        peer,
-    };
-    let alice_peer = Peer {
-        address: bob_wallet.address(),
-        encryption_key: bob_enc.public_key(),
-    };
-    let bob_peer = Peer {
-        address: alice_wallet.address(),
-        encryption_key: alice_enc.public_key(),
-    };
-    (
-        Party::new(
-            config(Role::Initiator, alice_peer),
-            alice_wallet,
-            alice_enc,
-            rng.random(),
-        ),
-        Party::new(
-            config(Role::Responder, bob_peer),
-            bob_wallet,
-            bob_enc,
-            rng.random(),
-        ),
-    )
 }
 
 /// The paper's 8-digit group, broken from the chain: see the module documentation.
@@ -95,7 +51,14 @@ pub fn small_group<R: CryptoRng + ?Sized>(
         8,
         rng,
     )?;
-    let (mut alice, mut bob) = parties(chain.parameters(), Channel::Value, alice, bob, rng);
+    let terms = Terms {
+        channel: Channel::Value,
+        session: rng.random(),
+        parameters: chain.parameters(),
+        allow_insecure: true,
+        payment: Amount(Amount::COIN / 100),
+    };
+    let (mut alice, mut bob) = Party::pair(terms, alice, bob, rng);
     run(&mut chain, &mut [&mut alice, &mut bob], 10, |_, _| false)?;
 
     // The observer: only the chain.

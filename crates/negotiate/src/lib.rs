@@ -44,5 +44,5 @@ pub use group::{
 };
 pub use insecure::{InsecurePaperGroup, baby_step_giant_step};
 pub use keys::{KeyBook, SessionKey, pairs_needed, session_key};
-pub use party::{Party, PartyConfig, Peer};
+pub use party::{Party, PartyConfig, Peer, Terms};
 pub use wire::{Channel, Role};

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use rand::rngs::StdRng;
 use rand::{CryptoRng, SeedableRng};
-use vkm_block::{Amount, Block, BlockHash, MemberId, Timestamp, Transaction, Txid, ValueTx};
+use vkm_block::{Amount, Block, BlockHash, MemberId, Timestamp, Txid, ValueTx};
 use vkm_coins::{Address, genesis_allocation};
 use vkm_ledger::{Ledger, LedgerError};
 use vkm_node::sm::{
@@ -128,7 +128,7 @@ impl LocalChain {
 
     /// Hands a transaction to the security manager; `Err` with its reason if refused.
     pub fn submit(&mut self, tx: ValueTx) -> Result<Txid, LocalError> {
-        let txid = Transaction::Value(tx.clone()).txid();
+        let txid = vkm_coins::value_txid(&tx);
         let actions = self
             .sm
             .handle(SmEvent::Received(Message::Value(tx)), self.now)?;

@@ -6,9 +6,10 @@
 //! a share replaced off-chain is either refused by the chain (it breaks the sender's
 //! signature) or ignored (it is not signed by the peer) or breaks key confirmation.
 
+use p256::elliptic_curve::Generate;
 use p256::{PublicKey, SecretKey};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{CryptoRng, RngExt, SeedableRng};
 use vkm_block::{
     Amount, Block, BlockHash, OutPoint, ScriptBytes, Timestamp, Transaction, TxOut, Txid, ValueTx,
 };
@@ -59,7 +60,7 @@ pub enum State {
     /// Bob: waiting for Alice's confirmation tag.
     Replied,
     /// Alice: Bob's tag verified; waiting for her own tag to be mined.
-    ConfirmationSent(Txid),
+    ConfirmationSent,
     /// Both tags verified and on the chain.
     Confirmed,
     /// Stopped.
@@ -132,6 +133,22 @@ pub struct PartyConfig {
     pub peer: Peer,
 }
 
+/// What both sides settle before negotiating: everything of a [`PartyConfig`] but the
+/// role and the peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms {
+    /// How the shares travel.
+    pub channel: Channel,
+    /// The negotiation's id.
+    pub session: SessionId,
+    /// The transaction publishing the system parameters.
+    pub parameters: Txid,
+    /// Accept the paper's insecure group if the parameters name it.
+    pub allow_insecure: bool,
+    /// What the static and dynamic channels pay the peer.
+    pub payment: Amount,
+}
+
 /// One side of a negotiation.
 pub struct Party {
     config: PartyConfig,
@@ -184,6 +201,36 @@ impl Party {
             last_block: None,
             confirmed_in: None,
         }
+    }
+
+    /// Alice (with `alice`'s coins) and Bob (with `bob`'s), each with a fresh ECIES key
+    /// and knowing the other's address and ECIES key, under `terms`.
+    pub fn pair<R: CryptoRng + ?Sized>(
+        terms: Terms,
+        alice: Wallet,
+        bob: Wallet,
+        rng: &mut R,
+    ) -> (Self, Self) {
+        let alice_enc = SecretKey::generate_from_rng(rng);
+        let bob_enc = SecretKey::generate_from_rng(rng);
+        let config = |role, address, encryption_key| PartyConfig {
+            role,
+            channel: terms.channel,
+            session: terms.session,
+            parameters: terms.parameters,
+            allow_insecure: terms.allow_insecure,
+            payment: terms.payment,
+            peer: Peer {
+                address,
+                encryption_key,
+            },
+        };
+        let alice_config = config(Role::Initiator, bob.address(), bob_enc.public_key());
+        let bob_config = config(Role::Responder, alice.address(), alice_enc.public_key());
+        (
+            Self::new(alice_config, alice, alice_enc, rng.random()),
+            Self::new(bob_config, bob, bob_enc, rng.random()),
+        )
     }
 
     /// Where it stands.
@@ -305,7 +352,7 @@ impl Party {
         if self.pending == Some(txid) {
             self.pending = None;
             self.txids.push(txid);
-            if matches!(self.state, State::ConfirmationSent(_)) {
+            if self.state == State::ConfirmationSent {
                 self.confirm(block, actions);
             }
             return Ok(());
@@ -481,7 +528,7 @@ impl Party {
     }
 
     fn submit(&mut self, tx: ValueTx, actions: &mut Vec<Action>) {
-        self.pending = Some(Transaction::Value(tx.clone()).txid());
+        self.pending = Some(vkm_coins::value_txid(&tx));
         actions.push(Action::Submit(tx));
     }
 
@@ -541,7 +588,7 @@ impl Party {
         if self.config.channel == Channel::DynamicScript {
             self.dynamic_output = Some((
                 OutPoint {
-                    txid: Transaction::Value(tx.clone()).txid(),
+                    txid: vkm_coins::value_txid(&tx),
                     vout: 0,
                 },
                 self.config.payment,
@@ -757,7 +804,7 @@ impl Party {
         }
         .output();
         let tx = self.wallet.build_spend(vec![confirm], &[])?;
-        self.state = State::ConfirmationSent(Transaction::Value(tx.clone()).txid());
+        self.state = State::ConfirmationSent;
         self.submit(tx, actions);
         Ok(())
     }

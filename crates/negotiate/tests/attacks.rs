@@ -2,8 +2,6 @@
 //! the attacks on them.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
-use p256::SecretKey;
-use p256::elliptic_curve::Generate;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{Amount, ScriptBytes};
@@ -12,7 +10,7 @@ use vkm_negotiate::attack::{literal_dynamic_script, small_group};
 use vkm_negotiate::local::LocalChain;
 use vkm_negotiate::party::{Action, Event, State};
 use vkm_negotiate::wire::dynamic_lock;
-use vkm_negotiate::{Channel, FiniteFieldGroup, Group, Party, PartyConfig, Peer, Role};
+use vkm_negotiate::{Channel, FiniteFieldGroup, Group, Party, Terms};
 use vkm_script::asm::push_data;
 use vkm_script::exponent::modpow;
 use vkm_script::{Flags, SignatureChecker, verify};
@@ -108,8 +106,6 @@ fn a_share_replaced_in_the_dynamic_spend_breaks_confirmation() {
     let group = Group::named("ffdhe2048").unwrap();
     let alice_wallet = Wallet::generate(&mut rng);
     let bob_wallet = Wallet::generate(&mut rng);
-    let alice_enc = SecretKey::generate_from_rng(&mut rng);
-    let bob_enc = SecretKey::generate_from_rng(&mut rng);
     let mut chain = LocalChain::create(
         &dir.join("chain.redb"),
         &group,
@@ -119,30 +115,14 @@ fn a_share_replaced_in_the_dynamic_spend_breaks_confirmation() {
         &mut rng,
     )
     .unwrap();
-    let config = |role, peer| PartyConfig {
-        role,
+    let terms = Terms {
         channel: Channel::DynamicScript,
         session: [5; 16],
         parameters: chain.parameters(),
         allow_insecure: false,
         payment: Amount(Amount::COIN / 100),
-        peer,
     };
-    let alice_peer = Peer {
-        address: bob_wallet.address(),
-        encryption_key: bob_enc.public_key(),
-    };
-    let bob_peer = Peer {
-        address: alice_wallet.address(),
-        encryption_key: alice_enc.public_key(),
-    };
-    let mut alice = Party::new(
-        config(Role::Initiator, alice_peer),
-        alice_wallet,
-        alice_enc,
-        1,
-    );
-    let mut bob = Party::new(config(Role::Responder, bob_peer), bob_wallet, bob_enc, 2);
+    let (mut alice, mut bob) = Party::pair(terms, alice_wallet, bob_wallet, &mut rng);
     chain.deliver(&mut alice, 0).unwrap(); // Alice offers
     chain.deliver(&mut bob, 0).unwrap();
     let (h1, block1) = chain.mine().unwrap().unwrap();

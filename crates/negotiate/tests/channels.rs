@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use p256::SecretKey;
-use p256::elliptic_curve::Generate;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{Amount, Transaction, TxOut};
@@ -13,7 +11,7 @@ use vkm_coins::Wallet;
 use vkm_negotiate::local::{LocalChain, run};
 use vkm_negotiate::party::{Action, State};
 use vkm_negotiate::wire::Carrier;
-use vkm_negotiate::{Channel, Group, InsecurePaperGroup, KeyBook, Party, PartyConfig, Peer, Role};
+use vkm_negotiate::{Channel, Group, InsecurePaperGroup, KeyBook, Party, Terms};
 
 struct Setup {
     chain: LocalChain,
@@ -40,8 +38,6 @@ fn setup(name: &str, channel: Channel, group: Group, seed: u64) -> Setup {
     let alice_wallet = Wallet::generate(&mut rng);
     let bob_wallet = Wallet::generate(&mut rng);
     let mut mallory = Wallet::generate(&mut rng);
-    let alice_enc = SecretKey::generate_from_rng(&mut rng);
-    let bob_enc = SecretKey::generate_from_rng(&mut rng);
     let chain = LocalChain::create(
         &dir.join("chain.redb"),
         &group,
@@ -58,36 +54,17 @@ fn setup(name: &str, channel: Channel, group: Group, seed: u64) -> Setup {
     for tx in &chain.block_at(0).unwrap().unwrap().transactions {
         mallory.observe(tx);
     }
-    let config = |role, peer: Peer| PartyConfig {
-        role,
+    let terms = Terms {
         channel,
         session: [seed as u8; 16],
         parameters: chain.parameters(),
         allow_insecure: group.is_insecure(),
         payment: Amount(Amount::COIN / 100),
-        peer,
     };
-    let alice_peer = Peer {
-        address: bob_wallet.address(),
-        encryption_key: bob_enc.public_key(),
-    };
-    let bob_peer = Peer {
-        address: alice_wallet.address(),
-        encryption_key: alice_enc.public_key(),
-    };
+    let (alice, bob) = Party::pair(terms, alice_wallet, bob_wallet, &mut rng);
     Setup {
-        alice: Party::new(
-            config(Role::Initiator, alice_peer),
-            alice_wallet,
-            alice_enc,
-            seed + 1,
-        ),
-        bob: Party::new(
-            config(Role::Responder, bob_peer),
-            bob_wallet,
-            bob_enc,
-            seed + 2,
-        ),
+        alice,
+        bob,
         chain,
         mallory,
         _dir: TempDir(dir),
