@@ -20,6 +20,7 @@ mod network;
 mod period;
 mod rekey;
 mod script;
+mod simulate;
 mod verify;
 
 use std::num::NonZeroUsize;
@@ -76,6 +77,12 @@ enum Command {
     /// Demonstrate the attacks on the paper's literal key negotiation.
     #[command(subcommand)]
     Attack(attack::AttackCommand),
+    /// Discrete-event simulation of the key transfer (virtual time, measured or modelled
+    /// costs).
+    Simulate(simulate::SimulateArgs),
+    /// SUMO traffic.
+    #[command(subcommand)]
+    Sumo(simulate::SumoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +154,8 @@ fn main() -> ExitCode {
         Command::Rekey(command) => rekey::run(&command),
         Command::Attack(command) => attack::run(&command),
         Command::Negotiate(args) => negotiate::run_command(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Sumo(command) => simulate::run_sumo(&command),
     };
     match result {
         Ok(code) => code,

@@ -191,7 +191,19 @@ impl Ledger {
         genesis: &Block,
         rules: RuleSet,
     ) -> Result<Self, LedgerError> {
-        let db = Database::create(path).map_err(storage)?;
+        Self::with_database(Database::create(path).map_err(storage)?, genesis, rules)
+    }
+
+    /// A ledger held in memory only (simulations, tests): nothing is written to disk and
+    /// everything is lost on drop.
+    pub fn in_memory(genesis: &Block, rules: RuleSet) -> Result<Self, LedgerError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(storage)?;
+        Self::with_database(db, genesis, rules)
+    }
+
+    fn with_database(db: Database, genesis: &Block, rules: RuleSet) -> Result<Self, LedgerError> {
         let genesis_hash = genesis.block_hash();
         let mut ledger = Self {
             db,

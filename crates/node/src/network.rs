@@ -232,11 +232,25 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-/// Network delay of one message: exponential back-off plus propagation.
-fn message_delay(rng: &mut StdRng, config: &NetworkConfig) -> Duration {
+/// Network delay of one message, seconds: an exponentially distributed CSMA back-off of
+/// mean `backoff_ms` plus `propagation_ms` (Table III's tBO and tP). The in-process network
+/// and the simulator draw delays with it.
+pub fn message_delay_s<R: rand::Rng + ?Sized>(
+    rng: &mut R,
+    backoff_ms: f64,
+    propagation_ms: f64,
+) -> f64 {
     let p: f64 = rng.random();
-    let backoff = -(1.0 - p).ln() * config.backoff_ms;
-    Duration::from_secs_f64((backoff + config.propagation_ms).max(0.0) / 1000.0)
+    let backoff = -(1.0 - p).ln() * backoff_ms;
+    (backoff + propagation_ms).max(0.0) / 1000.0
+}
+
+fn message_delay(rng: &mut StdRng, config: &NetworkConfig) -> Duration {
+    Duration::from_secs_f64(message_delay_s(
+        rng,
+        config.backoff_ms,
+        config.propagation_ms,
+    ))
 }
 
 /// Runs the network for `config.duration` of traffic, then lets in-flight transfers drain

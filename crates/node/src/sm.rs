@@ -235,10 +235,20 @@ impl SecurityManager {
         self.mempool.len()
     }
 
+    /// The collection period in force.
+    pub fn period(&self) -> CollectionPeriod {
+        self.period
+    }
+
+    /// Transactions collected since the current period began.
+    pub fn collected(&self) -> u64 {
+        self.collected
+    }
+
     /// The first period timer.
     pub fn start(&mut self, now: Timestamp) -> Vec<Action> {
         vec![Action::SetTimer {
-            at: after(now, self.period),
+            at: period_end_after(now, self.period),
             timer: Timer::PeriodEnd,
         }]
     }
@@ -396,23 +406,15 @@ impl SecurityManager {
         .map_err(|e| e.to_string()))
     }
 
-    /// This manager's rank in the current round: its position when the registered
-    /// security managers are ordered by `SHA-256(tip || round || id)`.
+    /// This manager's rank in the current round (see [`mining_rank`]).
     fn rank(&self) -> u64 {
-        let key = |id: MemberId| {
-            Sha256::new()
-                .chain_update(self.ledger.tip().0)
-                .chain_update(self.ledger.height().to_le_bytes())
-                .chain_update(id.0.to_le_bytes())
-                .finalize()
-        };
-        let mine = key(self.id);
-        self.ledger
+        let peers = self
+            .ledger
             .registry()
             .members()
-            .filter(|m| m.role == vkm_block::Role::SecurityManager && m.id != self.id)
-            .filter(|m| key(m.id) < mine)
-            .count() as u64
+            .filter(|m| m.role == vkm_block::Role::SecurityManager)
+            .map(|m| m.id);
+        mining_rank(&self.ledger.tip(), self.ledger.height(), self.id, peers)
     }
 
     fn on_period_end(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
@@ -420,7 +422,7 @@ impl SecurityManager {
         self.period = self.policy.next_period(self.collected, closed);
         self.collected = 0;
         actions.push(Action::SetTimer {
-            at: after(now, self.period),
+            at: period_end_after(now, self.period),
             timer: Timer::PeriodEnd,
         });
         if self.mempool.is_empty() {
@@ -594,9 +596,34 @@ impl SecurityManager {
     }
 }
 
-/// The next end of a period: periods are aligned to multiples of their length since the
-/// Unix epoch, so security managers with the same period close it together.
-fn after(now: Timestamp, period: CollectionPeriod) -> Timestamp {
+/// The next end of a period after `now`: periods are aligned to multiples of their
+/// length since the Unix epoch, so security managers with the same period close it
+/// together.
+pub fn period_end_after(now: Timestamp, period: CollectionPeriod) -> Timestamp {
     let length = ((period.seconds() * 1000.0).round() as u64).max(1);
     Timestamp((now.0 / length + 1) * length)
+}
+
+/// The rank of security manager `me` among `managers` (which may include `me`) in the
+/// mining round on `tip` at `height`: its position when they are ordered by
+/// `SHA-256(tip || height || id)`. Rank `r` starts mining `r` mining slots after the
+/// period ends ([`NodeConfig::mining_slot_ms`]); every manager computes the same order.
+pub fn mining_rank(
+    tip: &BlockHash,
+    height: u64,
+    me: MemberId,
+    managers: impl IntoIterator<Item = MemberId>,
+) -> u64 {
+    let key = |id: MemberId| {
+        Sha256::new()
+            .chain_update(tip.0)
+            .chain_update(height.to_le_bytes())
+            .chain_update(id.0.to_le_bytes())
+            .finalize()
+    };
+    let mine = key(me);
+    managers
+        .into_iter()
+        .filter(|&id| id != me && key(id) < mine)
+        .count() as u64
 }

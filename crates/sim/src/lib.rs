@@ -1,0 +1,269 @@
+//! Discrete-event simulation of vkm's key transfer (Lei et al. 2017, section IV).
+//!
+//! Virtual time and an event queue ([`engine`]) drive the nodes; each node is a CPU with
+//! a first-in first-out queue of work, and messages between nodes take a CSMA back-off
+//! and a propagation delay. Two cost modes:
+//! - [`Mode::Measured`] ([`measured`]): the real sans-IO security managers of `vkm-node`
+//!   (or its traditional relays), each with an in-memory ledger; every ECIES, ECDSA and
+//!   nonce search runs, and its measured duration advances that node's virtual clock.
+//! - [`Mode::Model`] ([`model`]): costs from a `vkm-period` calibration, no cryptography,
+//!   for large sweeps; the nodes take their decisions with the security manager's own
+//!   functions (period alignment, policy, mining rank).
+//!
+//! Traffic is generated from a [`Scenario`] (TOML) or replayed from an events file
+//! ([`traffic::read_events`], made from SUMO output by [`sumo`]). Runs are reproducible
+//! from the seed (in measured mode, up to the measured costs).
+//!
+//! ```
+//! use vkm_period::Calibration;
+//! use vkm_sim::{Mode, Scenario, simulate};
+//!
+//! let scenario = Scenario::beijing_peak(5.0); // 5 s of Beijing at peak traffic
+//! let run = simulate(&scenario, Mode::Model, &Calibration::paper(), None, &mut |_| {})?;
+//! assert!(run.summary.key_transfers > 1_000);
+//! assert!(run.summary.delay_s_p95 < 2.0);
+//! # Ok::<(), vkm_sim::SimError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod measured;
+pub mod metrics;
+pub mod model;
+pub mod scenario;
+pub mod sumo;
+pub mod traffic;
+
+use std::time::Instant;
+
+pub use metrics::{Metrics, Summary};
+pub use scenario::{Scenario, ScenarioError, Structure};
+use vkm_period::{
+    AdaptivePolicy, Calibration, CollectionPeriod, FixedPolicy, Load, Objective, PeriodPolicy,
+    algorithm3,
+};
+
+use crate::engine::{Arrival, Driver, Engine};
+use crate::traffic::Crossing;
+
+/// Virtual time 0 of every run, as a Unix time in milliseconds (2026-01-01T00:00:00Z):
+/// fixed, so that runs are reproducible.
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// How costs are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Every operation really runs and its wall-clock time is charged.
+    Measured,
+    /// Costs come from a calibration; nothing cryptographic runs.
+    Model,
+}
+
+impl Mode {
+    /// `measured` or `model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Measured => "measured",
+            Self::Model => "model",
+        }
+    }
+}
+
+/// A simulation could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The scenario is not usable.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The world could not be built.
+    #[error("setting up the simulation: {0}")]
+    Setup(String),
+    /// A node failed (its ledger's storage).
+    #[error("a node failed: {0}")]
+    Node(String),
+}
+
+/// The period policy every security manager of `scenario` uses, priced by `calibration`.
+pub fn policy(
+    scenario: &Scenario,
+    calibration: &Calibration,
+) -> Result<Box<dyn PeriodPolicy + Send>, SimError> {
+    let periods = |seconds: &[f64]| -> Result<Vec<CollectionPeriod>, SimError> {
+        seconds
+            .iter()
+            .map(|&s| CollectionPeriod::new(s).map_err(|e| SimError::Setup(e.to_string())))
+            .collect()
+    };
+    let flows = scenario.grid().flows();
+    Ok(match &scenario.policy {
+        scenario::PolicySpec::Fixed { period_s } => Box::new(FixedPolicy(
+            CollectionPeriod::new(*period_s).map_err(|e| SimError::Setup(e.to_string()))?,
+        )),
+        scenario::PolicySpec::Algorithm3 { candidates_s } => {
+            let candidates = periods(candidates_s)?;
+            let load = Load {
+                vehicles_per_hour: scenario.vehicles_per_hour_at(0.0),
+                flows,
+                structure: scenario.structure.cost_structure(),
+            };
+            let chosen = algorithm3(calibration, &load, &candidates)
+                .unwrap_or_else(|| candidates[candidates.len() - 1]);
+            Box::new(FixedPolicy(chosen))
+        }
+        scenario::PolicySpec::Adaptive {
+            candidates_s,
+            time_constant_s,
+        } => Box::new(
+            AdaptivePolicy::new(
+                calibration.clone(),
+                periods(candidates_s)?,
+                Objective::Paper,
+                flows,
+                scenario.structure.cost_structure(),
+            )
+            .ok_or_else(|| SimError::Setup("no candidate periods".into()))?
+            .with_time_constant(*time_constant_s),
+        ),
+    })
+}
+
+/// A finished run: the summary and everything recorded.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The JSON summary.
+    pub summary: Summary,
+    /// Per transfer, block and period.
+    pub metrics: Metrics,
+}
+
+/// Runs `scenario` in `mode`. `calibration` prices the model mode and the period
+/// policies; `events` replaces the generated traffic; `progress` is called with the
+/// fraction of virtual time done.
+pub fn simulate(
+    scenario: &Scenario,
+    mode: Mode,
+    calibration: &Calibration,
+    events: Option<&[Crossing]>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Run, SimError> {
+    scenario.validate()?;
+    let started = Instant::now();
+    let traffic_end = match events {
+        Some(events) => events.last().map_or(0.0, |e| e.at),
+        None => scenario.duration_s,
+    };
+    // Transfers in flight drain for two of the longest periods and a second.
+    let longest = match &scenario.policy {
+        scenario::PolicySpec::Fixed { period_s } => *period_s,
+        scenario::PolicySpec::Algorithm3 { candidates_s }
+        | scenario::PolicySpec::Adaptive { candidates_s, .. } => {
+            candidates_s.iter().copied().fold(0.0, f64::max)
+        }
+    };
+    let until = traffic_end + 2.0 * longest + 1.0;
+    let generated;
+    let mut crossings: Box<dyn Iterator<Item = Crossing>> = match events {
+        Some(events) => Box::new(events.iter().copied()),
+        None => {
+            generated = traffic::Generated::new(scenario);
+            Box::new(generated)
+        }
+    };
+    let (metrics, blocks, busy) = match mode {
+        Mode::Measured => {
+            let (mut driver, first) = measured::Measured::new(scenario, calibration)?;
+            let nodes = model::Model::nodes(scenario);
+            let busy = run_engine(
+                &mut driver,
+                nodes,
+                first,
+                &mut crossings,
+                until,
+                progress,
+                measured::Input::Cross,
+            );
+            if let Some(e) = driver.take_error() {
+                return Err(e);
+            }
+            let height = driver.height();
+            (driver.finish(), height, busy)
+        }
+        Mode::Model => {
+            let make_policy = || policy(scenario, calibration);
+            let (mut driver, first) =
+                model::Model::new(scenario, calibration.elements, &make_policy)?;
+            let nodes = model::Model::nodes(scenario);
+            let busy = run_engine(
+                &mut driver,
+                nodes,
+                first,
+                &mut crossings,
+                until,
+                progress,
+                model::Input::Cross,
+            );
+            let height = driver.height();
+            (driver.finish(), height, busy)
+        }
+    };
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let mut delays = metrics.sorted_delays();
+    let [mean, p50, p95, max] = metrics::delay_stats(&mut delays);
+    let in_blocks: usize = metrics.blocks.iter().map(|b| b.transactions).sum();
+    let summary = Summary {
+        scenario: scenario.name.clone(),
+        mode: mode.name().into(),
+        structure: scenario.structure.name().into(),
+        crossings: metrics.crossings,
+        key_transfers: metrics.transfers.len() as u64,
+        blocks,
+        delay_s_mean: mean,
+        delay_s_p50: p50,
+        delay_s_p95: p95,
+        delay_s_max: max,
+        transactions_per_block: if metrics.blocks.is_empty() {
+            0.0
+        } else {
+            in_blocks as f64 / metrics.blocks.len() as f64
+        },
+        refused: metrics.refused,
+        max_cpu_share: busy.iter().copied().fold(0.0, f64::max) / until.max(f64::MIN_POSITIVE),
+        wall_seconds,
+        simulated_seconds: until,
+        speed_vs_real_time: until / wall_seconds.max(1e-9),
+    };
+    Ok(Run { summary, metrics })
+}
+
+fn run_engine<D: Driver>(
+    driver: &mut D,
+    nodes: usize,
+    first: Vec<Arrival<D::Input>>,
+    crossings: &mut dyn Iterator<Item = Crossing>,
+    until: f64,
+    progress: &mut dyn FnMut(f64),
+    wrap: impl Fn(Crossing) -> D::Input,
+) -> Vec<f64> {
+    let mut engine = Engine::new(nodes);
+    for a in first {
+        engine.schedule(a);
+    }
+    let mut next_report = 0.0;
+    let step = until / 100.0;
+    engine.run(driver, until, &mut |_| {
+        let c = crossings.next()?;
+        if c.at >= next_report {
+            progress((c.at / until).min(1.0));
+            next_report = c.at + step;
+        }
+        Some(Arrival {
+            at: c.at,
+            node: c.from,
+            input: wrap(c),
+        })
+    });
+    progress(1.0);
+    engine.busy_seconds().to_vec()
+}

@@ -1,0 +1,480 @@
+//! Full fidelity: the real security managers (`vkm_node::sm`) or traditional relays
+//! (`vkm_node::relay`), each with an in-memory ledger, every ECIES, ECDSA and nonce search
+//! really executed; the wall-clock time each takes advances that node's virtual CPU.
+//!
+//! Each security manager has two resources, as in the in-process network: its CPU, which
+//! handles events one at a time, and a miner, which searches nonces beside it and is
+//! aborted (Algorithm 1) when a peer's block arrives first.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use vkm_block::{Block, BlockHash, MemberId, Timestamp};
+use vkm_ledger::Ledger;
+use vkm_node::network::message_delay_s;
+use vkm_node::relay::{RelayAction, RelayEvent, RelayNode};
+use vkm_node::sm::{Action, Admission, Event, Message, NodeConfig, SecurityManager, Timer};
+use vkm_period::Calibration;
+use vkm_pow::Miner;
+use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
+use vkm_transfer::directory::MemberDirectory;
+use vkm_transfer::keys::EncryptionScheme;
+use vkm_transfer::rules::KeyTransferRules;
+
+use crate::engine::{Arrival, Driver};
+use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
+use crate::scenario::{Scenario, Structure};
+use crate::traffic::Crossing;
+use crate::{EPOCH_MS, SimError};
+
+/// What a node of the measured simulation receives.
+#[derive(Debug)]
+pub enum Input {
+    /// A vehicle crosses out of this node's district.
+    Cross(Crossing),
+    /// An event for a security manager of the blockchain structure.
+    Chain(Event),
+    /// An event for a node of the traditional structure.
+    Relay(RelayEvent),
+    /// This node's miner finished the job with this generation.
+    Mined {
+        /// Which mining job (stale ones are ignored).
+        generation: u64,
+        /// The solved block.
+        block: Block,
+    },
+}
+
+enum Node {
+    Manager(Box<SecurityManager>),
+    Relay(Box<RelayNode>),
+}
+
+#[derive(Default, Clone, Copy)]
+struct MinerState {
+    generation: u64,
+    free_at: f64,
+    job_started: f64,
+    preparation_s: f64,
+    mining_s: f64,
+}
+
+/// The measured driver: real nodes, measured costs.
+pub struct Measured {
+    nodes: Vec<Node>,
+    ids: Vec<MemberId>,
+    index_of: HashMap<MemberId, usize>,
+    vehicles: Vec<Vec<IdentityMaterials>>,
+    miners: Vec<MinerState>,
+    rng: StdRng,
+    backoff_ms: f64,
+    propagation_ms: f64,
+    crossings: HashMap<(PseudonymId, u64), (f64, usize, usize)>,
+    next_vehicle: Vec<usize>,
+    mined: HashMap<BlockHash, BlockRecord>,
+    verification: HashMap<BlockHash, (f64, u32)>,
+    seed: u64,
+    /// What the run recorded.
+    pub metrics: Metrics,
+    error: Option<SimError>,
+}
+
+fn timestamp(now: f64) -> Timestamp {
+    Timestamp(EPOCH_MS + (now * 1000.0) as u64)
+}
+
+fn seconds(at: Timestamp) -> f64 {
+    at.0.saturating_sub(EPOCH_MS) as f64 / 1000.0
+}
+
+impl Measured {
+    /// Builds the world of `scenario`: keys, genesis, one security manager per district
+    /// (with its own in-memory ledger) and, in the traditional structures, the central
+    /// managers. Returns the driver and the first timers.
+    pub fn new(
+        scenario: &Scenario,
+        calibration: &Calibration,
+    ) -> Result<(Self, Vec<Arrival<Input>>), SimError> {
+        let districts = scenario.districts();
+        let mut rng = StdRng::seed_from_u64(scenario.seed);
+        let (domains, per_domain) = match scenario.structure {
+            Structure::SameDomain => (1, districts),
+            Structure::Blockchain | Structure::CrossDomain => (districts, 1),
+        };
+        let world = vkm_transfer::scenario::Scenario::new(
+            domains,
+            per_domain,
+            EncryptionScheme::Ieee1609P256,
+            &mut rng,
+        );
+        let sms: Vec<MemberId> = world
+            .domains
+            .iter()
+            .flat_map(|d| d.security_managers.iter().map(|m| m.id))
+            .collect();
+        let cms: Vec<MemberId> = world.domains.iter().map(|d| d.central_manager.id).collect();
+        let validity_ms = (scenario.duration_s * 1000.0) as u64 + 86_400_000;
+        let vehicles = (0..districts)
+            .map(|d| {
+                let domain = if domains == 1 { 0 } else { d };
+                (0..32)
+                    .filter_map(|_| {
+                        world.vehicle(domain, Timestamp(EPOCH_MS), validity_ms, &mut rng)
+                    })
+                    .collect()
+            })
+            .collect();
+        let period = scenario.initial_period()?;
+        let mut nodes = Vec::new();
+        let mut ids = Vec::new();
+        let mut first = Vec::new();
+        let keys = |id: MemberId| {
+            world
+                .keys(id)
+                .cloned()
+                .ok_or_else(|| SimError::Setup(format!("no keys for {id}")))
+        };
+        match scenario.structure {
+            Structure::Blockchain => {
+                let genesis =
+                    world.genesis_block(scenario.difficulty_bits, Timestamp(EPOCH_MS - 1000));
+                for &id in &sms {
+                    let rules = KeyTransferRules::new(1);
+                    let ledger = Ledger::in_memory(&genesis, vkm_node::chain_rules(&rules, 1))
+                        .map_err(|e| SimError::Setup(e.to_string()))?;
+                    // Prepare the registered members' verification tables now, so that the
+                    // one-off cost is not charged to the first event.
+                    drop(rules.cache().directory(ledger.registry()));
+                    let config = NodeConfig {
+                        mining_slot_ms: scenario.network.mining_slot_ms,
+                        seed: scenario.seed,
+                        ..NodeConfig::default()
+                    };
+                    let mut sm = SecurityManager::new(
+                        id,
+                        keys(id)?,
+                        ledger,
+                        rules,
+                        crate::policy(scenario, calibration)?,
+                        period,
+                        config,
+                    )
+                    .map_err(|e| SimError::Setup(e.to_string()))?;
+                    for action in sm.start(Timestamp(EPOCH_MS)) {
+                        if let Action::SetTimer { at, timer } = action {
+                            first.push(Arrival {
+                                at: seconds(at),
+                                node: nodes.len(),
+                                input: Input::Chain(Event::Timer(timer)),
+                            });
+                        }
+                    }
+                    nodes.push(Node::Manager(Box::new(sm)));
+                    ids.push(id);
+                }
+            }
+            Structure::SameDomain | Structure::CrossDomain => {
+                let directory = std::sync::Arc::new({
+                    let mut d = MemberDirectory::new();
+                    d.apply(&world.genesis)
+                        .map_err(|e| SimError::Setup(e.to_string()))?;
+                    d
+                });
+                for &id in sms.iter().chain(&cms) {
+                    nodes.push(Node::Relay(Box::new(RelayNode::new(
+                        id,
+                        keys(id)?,
+                        directory.clone(),
+                        scenario.seed,
+                    ))));
+                    ids.push(id);
+                }
+            }
+        }
+        let index_of = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let miners = vec![MinerState::default(); nodes.len()];
+        Ok((
+            Self {
+                nodes,
+                ids,
+                index_of,
+                vehicles,
+                miners,
+                rng: StdRng::seed_from_u64(scenario.seed ^ 0x5eed),
+                backoff_ms: scenario.network.backoff_ms,
+                propagation_ms: scenario.network.propagation_ms,
+                crossings: HashMap::new(),
+                next_vehicle: vec![0; districts],
+                mined: HashMap::new(),
+                verification: HashMap::new(),
+                seed: scenario.seed,
+                metrics: Metrics::default(),
+                error: None,
+            },
+            first,
+        ))
+    }
+
+    /// The first failure of a node, if any (the run stops handling events after it).
+    pub fn take_error(&mut self) -> Option<SimError> {
+        self.error.take()
+    }
+
+    /// The metrics, with the blocks on security manager 0's final chain and their mean
+    /// verification times.
+    pub fn finish(self) -> Metrics {
+        let mut metrics = self.metrics;
+        if let Some(Node::Manager(sm)) = self.nodes.first() {
+            let ledger = sm.ledger();
+            for height in 1..=ledger.height() {
+                let Ok(Some(block)) = ledger.block_at(height) else {
+                    continue;
+                };
+                let hash = block.block_hash();
+                if let Some(mut record) = self.mined.get(&hash).copied() {
+                    record.height = height;
+                    if let Some((sum, n)) = self.verification.get(&hash) {
+                        record.verification_s = sum / f64::from(*n);
+                    }
+                    metrics.blocks.push(record);
+                }
+            }
+        }
+        metrics
+    }
+
+    /// The block height of security manager 0's chain (0 in the traditional structures).
+    pub fn height(&self) -> u64 {
+        match self.nodes.first() {
+            Some(Node::Manager(sm)) => sm.ledger().height(),
+            _ => 0,
+        }
+    }
+
+    /// The crossing as the source node sees it, remembered so that its admission can be
+    /// matched to it (by pseudonym and the transfer's timestamp, which is `now`).
+    fn crossing(&mut self, c: &Crossing, now: f64) -> (IdentityMaterials, MemberId) {
+        self.metrics.crossings += 1;
+        let pool = &self.vehicles[c.from];
+        let vehicle = pool[self.next_vehicle[c.from] % pool.len()].clone();
+        self.next_vehicle[c.from] += 1;
+        self.crossings
+            .insert((vehicle.pseudonym, timestamp(now).0), (c.at, c.from, c.to));
+        (vehicle, self.ids[c.to])
+    }
+
+    fn delay(&mut self) -> f64 {
+        message_delay_s(&mut self.rng, self.backoff_ms, self.propagation_ms)
+    }
+
+    fn admitted(&mut self, admission: &Admission, done: f64) {
+        let key = (
+            admission.vehicle.materials.pseudonym,
+            admission.crossed_at.0,
+        );
+        if let Some((crossed_s, from, to)) = self.crossings.remove(&key) {
+            self.metrics.transfers.push(TransferRecord {
+                from,
+                to,
+                crossed_s,
+                admitted_s: done,
+            });
+        }
+    }
+
+    fn handle_manager(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> Result<f64, SimError> {
+        let mut mined_block = false;
+        let event = match input {
+            Input::Cross(c) => {
+                let (vehicle, destination) = self.crossing(&c, now);
+                Event::Crossing {
+                    vehicle,
+                    destination,
+                }
+            }
+            Input::Chain(event) => event,
+            Input::Mined { generation, block } => {
+                if generation != self.miners[node].generation {
+                    return Ok(0.0); // aborted job
+                }
+                mined_block = true;
+                Event::Mined(block)
+            }
+            Input::Relay(_) => return Ok(0.0),
+        };
+        let Node::Manager(sm) = &mut self.nodes[node] else {
+            return Ok(0.0);
+        };
+        if node == 0 && event == Event::Timer(Timer::PeriodEnd) {
+            self.metrics.periods.push(PeriodRecord {
+                node,
+                ended_s: now,
+                length_s: sm.period().seconds(),
+                transactions: sm.collected(),
+            });
+        }
+        let received = match &event {
+            Event::Received(Message::Block(b)) => Some(b.block_hash()),
+            _ => None,
+        };
+        let started = Instant::now();
+        let actions = sm
+            .handle(event, timestamp(now))
+            .map_err(|e| SimError::Node(e.to_string()))?;
+        let cost = started.elapsed().as_secs_f64();
+        let done = now + cost;
+        if let Some(hash) = received {
+            let entry = self.verification.entry(hash).or_default();
+            entry.0 += cost;
+            entry.1 += 1;
+        }
+        let managers = self.nodes.len();
+        for action in actions {
+            match action {
+                Action::Broadcast(msg) => {
+                    if mined_block && let Message::Block(b) = &msg {
+                        let m = self.miners[node];
+                        self.mined.insert(
+                            b.block_hash(),
+                            BlockRecord {
+                                height: 0,
+                                miner: node,
+                                transactions: b.transactions.len(),
+                                started_s: m.job_started,
+                                preparation_s: m.preparation_s,
+                                mining_s: m.mining_s,
+                                verification_s: 0.0,
+                            },
+                        );
+                    }
+                    for peer in (0..managers).filter(|&p| p != node) {
+                        let at = done + self.delay();
+                        out.push(Arrival {
+                            at,
+                            node: peer,
+                            input: Input::Chain(Event::Received(msg.clone())),
+                        });
+                    }
+                }
+                Action::StartMining(mut block) => {
+                    let seed = self.seed ^ (u64::from(self.ids[node].0) << 32) ^ now.to_bits();
+                    let mut rng = StdRng::seed_from_u64(seed);
+                    let started = Instant::now();
+                    let _ = Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
+                    let mining_s = started.elapsed().as_secs_f64();
+                    let miner = &mut self.miners[node];
+                    miner.generation += 1;
+                    let start = done.max(miner.free_at);
+                    *miner = MinerState {
+                        generation: miner.generation,
+                        free_at: start + mining_s,
+                        job_started: now,
+                        preparation_s: cost,
+                        mining_s,
+                    };
+                    out.push(Arrival {
+                        at: start + mining_s,
+                        node,
+                        input: Input::Mined {
+                            generation: miner.generation,
+                            block,
+                        },
+                    });
+                }
+                Action::AbortMining => {
+                    let miner = &mut self.miners[node];
+                    miner.generation += 1;
+                    miner.free_at = miner.free_at.min(done);
+                }
+                Action::Admit(admission) => self.admitted(&admission, done),
+                Action::SetTimer { at, timer } => out.push(Arrival {
+                    at: seconds(at),
+                    node,
+                    input: Input::Chain(Event::Timer(timer)),
+                }),
+                Action::Committed { .. } | Action::Rekey(_) => {}
+                Action::Refused(_) => self.metrics.refused += 1,
+            }
+        }
+        Ok(cost)
+    }
+
+    fn handle_relay(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> f64 {
+        let event = match input {
+            Input::Cross(c) => {
+                let (vehicle, destination) = self.crossing(&c, now);
+                RelayEvent::Crossing {
+                    vehicle,
+                    destination,
+                }
+            }
+            Input::Relay(event) => event,
+            Input::Chain(_) | Input::Mined { .. } => return 0.0,
+        };
+        let Node::Relay(relay) = &mut self.nodes[node] else {
+            return 0.0;
+        };
+        let started = Instant::now();
+        let actions = relay.handle(event, timestamp(now));
+        let cost = started.elapsed().as_secs_f64();
+        let done = now + cost;
+        for action in actions {
+            match action {
+                RelayAction::Send(msg) => {
+                    if let Some(&target) = self.index_of.get(&msg.receiver) {
+                        let at = done + self.delay();
+                        out.push(Arrival {
+                            at,
+                            node: target,
+                            input: Input::Relay(RelayEvent::Received(msg)),
+                        });
+                    }
+                }
+                RelayAction::Admit(admission) => self.admitted(&admission, done),
+                RelayAction::Refused(_) => self.metrics.refused += 1,
+            }
+        }
+        cost
+    }
+}
+
+impl Driver for Measured {
+    type Input = Input;
+
+    fn handle(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> f64 {
+        if self.error.is_some() {
+            return 0.0;
+        }
+        match self.nodes[node] {
+            Node::Manager(_) => match self.handle_manager(node, input, now, out) {
+                Ok(cost) => cost,
+                Err(e) => {
+                    self.error = Some(e);
+                    0.0
+                }
+            },
+            Node::Relay(_) => self.handle_relay(node, input, now, out),
+        }
+    }
+}

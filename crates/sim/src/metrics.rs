@@ -1,0 +1,218 @@
+//! What a simulation measures: per vehicle the delay from crossing to admission, per
+//! block its preparation, mining and verification times, per period its transactions;
+//! written as CSV, summarised as JSON.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// One vehicle's key transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TransferRecord {
+    /// District it left.
+    pub from: usize,
+    /// District it entered.
+    pub to: usize,
+    /// When it crossed, seconds into the run.
+    pub crossed_s: f64,
+    /// When its keys were admitted at the destination, seconds into the run.
+    pub admitted_s: f64,
+}
+
+impl TransferRecord {
+    /// Delay from crossing to admission, seconds.
+    pub fn delay_s(&self) -> f64 {
+        self.admitted_s - self.crossed_s
+    }
+}
+
+/// One block, as its miner and its verifiers saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BlockRecord {
+    /// Height on the miner's chain.
+    pub height: u64,
+    /// The miner's district.
+    pub miner: usize,
+    /// Transactions in it.
+    pub transactions: usize,
+    /// When the miner started preparing it, seconds into the run.
+    pub started_s: f64,
+    /// Preparation (candidate, merkle root), seconds.
+    pub preparation_s: f64,
+    /// Mining (nonce search), seconds.
+    pub mining_s: f64,
+    /// Mean time a receiving node took to verify and store it, seconds.
+    pub verification_s: f64,
+}
+
+/// One collection period of one security manager.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PeriodRecord {
+    /// The security manager's district.
+    pub node: usize,
+    /// When the period ended, seconds into the run.
+    pub ended_s: f64,
+    /// Its length, seconds.
+    pub length_s: f64,
+    /// Transactions collected.
+    pub transactions: u64,
+}
+
+/// Everything one run recorded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    /// Crossings generated.
+    pub crossings: u64,
+    /// Admitted transfers.
+    pub transfers: Vec<TransferRecord>,
+    /// Blocks that joined the chain of their miner.
+    pub blocks: Vec<BlockRecord>,
+    /// Periods (security manager 0's in the blockchain structure).
+    pub periods: Vec<PeriodRecord>,
+    /// Messages, blocks or admissions refused.
+    pub refused: u64,
+}
+
+/// The JSON summary of a run (`vkm simulate --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// `measured` or `model`.
+    pub mode: String,
+    /// Structure name.
+    pub structure: String,
+    /// Crossings generated.
+    pub crossings: u64,
+    /// Key transfers admitted at their destination.
+    pub key_transfers: u64,
+    /// Blocks on the chain (0 in the traditional structures).
+    pub blocks: u64,
+    /// Mean delay from crossing to admission, seconds.
+    pub delay_s_mean: f64,
+    /// Median delay, seconds.
+    pub delay_s_p50: f64,
+    /// 95th percentile delay, seconds.
+    pub delay_s_p95: f64,
+    /// Largest delay, seconds.
+    pub delay_s_max: f64,
+    /// Mean transactions per block.
+    pub transactions_per_block: f64,
+    /// Refused messages.
+    pub refused: u64,
+    /// Highest CPU share of a node (busy time over simulated time).
+    pub max_cpu_share: f64,
+    /// Wall-clock time of the run, seconds.
+    pub wall_seconds: f64,
+    /// Virtual time simulated, seconds.
+    pub simulated_seconds: f64,
+    /// Simulated seconds per wall-clock second.
+    pub speed_vs_real_time: f64,
+}
+
+/// The value at quantile `p` of sorted samples (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize;
+    sorted[index]
+}
+
+/// Mean, p50, p95 and max of `values` (zeros when empty).
+pub fn delay_stats(values: &mut [f64]) -> [f64; 4] {
+    if values.is_empty() {
+        return [0.0; 4];
+    }
+    values.sort_by(f64::total_cmp);
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    [
+        mean,
+        percentile(values, 0.5),
+        percentile(values, 0.95),
+        values[values.len() - 1],
+    ]
+}
+
+fn write_csv<T: Serialize>(path: &Path, header: &str, rows: &[T]) -> std::io::Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(file, "{header}")?;
+    let columns: Vec<&str> = header.split(',').collect();
+    for row in rows {
+        let value = serde_json::to_value(row).map_err(std::io::Error::other)?;
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match &value[*c] {
+                serde_json::Value::Number(n) => n.to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        writeln!(file, "{}", cells.join(","))?;
+    }
+    file.flush()
+}
+
+impl Metrics {
+    /// Writes `transfers.csv`, `blocks.csv` and `periods.csv` into `dir`.
+    pub fn write_csv(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        write_csv(
+            &dir.join("transfers.csv"),
+            "from,to,crossed_s,admitted_s",
+            &self.transfers,
+        )?;
+        write_csv(
+            &dir.join("blocks.csv"),
+            "height,miner,transactions,started_s,preparation_s,mining_s,verification_s",
+            &self.blocks,
+        )?;
+        write_csv(
+            &dir.join("periods.csv"),
+            "node,ended_s,length_s,transactions",
+            &self.periods,
+        )
+    }
+
+    /// The delays of every admitted transfer, seconds, sorted.
+    pub fn sorted_delays(&self) -> Vec<f64> {
+        let mut delays: Vec<f64> = self.transfers.iter().map(TransferRecord::delay_s).collect();
+        delays.sort_by(f64::total_cmp);
+        delays
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_delays() {
+        let mut v = vec![3.0, 1.0, 2.0, 4.0];
+        let [mean, p50, p95, max] = delay_stats(&mut v);
+        assert_eq!((mean, max), (2.5, 4.0));
+        assert_eq!(p50, 3.0); // nearest rank of index 1.5
+        assert_eq!(p95, 4.0);
+        assert_eq!(delay_stats(&mut []), [0.0; 4]);
+    }
+
+    #[test]
+    fn csv_files_have_a_header_and_one_line_per_record() {
+        let dir = std::env::temp_dir().join(format!("vkm-sim-csv-{}", std::process::id()));
+        let metrics = Metrics {
+            transfers: vec![TransferRecord {
+                from: 0,
+                to: 1,
+                crossed_s: 0.25,
+                admitted_s: 1.5,
+            }],
+            ..Metrics::default()
+        };
+        metrics.write_csv(&dir).unwrap();
+        let text = std::fs::read_to_string(dir.join("transfers.csv")).unwrap();
+        assert_eq!(text, "from,to,crossed_s,admitted_s\n0,1,0.25,1.5\n");
+        let blocks = std::fs::read_to_string(dir.join("blocks.csv")).unwrap();
+        assert_eq!(blocks.lines().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,500 @@
+//! Large sweeps: no cryptography runs, every operation costs what a calibration of
+//! `vkm-period` says (Table III's time elements), and transactions and blocks are indexes.
+//!
+//! The nodes take the security manager's decisions with the security manager's own
+//! functions: periods close at [`period_end_after`], the period policy is the same
+//! [`PeriodPolicy`], the miner of a round is chosen by [`mining_rank`] with the same mining
+//! slots, and a peer's block aborts mining. What is modelled instead of executed:
+//! - a crossing costs its source tE + tS (seal and sign), each peer tV on receipt;
+//! - a block costs its miner tprep(n), then a nonce search of exponentially distributed
+//!   length with mean tM on the miner; the first block mined at a height is the one the
+//!   network keeps (forks are counted, not resolved);
+//! - a block costs its destination tD per transfer it admits;
+//! - in the traditional structures every hop costs tV + tD + tE + tS at a central manager
+//!   and tV + tD at the destination (Eqs. 2-3 per transaction).
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use vkm_block::{BlockHash, MemberId, Timestamp};
+use vkm_node::network::message_delay_s;
+use vkm_node::sm::{mining_rank, period_end_after};
+use vkm_period::{CollectionPeriod, PeriodPolicy, TimeElements};
+
+use crate::engine::{Arrival, Driver};
+use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
+use crate::scenario::{Scenario, Structure};
+use crate::traffic::Crossing;
+use crate::{EPOCH_MS, SimError};
+
+/// Most transactions in a modelled block (the security manager's default).
+const MAX_BLOCK_TRANSACTIONS: usize = 10_000;
+
+/// What a node of the modelled simulation receives.
+#[derive(Debug, Clone, Copy)]
+pub enum Input {
+    /// A vehicle crosses out of this node's district.
+    Cross(Crossing),
+    /// A peer's key transfer (blockchain).
+    Transaction(u32),
+    /// A block (blockchain).
+    Block(u32),
+    /// This node's collection period ends.
+    PeriodEnd,
+    /// This node's mining slot in the round with this number.
+    Slot(u64),
+    /// This node's miner finished the job with this generation.
+    Mined {
+        /// Which job.
+        generation: u64,
+    },
+    /// A transfer hop of the traditional structure reaches this node.
+    Hop(u32),
+}
+
+struct Transfer {
+    crossed_s: f64,
+    from: usize,
+    to: usize,
+    /// Height of the block holding it, `u64::MAX` while pending.
+    height: u64,
+}
+
+struct ModelBlock {
+    miner: usize,
+    txs: Vec<u32>,
+    record: BlockRecord,
+    verification: (f64, u32),
+}
+
+struct Manager {
+    policy: Box<dyn PeriodPolicy + Send>,
+    period: CollectionPeriod,
+    collected: u64,
+    height: u64,
+    round: u64,
+    mempool: Vec<u32>,
+    mining: Option<Vec<u32>>,
+    generation: u64,
+    miner_free_at: f64,
+    job: (f64, f64, f64),
+}
+
+/// The modelled driver.
+pub struct Model {
+    costs: TimeElements,
+    structure: Structure,
+    managers: Vec<Manager>,
+    ids: Vec<MemberId>,
+    /// Central manager node of each district's domain (traditional structures).
+    central_of: Vec<usize>,
+    transfers: Vec<Transfer>,
+    blocks: Vec<ModelBlock>,
+    /// Block index per height - 1 (the blocks the network keeps).
+    chain: Vec<u32>,
+    rng: StdRng,
+    backoff_ms: f64,
+    propagation_ms: f64,
+    mining_slot_s: f64,
+    forks: u64,
+    /// What the run recorded.
+    pub metrics: Metrics,
+}
+
+fn timestamp(now: f64) -> Timestamp {
+    Timestamp(EPOCH_MS + (now * 1000.0).round() as u64)
+}
+
+fn seconds(at: Timestamp) -> f64 {
+    at.0.saturating_sub(EPOCH_MS) as f64 / 1000.0
+}
+
+/// A stand-in for the hash of the block at `height`, for [`mining_rank`].
+fn tip_at(height: u64) -> BlockHash {
+    let mut hash = [0u8; 32];
+    hash[..8].copy_from_slice(&height.to_le_bytes());
+    BlockHash(hash)
+}
+
+impl Model {
+    /// The nodes of `scenario` priced by `costs`, and their first timers.
+    pub fn new(
+        scenario: &Scenario,
+        costs: TimeElements,
+        policy: &dyn Fn() -> Result<Box<dyn PeriodPolicy + Send>, SimError>,
+    ) -> Result<(Self, Vec<Arrival<Input>>), SimError> {
+        let districts = scenario.districts();
+        let period = scenario.initial_period()?;
+        let mut first = Vec::new();
+        let mut managers = Vec::new();
+        if scenario.structure == Structure::Blockchain {
+            for node in 0..districts {
+                managers.push(Manager {
+                    policy: policy()?,
+                    period,
+                    collected: 0,
+                    height: 0,
+                    round: 0,
+                    mempool: Vec::new(),
+                    mining: None,
+                    generation: 0,
+                    miner_free_at: 0.0,
+                    job: (0.0, 0.0, 0.0),
+                });
+                first.push(Arrival {
+                    at: seconds(period_end_after(Timestamp(EPOCH_MS), period)),
+                    node,
+                    input: Input::PeriodEnd,
+                });
+            }
+        }
+        let central_of = match scenario.structure {
+            Structure::SameDomain => vec![districts; districts],
+            _ => (districts..2 * districts).collect(),
+        };
+        Ok((
+            Self {
+                costs,
+                structure: scenario.structure,
+                managers,
+                ids: (1..=districts as u32).map(MemberId).collect(),
+                central_of,
+                transfers: Vec::new(),
+                blocks: Vec::new(),
+                chain: Vec::new(),
+                rng: StdRng::seed_from_u64(scenario.seed ^ 0x5eed),
+                backoff_ms: scenario.network.backoff_ms,
+                propagation_ms: scenario.network.propagation_ms,
+                mining_slot_s: scenario.network.mining_slot_ms as f64 / 1000.0,
+                forks: 0,
+                metrics: Metrics::default(),
+            },
+            first,
+        ))
+    }
+
+    /// Nodes the engine needs: the security managers, then the central managers.
+    pub fn nodes(scenario: &Scenario) -> usize {
+        match scenario.structure {
+            Structure::Blockchain => scenario.districts(),
+            Structure::SameDomain => scenario.districts() + 1,
+            Structure::CrossDomain => 2 * scenario.districts(),
+        }
+    }
+
+    /// Blocks the network kept.
+    pub fn height(&self) -> u64 {
+        self.chain.len() as u64
+    }
+
+    /// Blocks mined at a height another block already held.
+    pub fn forks(&self) -> u64 {
+        self.forks
+    }
+
+    /// The metrics, with every kept block.
+    pub fn finish(self) -> Metrics {
+        let mut metrics = self.metrics;
+        for &b in &self.chain {
+            let block = &self.blocks[b as usize];
+            let mut record = block.record;
+            let (sum, n) = block.verification;
+            if n > 0 {
+                record.verification_s = sum / f64::from(n);
+            }
+            metrics.blocks.push(record);
+        }
+        metrics
+    }
+
+    fn delay(&mut self) -> f64 {
+        message_delay_s(&mut self.rng, self.backoff_ms, self.propagation_ms)
+    }
+
+    fn new_transfer(&mut self, c: &Crossing) -> u32 {
+        self.metrics.crossings += 1;
+        self.transfers.push(Transfer {
+            crossed_s: c.at,
+            from: c.from,
+            to: c.to,
+            height: u64::MAX,
+        });
+        (self.transfers.len() - 1) as u32
+    }
+
+    fn admit(&mut self, tx: u32, done: f64) {
+        let t = &self.transfers[tx as usize];
+        self.metrics.transfers.push(TransferRecord {
+            from: t.from,
+            to: t.to,
+            crossed_s: t.crossed_s,
+            admitted_s: done,
+        });
+    }
+
+    fn broadcast(&mut self, from: usize, at: f64, input: Input, out: &mut Vec<Arrival<Input>>) {
+        for peer in (0..self.managers.len()).filter(|&p| p != from) {
+            let at = at + self.delay();
+            out.push(Arrival {
+                at,
+                node: peer,
+                input,
+            });
+        }
+    }
+
+    /// Connects the kept blocks up to `height` at `node`: its mempool forgets their
+    /// transfers and it admits those bound for it. Returns the CPU time.
+    fn connect(&mut self, node: usize, height: u64, now: f64) -> f64 {
+        let mut cost = 0.0;
+        while self.managers[node].height < height {
+            let h = self.managers[node].height as usize;
+            let b = self.chain[h] as usize;
+            let mine: Vec<u32> = self.blocks[b]
+                .txs
+                .iter()
+                .copied()
+                .filter(|&t| self.transfers[t as usize].to == node)
+                .collect();
+            for t in mine {
+                cost += self.costs.decrypt_s;
+                self.admit(t, now + cost);
+            }
+            self.managers[node].height += 1;
+        }
+        let m = &mut self.managers[node];
+        let transfers = &self.transfers;
+        m.mempool
+            .retain(|&t| transfers[t as usize].height > m.height);
+        if m.mining.take().is_some() {
+            m.generation += 1; // Algorithm 1's abort
+            m.miner_free_at = m.miner_free_at.min(now + cost);
+        }
+        m.round += 1;
+        cost
+    }
+
+    fn start_mining(&mut self, node: usize, now: f64, out: &mut Vec<Arrival<Input>>) -> f64 {
+        let m = &mut self.managers[node];
+        if m.mempool.is_empty() {
+            return 0.0;
+        }
+        let txs: Vec<u32> = m
+            .mempool
+            .iter()
+            .copied()
+            .take(MAX_BLOCK_TRANSACTIONS)
+            .collect();
+        let preparation = self.costs.prep.seconds(txs.len() as f64);
+        let p: f64 = self.rng.random();
+        let mining = -(1.0 - p).ln() * self.costs.mining_s;
+        let m = &mut self.managers[node];
+        m.generation += 1;
+        let start = (now + preparation).max(m.miner_free_at);
+        m.miner_free_at = start + mining;
+        m.job = (now, preparation, mining);
+        m.mining = Some(txs);
+        out.push(Arrival {
+            at: start + mining,
+            node,
+            input: Input::Mined {
+                generation: m.generation,
+            },
+        });
+        preparation
+    }
+
+    fn handle_manager(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> f64 {
+        let c = self.costs;
+        match input {
+            Input::Cross(crossing) => {
+                let tx = self.new_transfer(&crossing);
+                let m = &mut self.managers[node];
+                m.mempool.push(tx);
+                m.collected += 1;
+                let cost = c.encrypt_s + c.sign_s;
+                self.broadcast(node, now + cost, Input::Transaction(tx), out);
+                cost
+            }
+            Input::Transaction(tx) => {
+                let m = &mut self.managers[node];
+                if self.transfers[tx as usize].height > m.height {
+                    m.mempool.push(tx);
+                    m.collected += 1;
+                }
+                c.verify_s
+            }
+            Input::PeriodEnd => {
+                let m = &mut self.managers[node];
+                if node == 0 {
+                    self.metrics.periods.push(PeriodRecord {
+                        node,
+                        ended_s: now,
+                        length_s: m.period.seconds(),
+                        transactions: m.collected,
+                    });
+                }
+                let closed = m.period;
+                m.period = m.policy.next_period(m.collected, closed);
+                m.collected = 0;
+                out.push(Arrival {
+                    at: seconds(period_end_after(timestamp(now), m.period)),
+                    node,
+                    input: Input::PeriodEnd,
+                });
+                if m.mempool.is_empty() || m.mining.is_some() {
+                    return 0.0;
+                }
+                m.round += 1;
+                let round = m.round;
+                let rank = mining_rank(
+                    &tip_at(m.height),
+                    m.height,
+                    self.ids[node],
+                    self.ids.iter().copied(),
+                );
+                if rank == 0 {
+                    self.start_mining(node, now, out)
+                } else {
+                    out.push(Arrival {
+                        at: now + rank as f64 * self.mining_slot_s,
+                        node,
+                        input: Input::Slot(round),
+                    });
+                    0.0
+                }
+            }
+            Input::Slot(round) => {
+                let m = &self.managers[node];
+                if round == m.round && m.mining.is_none() {
+                    self.start_mining(node, now, out)
+                } else {
+                    0.0
+                }
+            }
+            Input::Mined { generation } => {
+                let m = &mut self.managers[node];
+                if generation != m.generation {
+                    return 0.0;
+                }
+                let Some(txs) = m.mining.take() else {
+                    return 0.0;
+                };
+                let height = m.height + 1;
+                if self.chain.len() as u64 >= height {
+                    self.forks += 1; // a peer's block at this height is already out
+                    return 0.0;
+                }
+                let (started_s, preparation_s, mining_s) = m.job;
+                for &t in &txs {
+                    self.transfers[t as usize].height = height;
+                }
+                let index = self.blocks.len() as u32;
+                self.blocks.push(ModelBlock {
+                    miner: node,
+                    record: BlockRecord {
+                        height,
+                        miner: node,
+                        transactions: txs.len(),
+                        started_s,
+                        preparation_s,
+                        mining_s,
+                        verification_s: 0.0,
+                    },
+                    txs,
+                    verification: (0.0, 0),
+                });
+                self.chain.push(index);
+                self.broadcast(node, now, Input::Block(index), out);
+                self.connect(node, height, now)
+            }
+            Input::Block(b) => {
+                let height = self.blocks[b as usize].record.height;
+                if height <= self.managers[node].height {
+                    return 0.0;
+                }
+                let cost = self.connect(node, height, now);
+                let block = &mut self.blocks[b as usize];
+                if block.miner != node {
+                    block.verification.0 += cost;
+                    block.verification.1 += 1;
+                }
+                cost
+            }
+            Input::Hop(_) => 0.0,
+        }
+    }
+
+    /// Traditional structures: a transfer moves SM -> CA (-> CA) -> SM, each hop with its
+    /// cryptography at the node that handles it.
+    fn handle_relay(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> f64 {
+        let c = self.costs;
+        let districts = self.central_of.len();
+        let (tx, cost, next) = match input {
+            Input::Cross(crossing) => {
+                let tx = self.new_transfer(&crossing);
+                (
+                    tx,
+                    c.encrypt_s + c.sign_s,
+                    Some(self.central_of[crossing.from]),
+                )
+            }
+            Input::Hop(tx) => {
+                let t = &self.transfers[tx as usize];
+                let full = c.verify_s + c.decrypt_s + c.encrypt_s + c.sign_s;
+                if node < districts {
+                    (tx, c.verify_s + c.decrypt_s, None) // the destination
+                } else if self.structure == Structure::CrossDomain
+                    && node == self.central_of[t.from]
+                {
+                    (tx, full, Some(self.central_of[t.to]))
+                } else {
+                    (tx, full, Some(t.to))
+                }
+            }
+            _ => return 0.0,
+        };
+        match next {
+            Some(target) => {
+                let at = now + cost + self.delay();
+                out.push(Arrival {
+                    at,
+                    node: target,
+                    input: Input::Hop(tx),
+                });
+            }
+            None => self.admit(tx, now + cost),
+        }
+        cost
+    }
+}
+
+impl Driver for Model {
+    type Input = Input;
+
+    fn handle(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> f64 {
+        match self.structure {
+            Structure::Blockchain => self.handle_manager(node, input, now, out),
+            Structure::SameDomain | Structure::CrossDomain => {
+                self.handle_relay(node, input, now, out)
+            }
+        }
+    }
+}

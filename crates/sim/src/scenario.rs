@@ -1,0 +1,402 @@
+//! Scenarios: what a simulation runs (grid, traffic, structure, period policy, difficulty,
+//! network, duration, seed), read from TOML and checked before anything runs.
+
+use serde::{Deserialize, Serialize};
+use vkm_period::{CollectionPeriod, Grid, TrafficProfile};
+
+/// Largest grid side accepted (domains per row or column).
+pub const MAX_GRID_SIDE: u32 = 16;
+/// Longest simulated traffic accepted, seconds (one day).
+pub const MAX_DURATION_S: f64 = 86_400.0;
+/// Largest scenario file accepted, bytes.
+pub const MAX_SCENARIO_BYTES: usize = 64 * 1024;
+
+/// Which structure carries the key transfers (Lei et al. III.B.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Structure {
+    /// Security managers mining a chain (Fig. 5).
+    Blockchain,
+    /// Traditional, every security manager under one central manager: SM -> CA -> SM (Fig. 4).
+    SameDomain,
+    /// Traditional, one central manager per district: SM -> CA -> CA -> SM (Fig. 3).
+    CrossDomain,
+}
+
+impl Structure {
+    /// The cost model's name for the structure.
+    pub fn cost_structure(self) -> vkm_period::Structure {
+        match self {
+            Self::Blockchain => vkm_period::Structure::Blockchain,
+            Self::SameDomain => vkm_period::Structure::SameDomain,
+            Self::CrossDomain => vkm_period::Structure::CrossDomain,
+        }
+    }
+
+    /// The name used in scenario files and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blockchain => "blockchain",
+            Self::SameDomain => "same-domain",
+            Self::CrossDomain => "cross-domain",
+        }
+    }
+}
+
+/// Traffic on each one-way flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Traffic {
+    /// The same level all the time, vehicles per hour per flow.
+    Constant {
+        /// Vehicles per hour on each flow.
+        vehicles_per_hour: f64,
+    },
+    /// A time-of-day profile: `(hour, vehicles per hour)` points, linear between them;
+    /// the run starts at `start_hour`.
+    Profile {
+        /// The profile's points, hours in `[0, 24]` ascending.
+        profile: Vec<(f64, f64)>,
+        /// Hour of the day the run starts at.
+        #[serde(default)]
+        start_hour: f64,
+    },
+}
+
+/// How each next collection period is chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PolicySpec {
+    /// Always `period_s`.
+    Fixed {
+        /// The period, seconds.
+        period_s: f64,
+    },
+    /// Algorithm 3 (Eq. 6) once, for the scenario's initial traffic, over `candidates_s`.
+    Algorithm3 {
+        /// Candidate periods, seconds.
+        #[serde(default = "default_candidates")]
+        candidates_s: Vec<f64>,
+    },
+    /// The adaptive policy (Lei et al. IV.E): the crossing rate estimated online, the
+    /// period re-chosen by Eq. (6) at every period end.
+    Adaptive {
+        /// Candidate periods, seconds.
+        #[serde(default = "default_candidates")]
+        candidates_s: Vec<f64>,
+        /// Time constant of the rate estimate, seconds.
+        #[serde(default = "default_time_constant")]
+        time_constant_s: f64,
+    },
+}
+
+fn default_candidates() -> Vec<f64> {
+    vec![0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+}
+
+fn default_time_constant() -> f64 {
+    10.0
+}
+
+/// The network between nodes (Table III's tBO and tP).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkModel {
+    /// Mean CSMA back-off per message (exponentially distributed), milliseconds.
+    pub backoff_ms: f64,
+    /// Propagation delay per message, milliseconds.
+    pub propagation_ms: f64,
+    /// Delay between the mining starts of consecutive ranks, milliseconds.
+    pub mining_slot_ms: u64,
+}
+
+impl Default for NetworkModel {
+    fn default() -> Self {
+        Self {
+            backoff_ms: 0.5,
+            propagation_ms: 0.1,
+            mining_slot_ms: 100,
+        }
+    }
+}
+
+/// The grid in a scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSpec {
+    /// Rows of districts.
+    pub rows: u32,
+    /// Columns of districts.
+    pub cols: u32,
+    /// Two-way highways across each shared edge.
+    pub highways_per_edge: u32,
+}
+
+impl From<GridSpec> for Grid {
+    fn from(g: GridSpec) -> Self {
+        Grid {
+            rows: g.rows,
+            cols: g.cols,
+            highways_per_edge: g.highways_per_edge,
+        }
+    }
+}
+
+/// One simulation's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name for output.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Seed of keys, traffic, network delays and mining: a run is reproducible from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// Seconds of traffic (transfers in flight then drain for two periods and a second).
+    pub duration_s: f64,
+    /// Chain difficulty in leading zero bits.
+    #[serde(default = "default_difficulty")]
+    pub difficulty_bits: u8,
+    /// The structure.
+    pub structure: Structure,
+    /// The districts and their highways.
+    pub grid: GridSpec,
+    /// Vehicles on each flow.
+    pub traffic: Traffic,
+    /// The collection-period policy (blockchain only).
+    pub policy: PolicySpec,
+    /// Back-off, propagation, mining slots.
+    #[serde(default)]
+    pub network: NetworkModel,
+}
+
+fn default_name() -> String {
+    "scenario".into()
+}
+
+fn default_difficulty() -> u8 {
+    vkm_pow::Difficulty::PAPER.bits()
+}
+
+/// A scenario cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// Not TOML of the scenario's shape.
+    #[error("scenario file: {0}")]
+    Parse(String),
+    /// The file is larger than [`MAX_SCENARIO_BYTES`].
+    #[error("scenario file has {0} bytes, more than the {MAX_SCENARIO_BYTES} accepted")]
+    TooLarge(usize),
+    /// A value is out of range.
+    #[error("scenario: {0}")]
+    Invalid(String),
+}
+
+impl Scenario {
+    /// The paper's Beijing (3 x 3 districts, 120 flows) at saturated traffic (15,000
+    /// vehicles per hour per flow, 1.8 million crossings an hour), blockchain structure,
+    /// 1 s period, difficulty 3 (10 bits).
+    pub fn beijing_peak(duration_s: f64) -> Self {
+        Self {
+            name: "beijing-peak".into(),
+            seed: 1,
+            duration_s,
+            difficulty_bits: default_difficulty(),
+            structure: Structure::Blockchain,
+            grid: GridSpec {
+                rows: Grid::BEIJING.rows,
+                cols: Grid::BEIJING.cols,
+                highways_per_edge: Grid::BEIJING.highways_per_edge,
+            },
+            traffic: Traffic::Constant {
+                vehicles_per_hour: vkm_period::traffic::SATURATED,
+            },
+            policy: PolicySpec::Fixed { period_s: 1.0 },
+            network: NetworkModel::default(),
+        }
+    }
+
+    /// Parses and checks a TOML scenario.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        if text.len() > MAX_SCENARIO_BYTES {
+            return Err(ScenarioError::TooLarge(text.len()));
+        }
+        let scenario: Self =
+            toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The TOML form.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> Grid {
+        self.grid.into()
+    }
+
+    /// Number of districts (one security manager each).
+    pub fn districts(&self) -> usize {
+        (self.grid.rows * self.grid.cols) as usize
+    }
+
+    /// Vehicles per hour per flow at `seconds` into the run.
+    pub fn vehicles_per_hour_at(&self, seconds: f64) -> f64 {
+        match &self.traffic {
+            Traffic::Constant { vehicles_per_hour } => *vehicles_per_hour,
+            Traffic::Profile {
+                profile,
+                start_hour,
+            } => TrafficProfile::new(profile.clone())
+                .map_or(0.0, |p| p.at(start_hour * 3600.0 + seconds)),
+        }
+    }
+
+    /// The highest traffic level of the run, vehicles per hour per flow.
+    pub fn peak_vehicles_per_hour(&self) -> f64 {
+        match &self.traffic {
+            Traffic::Constant { vehicles_per_hour } => *vehicles_per_hour,
+            Traffic::Profile { profile, .. } => profile.iter().map(|&(_, v)| v).fold(0.0, f64::max),
+        }
+    }
+
+    /// The first collection period.
+    pub fn initial_period(&self) -> Result<CollectionPeriod, ScenarioError> {
+        let seconds = match &self.policy {
+            PolicySpec::Fixed { period_s } => *period_s,
+            PolicySpec::Algorithm3 { candidates_s } | PolicySpec::Adaptive { candidates_s, .. } => {
+                candidates_s.first().copied().unwrap_or(1.0)
+            }
+        };
+        CollectionPeriod::new(seconds).map_err(|e| ScenarioError::Invalid(e.to_string()))
+    }
+
+    /// Checks every value's range.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let invalid = |m: String| Err(ScenarioError::Invalid(m));
+        let g = self.grid;
+        if !(1..=MAX_GRID_SIDE).contains(&g.rows)
+            || !(1..=MAX_GRID_SIDE).contains(&g.cols)
+            || g.rows * g.cols < 2
+            || !(1..=100).contains(&g.highways_per_edge)
+        {
+            return invalid(format!(
+                "grid must be 1..={MAX_GRID_SIDE} x 1..={MAX_GRID_SIDE} with at least 2 districts and 1..=100 highways per edge"
+            ));
+        }
+        if !(self.duration_s.is_finite() && (0.0..=MAX_DURATION_S).contains(&self.duration_s)) {
+            return invalid(format!("duration_s must be within 0..={MAX_DURATION_S}"));
+        }
+        if !(1..=32).contains(&self.difficulty_bits) {
+            return invalid("difficulty_bits must be 1..=32".into());
+        }
+        match &self.traffic {
+            Traffic::Constant { vehicles_per_hour } => {
+                if !(vehicles_per_hour.is_finite() && (0.0..=1e6).contains(vehicles_per_hour)) {
+                    return invalid("vehicles_per_hour must be within 0..=1000000".into());
+                }
+            }
+            Traffic::Profile {
+                profile,
+                start_hour,
+            } => {
+                if TrafficProfile::new(profile.clone()).is_none()
+                    || profile.iter().any(|&(_, v)| v > 1e6)
+                    || !(0.0..=24.0).contains(start_hour)
+                {
+                    return invalid(
+                        "profile must be (hour, vehicles per hour) points, hours ascending in 0..=24, levels 0..=1000000; start_hour in 0..=24".into(),
+                    );
+                }
+            }
+        }
+        let periods_ok = |p: &[f64]| {
+            !p.is_empty() && p.len() <= 64 && p.iter().all(|&s| CollectionPeriod::new(s).is_ok())
+        };
+        match &self.policy {
+            PolicySpec::Fixed { period_s } if CollectionPeriod::new(*period_s).is_err() => {
+                return invalid(format!("period_s {period_s} is not a valid period"));
+            }
+            PolicySpec::Algorithm3 { candidates_s } if !periods_ok(candidates_s) => {
+                return invalid("candidates_s must be 1..=64 valid periods".into());
+            }
+            PolicySpec::Adaptive {
+                candidates_s,
+                time_constant_s,
+            } if !(periods_ok(candidates_s)
+                && time_constant_s.is_finite()
+                && *time_constant_s > 0.0) =>
+            {
+                return invalid(
+                    "candidates_s must be 1..=64 valid periods and time_constant_s positive".into(),
+                );
+            }
+            _ => {}
+        }
+        let n = self.network;
+        let delay_ok = |ms: f64| ms.is_finite() && (0.0..=10_000.0).contains(&ms);
+        if !delay_ok(n.backoff_ms) || !delay_ok(n.propagation_ms) || n.mining_slot_ms > 60_000 {
+            return invalid(
+                "network: backoff_ms and propagation_ms within 0..=10000, mining_slot_ms at most 60000"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_defaults() {
+        let s = Scenario::beijing_peak(60.0);
+        assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
+        let text = r#"
+            duration_s = 30
+            structure = "cross-domain"
+            grid = { rows = 2, cols = 2, highways_per_edge = 3 }
+            traffic = { profile = [[0.0, 3000.0], [8.0, 15000.0], [24.0, 3000.0]], start_hour = 7.5 }
+            policy = { kind = "adaptive" }
+        "#;
+        let s = Scenario::from_toml(text).unwrap();
+        assert_eq!(s.structure, Structure::CrossDomain);
+        assert_eq!(s.difficulty_bits, 10);
+        assert_eq!(s.network, NetworkModel::default());
+        assert!((s.vehicles_per_hour_at(0.0) - 14_250.0).abs() < 1e-6);
+        assert_eq!(s.peak_vehicles_per_hour(), 15_000.0);
+        assert_eq!(s.initial_period().unwrap().seconds(), 0.5);
+    }
+
+    #[test]
+    fn bad_scenarios_are_refused_with_a_reason() {
+        let base = Scenario::beijing_peak(10.0);
+        let mut bad = base.clone();
+        bad.grid.rows = 0;
+        assert!(matches!(bad.validate(), Err(ScenarioError::Invalid(m)) if m.contains("grid")));
+        let mut bad = base.clone();
+        bad.duration_s = f64::NAN;
+        assert!(bad.validate().is_err());
+        let mut bad = base.clone();
+        bad.policy = PolicySpec::Fixed { period_s: -1.0 };
+        assert!(bad.validate().is_err());
+        let mut bad = base;
+        bad.traffic = Traffic::Profile {
+            profile: vec![(5.0, 1.0), (2.0, 1.0)],
+            start_hour: 0.0,
+        };
+        assert!(bad.validate().is_err());
+        assert!(matches!(
+            Scenario::from_toml("duration_s = 'x'"),
+            Err(ScenarioError::Parse(_))
+        ));
+        assert!(matches!(
+            Scenario::from_toml(&"#".repeat(MAX_SCENARIO_BYTES + 1)),
+            Err(ScenarioError::TooLarge(_))
+        ));
+    }
+}

@@ -1,0 +1,202 @@
+//! The simulator end to end: the real security managers under virtual time, the model,
+//! reproducibility, policies and replayed events.
+
+use vkm_period::{Calibration, CollectionPeriod, Load, algorithm3};
+use vkm_sim::scenario::{PolicySpec, Traffic};
+use vkm_sim::traffic::Crossing;
+use vkm_sim::{Mode, Scenario, Structure, simulate};
+
+fn light(duration_s: f64, vehicles_per_hour: f64) -> Scenario {
+    let mut s = Scenario::beijing_peak(duration_s);
+    s.traffic = Traffic::Constant { vehicles_per_hour };
+    s
+}
+
+#[test]
+fn measured_blockchain_admits_every_crossing_through_real_blocks() {
+    let scenario = light(3.0, 3_000.0);
+    let run = simulate(
+        &scenario,
+        Mode::Measured,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = &run.summary;
+    assert!(s.crossings > 200, "{s:?}");
+    assert_eq!(s.key_transfers, s.crossings, "{s:?}");
+    assert_eq!(s.refused, 0);
+    assert!(s.blocks >= 3, "{s:?}");
+    // Every admitted transfer went through a block of the chain that SM 1 holds.
+    let in_blocks: usize = run.metrics.blocks.iter().map(|b| b.transactions).sum();
+    assert_eq!(in_blocks as u64, s.key_transfers);
+    assert!(
+        run.metrics
+            .blocks
+            .iter()
+            .all(|b| b.mining_s > 0.0 && b.preparation_s > 0.0)
+    );
+    assert!(
+        run.metrics
+            .blocks
+            .windows(2)
+            .all(|w| w[0].height + 1 == w[1].height)
+    );
+    // A crossing waits for its period to close, then a block: under two periods.
+    assert!(s.delay_s_mean > 0.0 && s.delay_s_max < 2.0, "{s:?}");
+    assert!(!run.metrics.periods.is_empty());
+}
+
+#[test]
+fn measured_traditional_structures_relay_through_central_managers() {
+    let mut same = light(2.0, 3_000.0);
+    same.structure = Structure::SameDomain;
+    let mut cross = same.clone();
+    cross.structure = Structure::CrossDomain;
+    let same = simulate(
+        &same,
+        Mode::Measured,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let cross = simulate(
+        &cross,
+        Mode::Measured,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    for run in [&same, &cross] {
+        assert_eq!(run.summary.key_transfers, run.summary.crossings);
+        assert_eq!(run.summary.blocks, 0);
+    }
+    // The cross-domain path has one more hop with its own decrypt, re-encrypt and sign
+    // (the per-transfer work, not the period, is what these delays are).
+    assert!(same.summary.delay_s_mean < 0.5);
+    assert!(
+        cross.summary.delay_s_p50 > same.summary.delay_s_p50,
+        "{:?} vs {:?}",
+        cross.summary,
+        same.summary
+    );
+}
+
+#[test]
+fn model_runs_are_reproducible_from_the_seed() {
+    let scenario = Scenario::beijing_peak(20.0);
+    let a = simulate(
+        &scenario,
+        Mode::Model,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let b = simulate(
+        &scenario,
+        Mode::Model,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(a.metrics, b.metrics);
+    let mut other = scenario.clone();
+    other.seed += 1;
+    let c = simulate(
+        &other,
+        Mode::Model,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_ne!(a.metrics.transfers, c.metrics.transfers);
+    assert_eq!(a.summary.key_transfers, a.summary.crossings);
+    // About 500 transactions per 1 s block at peak (Eq. 5: 15,000 x 120 / 3,600).
+    assert!(
+        (400.0..600.0).contains(&a.summary.transactions_per_block),
+        "{:?}",
+        a.summary
+    );
+}
+
+#[test]
+fn model_follows_the_cost_model_per_structure() {
+    // With the paper's costs at 3,000 vehicles/hour, the same-domain relay processes each
+    // transfer at once; the blockchain waits for the period; cross-domain adds a hop.
+    let run = |structure| {
+        let mut s = light(30.0, 3_000.0);
+        s.structure = structure;
+        simulate(&s, Mode::Model, &Calibration::paper(), None, &mut |_| {})
+            .unwrap()
+            .summary
+    };
+    let (chain, same, cross) = (
+        run(Structure::Blockchain),
+        run(Structure::SameDomain),
+        run(Structure::CrossDomain),
+    );
+    assert!(same.delay_s_mean < cross.delay_s_mean);
+    assert!(cross.delay_s_mean < chain.delay_s_mean);
+    // Blockchain: half a period of waiting on average plus processing (Eq. 4).
+    assert!((0.5..1.0).contains(&chain.delay_s_mean), "{chain:?}");
+}
+
+#[test]
+fn algorithm3_policy_uses_the_period_algorithm3_chooses() {
+    let mut scenario = Scenario::beijing_peak(10.0);
+    let candidates_s = vec![0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+    scenario.policy = PolicySpec::Algorithm3 {
+        candidates_s: candidates_s.clone(),
+    };
+    let calibration = Calibration::paper();
+    let candidates: Vec<CollectionPeriod> = candidates_s
+        .iter()
+        .map(|&s| CollectionPeriod::new(s).unwrap())
+        .collect();
+    let load = Load {
+        vehicles_per_hour: 15_000.0,
+        flows: 120,
+        structure: vkm_period::Structure::Blockchain,
+    };
+    let chosen = algorithm3(&calibration, &load, &candidates).unwrap();
+    let run = simulate(&scenario, Mode::Model, &calibration, None, &mut |_| {}).unwrap();
+    // The first period is the first candidate; every later one is Algorithm 3's choice.
+    let lengths: Vec<f64> = run.metrics.periods.iter().map(|p| p.length_s).collect();
+    assert!(lengths.len() > 5);
+    assert!(
+        lengths[1..].iter().all(|&l| l == chosen.seconds()),
+        "{lengths:?} vs {chosen:?}"
+    );
+}
+
+#[test]
+fn replayed_events_are_the_traffic() {
+    let scenario = light(1.0, 0.0);
+    let events: Vec<Crossing> = (0..50u32)
+        .map(|i| Crossing {
+            at: f64::from(i) * 0.1,
+            vehicle: u64::from(i),
+            from: (i % 9) as usize,
+            to: ((i + 1) % 9) as usize,
+        })
+        .collect();
+    for mode in [Mode::Model, Mode::Measured] {
+        let run = simulate(
+            &scenario,
+            mode,
+            &Calibration::paper(),
+            Some(&events),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(run.summary.crossings, 50, "{mode:?}");
+        assert_eq!(run.summary.key_transfers, 50, "{mode:?}");
+        assert!(run.summary.simulated_seconds >= 4.9);
+    }
+}
