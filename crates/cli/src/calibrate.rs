@@ -64,7 +64,7 @@ fn mining_seconds(blocks: u64) -> f64 {
 /// Median seconds to prepare a block of `n` transactions: leaf hashes, a Fisher-Yates
 /// order and merkle root, the header template, and the encoded block (Table III's
 /// trand + tfill + tmerkle + theader).
-fn prep_seconds(n: usize, runs: usize) -> f64 {
+pub(crate) fn prep_seconds(n: usize, runs: usize) -> f64 {
     let mut rng = StdRng::seed_from_u64(n as u64);
     let mut block = synthetic::block(
         &mut rng,

@@ -18,7 +18,9 @@ mod mine;
 mod negotiate;
 mod network;
 mod period;
+mod plot;
 mod rekey;
+mod reproduce;
 mod script;
 mod simulate;
 mod verify;
@@ -80,6 +82,9 @@ enum Command {
     /// Discrete-event simulation of the key transfer (virtual time, measured or modelled
     /// costs).
     Simulate(simulate::SimulateArgs),
+    /// Regenerate the paper's evaluation (Table IV, Figs. 7-13, delay distribution) as
+    /// figures, CSVs and a report.
+    Reproduce(reproduce::ReproduceArgs),
     /// SUMO traffic.
     #[command(subcommand)]
     Sumo(simulate::SumoCommand),
@@ -155,6 +160,7 @@ fn main() -> ExitCode {
         Command::Attack(command) => attack::run(&command),
         Command::Negotiate(args) => negotiate::run_command(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Reproduce(args) => reproduce::run(&args),
         Command::Sumo(command) => simulate::run_sumo(&command),
     };
     match result {

@@ -62,6 +62,9 @@ pub enum PeriodError {
 }
 
 impl CollectionPeriod {
+    /// One second: the paper's usual period.
+    pub const ONE_SECOND: Self = Self(1.0);
+
     /// A period of `seconds`.
     pub fn new(seconds: f64) -> Result<Self, PeriodError> {
         if seconds.is_finite() && seconds > 0.0 {
