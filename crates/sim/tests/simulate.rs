@@ -200,3 +200,17 @@ fn replayed_events_are_the_traffic() {
         assert!(run.summary.simulated_seconds >= 4.9);
     }
 }
+
+#[test]
+fn shipped_scenarios_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let scenario = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert!(scenario.duration_s > 0.0);
+        count += 1;
+    }
+    assert!(count >= 3);
+}
