@@ -15,6 +15,8 @@
 //! - [`coins`] (`vkm-coins`): addresses, P2PKH wallet, the UTXO script rules.
 //! - [`negotiate`] (`vkm-negotiate`): Diffie-Hellman key negotiation through the chain
 //!   (Chen et al.): groups, the value/static/dynamic channels, confirmation, session keys.
+//! - [`sim`] (`vkm-sim`): discrete-event simulation of the key transfer (measured or
+//!   modelled costs), scenarios, SUMO import, metrics.
 //!
 //! ```
 //! use vkm::block::BlockHeader;
@@ -35,4 +37,5 @@ pub use vkm_period as period;
 pub use vkm_pow as pow;
 pub use vkm_rekey as rekey;
 pub use vkm_script as script;
+pub use vkm_sim as sim;
 pub use vkm_transfer as transfer;

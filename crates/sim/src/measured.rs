@@ -22,7 +22,7 @@ use vkm_pow::Miner;
 use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
 use vkm_transfer::directory::MemberDirectory;
 use vkm_transfer::keys::EncryptionScheme;
-use vkm_transfer::rules::KeyTransferRules;
+use vkm_transfer::rules::{KeyTransferRules, MemberCache};
 
 use crate::engine::{Arrival, Driver};
 use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
@@ -141,8 +141,9 @@ impl Measured {
             Structure::Blockchain => {
                 let genesis =
                     world.genesis_block(scenario.difficulty_bits, Timestamp(EPOCH_MS - 1000));
+                let members = std::sync::Arc::new(MemberCache::default());
                 for &id in &sms {
-                    let rules = KeyTransferRules::new(1);
+                    let rules = KeyTransferRules::with_cache(1, members.clone());
                     let ledger = Ledger::in_memory(&genesis, vkm_node::chain_rules(&rules, 1))
                         .map_err(|e| SimError::Setup(e.to_string()))?;
                     // Prepare the registered members' verification tables now, so that the

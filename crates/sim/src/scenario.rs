@@ -372,6 +372,29 @@ mod tests {
         assert_eq!(s.initial_period().unwrap().seconds(), 0.5);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn valid_scenarios_round_trip_through_toml(
+            seed in proptest::prelude::any::<u64>(),
+            rows in 1u32..6, cols in 2u32..6, highways in 1u32..10,
+            duration in 0.0f64..86_400.0, vph in 0.0f64..100_000.0,
+            period in 0.01f64..10.0, bits in 1u8..32, adaptive in proptest::prelude::any::<bool>(),
+        ) {
+            let mut s = Scenario::beijing_peak(duration);
+            s.seed = seed;
+            s.grid = GridSpec { rows, cols, highways_per_edge: highways };
+            s.traffic = Traffic::Constant { vehicles_per_hour: vph };
+            s.difficulty_bits = bits;
+            s.policy = if adaptive {
+                PolicySpec::Adaptive { candidates_s: vec![period, period * 2.0], time_constant_s: 5.0 }
+            } else {
+                PolicySpec::Fixed { period_s: period }
+            };
+            proptest::prop_assert!(s.validate().is_ok());
+            proptest::prop_assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
+        }
+    }
+
     #[test]
     fn bad_scenarios_are_refused_with_a_reason() {
         let base = Scenario::beijing_peak(10.0);

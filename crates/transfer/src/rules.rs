@@ -111,6 +111,17 @@ impl KeyTransferRules {
         }
     }
 
+    /// Rules like [`KeyTransferRules::new`] whose prepared member keys come from `cache`,
+    /// which other rules may share (members' verification tables are public data: nodes
+    /// simulated in one process need not build them once each). What this rule set has
+    /// verified is its own.
+    pub fn with_cache(threads: usize, cache: Arc<MemberCache>) -> Self {
+        Self {
+            cache,
+            ..Self::new(threads)
+        }
+    }
+
     /// Checks a transfer on arrival (every rule, signature included, against `registry`
     /// and `log`) and remembers it when valid.
     pub fn check_and_remember<L: SequenceLog + ?Sized>(

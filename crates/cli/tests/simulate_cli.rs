@@ -1,0 +1,183 @@
+//! `vkm simulate` and `vkm sumo import`: the contract fields, scenario files, metrics
+//! files, replayed events, and typed errors for bad input.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod common;
+
+use common::{json, vkm};
+
+const CONTRACT: [&str; 6] = [
+    "key_transfers",
+    "blocks",
+    "delay_s_mean",
+    "delay_s_p95",
+    "wall_seconds",
+    "simulated_seconds",
+];
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vkm-cli-sim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn simulate_prints_the_contract_fields_in_both_modes() {
+    for mode in ["model", "measured"] {
+        let v = json(&vkm(&[
+            "simulate",
+            "--mode",
+            mode,
+            "--duration",
+            "2",
+            "--traffic",
+            "3000",
+            "--json",
+        ]));
+        for field in CONTRACT {
+            assert!(v[field].is_number(), "{mode}: {field} in {v}");
+        }
+        assert_eq!(v["mode"], mode);
+        assert_eq!(v["key_transfers"], v["crossings"], "{v}");
+        assert!(v["blocks"].as_u64().unwrap() >= 2, "{v}");
+        assert!(v["simulated_seconds"].as_f64().unwrap() >= 2.0);
+    }
+}
+
+#[test]
+fn scenario_files_and_metrics_files() {
+    let dir = temp("metrics");
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "duration_s = 5\nstructure = \"cross-domain\"\ngrid = { rows = 2, cols = 2, highways_per_edge = 2 }\n\
+         traffic = { vehicles_per_hour = 6000.0 }\npolicy = { kind = \"fixed\", period_s = 1.0 }\n",
+    )
+    .unwrap();
+    let metrics = dir.join("out");
+    let v = json(&vkm(&[
+        "simulate",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--mode",
+        "model",
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(v["structure"], "cross-domain");
+    assert_eq!(v["blocks"], 0);
+    let transfers = std::fs::read_to_string(metrics.join("transfers.csv")).unwrap();
+    assert_eq!(
+        transfers.lines().count() as u64 - 1,
+        v["key_transfers"].as_u64().unwrap()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(metrics.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["key_transfers"], v["key_transfers"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sumo_import_then_replay() {
+    let dir = temp("sumo");
+    let fcd = dir.join("fcd.xml");
+    let mut xml = String::from("<fcd-export>\n");
+    // Ten vehicles driving east along y = 50 across a 300 m wide network, one sample a second.
+    for t in 0..30 {
+        xml.push_str(&format!("<timestep time=\"{t}.00\">\n"));
+        for v in 0..10 {
+            let x = (t * 10 + v * 3) % 300;
+            xml.push_str(&format!(
+                "<vehicle id=\"veh{v}\" x=\"{x}.0\" y=\"50.0\"/>\n"
+            ));
+        }
+        xml.push_str("</timestep>\n");
+    }
+    xml.push_str("<timestep time=\"30.00\"><vehicle id=\"corner\" x=\"0\" y=\"0\"/></timestep>\n");
+    xml.push_str("<timestep time=\"31.00\"><vehicle id=\"corner\" x=\"299\" y=\"299\"/></timestep>\n</fcd-export>\n");
+    std::fs::write(&fcd, xml).unwrap();
+    let events = dir.join("events.csv");
+    let imported = json(&vkm(&[
+        "sumo",
+        "import",
+        "--fcd",
+        fcd.to_str().unwrap(),
+        "--grid",
+        "3x3",
+        "--out",
+        events.to_str().unwrap(),
+        "--json",
+    ]));
+    let n = imported["events"].as_u64().unwrap();
+    assert!(n >= 20, "{imported}");
+    let v = json(&vkm(&[
+        "simulate",
+        "--events",
+        events.to_str().unwrap(),
+        "--mode",
+        "model",
+        "--json",
+    ]));
+    assert_eq!(v["crossings"].as_u64().unwrap(), n);
+    assert_eq!(v["key_transfers"].as_u64().unwrap(), n);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message_not_a_panic() {
+    let dir = temp("bad");
+    let bad_scenario = dir.join("bad.toml");
+    std::fs::write(
+        &bad_scenario,
+        "duration_s = -1\nstructure = \"blockchain\"\n",
+    )
+    .unwrap();
+    let bad_events = dir.join("bad.csv");
+    std::fs::write(&bad_events, "vehicle,time_s,from,to\n1,0.5,0,99\n").unwrap();
+    let bad_fcd = dir.join("bad.xml");
+    std::fs::write(&bad_fcd, "<fcd-export><vehicle id='a' x='1' y='2'/>").unwrap();
+    let out = dir.join("o.csv");
+    for args in [
+        vec![
+            "simulate",
+            "--scenario",
+            bad_scenario.to_str().unwrap(),
+            "--json",
+        ],
+        vec![
+            "simulate",
+            "--events",
+            bad_events.to_str().unwrap(),
+            "--mode",
+            "model",
+        ],
+        vec!["simulate", "--grid", "1x1", "--mode", "model"],
+        vec!["simulate", "--duration", "NaN", "--mode", "model"],
+        vec!["simulate", "--period", "0", "--mode", "model"],
+        vec![
+            "simulate",
+            "--calibration",
+            "/nonexistent.json",
+            "--mode",
+            "model",
+        ],
+        vec![
+            "sumo",
+            "import",
+            "--fcd",
+            bad_fcd.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let output = vkm(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
