@@ -49,4 +49,4 @@ pub use ledger::{
 };
 pub use registry::Registry;
 pub use rules::{RuleError, SignatureCheck, TransactionRules, TxContext};
-pub use validate::{BlockError, RuleSet, ValidatedBlock, validate};
+pub use validate::{BlockError, RuleSet, ValidatedBlock, check_spend, validate};

@@ -387,46 +387,64 @@ pub(crate) fn created_outputs<'a>(
         })
 }
 
-/// The coin accounting of a block's value transactions, in block order: every input
-/// spends an unspent output (of the branch, or created earlier in the block and not yet
-/// spent), and outputs do not exceed inputs. Returns the spent outputs in input order.
+/// The coin accounting of one value transaction, the transaction at position `index` of
+/// its block: it spends something, every input names an output `lookup` finds (and none
+/// twice), and its outputs do not exceed its inputs. Returns the spent outputs in input
+/// order. The ledger checks every block with it; a node checks arrivals with it against
+/// its best chain, so both apply one rule.
+pub fn check_spend(
+    index: usize,
+    tx: &ValueTx,
+    mut lookup: impl FnMut(&OutPoint) -> Option<TxOut>,
+) -> Result<Vec<TxOut>, BlockError> {
+    if tx.inputs.is_empty() {
+        return Err(BlockError::NoInputs(index));
+    }
+    let mut seen = HashSet::with_capacity(tx.inputs.len());
+    let mut inputs = Amount(0);
+    let mut spent = Vec::with_capacity(tx.inputs.len());
+    for input in &tx.inputs {
+        let outpoint = input.previous_output;
+        let output = seen
+            .insert(outpoint)
+            .then(|| lookup(&outpoint))
+            .flatten()
+            .ok_or(BlockError::MissingOrSpentInput { index, outpoint })?;
+        inputs = inputs
+            .checked_add(output.amount)
+            .unwrap_or(Amount(u64::MAX));
+        spent.push(output);
+    }
+    let outputs = tx
+        .outputs
+        .iter()
+        .try_fold(Amount(0), |sum, out| sum.checked_add(out.amount));
+    match outputs {
+        Some(outputs) if outputs <= inputs => Ok(spent),
+        _ => Err(BlockError::OutputsExceedInputs {
+            index,
+            inputs,
+            outputs: outputs.unwrap_or(Amount(u64::MAX)),
+        }),
+    }
+}
+
+/// The coin accounting of a block's value transactions, in block order ([`check_spend`]
+/// each, against the branch's unspent outputs and those created earlier in the block and
+/// not yet spent). Returns the spent outputs in input order.
 fn spend_coins(block: &Block, txids: &[Txid], ctx: &Context<'_>) -> Result<Vec<TxOut>, BlockError> {
     let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
     let mut spent_here: HashSet<OutPoint> = HashSet::new();
     let mut spent = Vec::new();
     for (index, (tx, txid)) in block.transactions.iter().zip(txids).enumerate() {
         let Transaction::Value(v) = tx else { continue };
-        if v.inputs.is_empty() {
-            return Err(BlockError::NoInputs(index));
-        }
-        let mut inputs = Amount(0);
-        for input in &v.inputs {
-            let outpoint = input.previous_output;
-            let output = if spent_here.insert(outpoint) {
-                created.remove(&outpoint).or_else(|| (ctx.utxo)(&outpoint))
+        spent.extend(check_spend(index, v, |outpoint| {
+            if spent_here.insert(*outpoint) {
+                created.remove(outpoint).or_else(|| (ctx.utxo)(outpoint))
             } else {
                 None
-            };
-            let output = output.ok_or(BlockError::MissingOrSpentInput { index, outpoint })?;
-            inputs = inputs
-                .checked_add(output.amount)
-                .unwrap_or(Amount(u64::MAX));
-            spent.push(output);
-        }
-        let outputs = v
-            .outputs
-            .iter()
-            .try_fold(Amount(0), |sum, out| sum.checked_add(out.amount));
-        match outputs {
-            Some(outputs) if outputs <= inputs => {}
-            _ => {
-                return Err(BlockError::OutputsExceedInputs {
-                    index,
-                    inputs,
-                    outputs: outputs.unwrap_or(Amount(u64::MAX)),
-                });
             }
-        }
+        })?);
         for (outpoint, out) in created_outputs(v, *txid) {
             created.insert(outpoint, out.clone());
         }

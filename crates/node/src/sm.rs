@@ -7,11 +7,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 use vkm_block::{
-    Amount, Block, BlockHash, BlockHeader, CertificateId, KeyTransferTx, MemberId, Timestamp,
-    Transaction, Txid, ValueTx,
+    Block, BlockHash, BlockHeader, CertificateId, KeyTransferTx, MemberId, Timestamp, Transaction,
+    Txid, ValueTx,
 };
 use vkm_coins::check_scripts;
-use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError, TxContext};
+use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError, TxContext, check_spend};
 use vkm_period::{CollectionPeriod, PeriodPolicy};
 use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, VehicleId};
 use vkm_transfer::certificate::IdentityMaterials;
@@ -368,37 +368,26 @@ impl SecurityManager {
         }
     }
 
-    /// The ledger's coin rules and the scripts, against the best chain's UTXO set.
+    /// The ledger's coin rules ([`vkm_ledger::check_spend`]) and the scripts, against the
+    /// best chain's UTXO set.
     fn check_value(&self, tx: &Transaction) -> Result<Result<(), String>, NodeError> {
         let Transaction::Value(v) = tx else {
             return Ok(Err("not a value transaction".into()));
         };
-        if v.inputs.is_empty() {
-            return Ok(Err("spends nothing".into()));
+        let mut storage = None;
+        let checked = check_spend(0, v, |outpoint| {
+            self.ledger.utxo(outpoint).unwrap_or_else(|e| {
+                storage.get_or_insert(e);
+                None
+            })
+        });
+        if let Some(e) = storage {
+            return Err(e.into());
         }
-        let mut spent = Vec::with_capacity(v.inputs.len());
-        for input in &v.inputs {
-            match self.ledger.utxo(&input.previous_output)? {
-                Some(out) => spent.push(out),
-                None => {
-                    return Ok(Err(format!(
-                        "input {:?} is missing or spent",
-                        input.previous_output
-                    )));
-                }
-            }
-        }
-        let held = spent
-            .iter()
-            .try_fold(Amount(0), |s, o| s.checked_add(o.amount));
-        let paid = v
-            .outputs
-            .iter()
-            .try_fold(Amount(0), |s, o| s.checked_add(o.amount));
-        match (held, paid) {
-            (Some(held), Some(paid)) if paid <= held => {}
-            _ => return Ok(Err("outputs exceed inputs".into())),
-        }
+        let spent = match checked {
+            Ok(spent) => spent,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
         Ok(check_scripts(&TxContext {
             transaction: tx,
             spent_outputs: &spent,
