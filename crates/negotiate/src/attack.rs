@@ -65,36 +65,30 @@ pub fn small_group<R: CryptoRng + ?Sized>(
     let started = Instant::now();
     let mut params = None;
     let mut shares = Vec::new();
-    let height = chain.ledger().height();
-    for h in 0..=height {
-        let Some(block) = chain.block_at(h)? else {
-            continue;
-        };
-        for tx in &block.transactions {
-            if let Some(Ok(Group::InsecurePaper(g))) = read_parameters(tx, true) {
-                params = Some(g);
-            }
-            let Transaction::Value(v) = tx else { continue };
-            // Offer and reply: a carrier at output 0, the share in output 1's amount.
-            let carrier = v
-                .outputs
-                .first()
-                .and_then(|o| Carrier::parse(o.locking_script.as_bytes()));
-            let is_share = matches!(
-                carrier,
-                Some(
-                    Carrier::Offer { .. }
-                        | Carrier::Tag {
-                            role: Role::Responder,
-                            ..
-                        }
-                )
-            );
-            if is_share && let Some(out) = v.outputs.get(1) {
-                shares.push(out.amount.0);
-            }
+    let height = observe(&chain, 0, |tx| {
+        if let Some(Ok(Group::InsecurePaper(g))) = read_parameters(tx, true) {
+            params = Some(g);
         }
-    }
+        let Transaction::Value(v) = tx else { return };
+        // Offer and reply: a carrier at output 0, the share in output 1's amount.
+        let carrier = v
+            .outputs
+            .first()
+            .and_then(|o| Carrier::parse(o.locking_script.as_bytes()));
+        let is_share = matches!(
+            carrier,
+            Some(
+                Carrier::Offer { .. }
+                    | Carrier::Tag {
+                        role: Role::Responder,
+                        ..
+                    }
+            )
+        );
+        if is_share && let Some(out) = v.outputs.get(1) {
+            shares.push(out.amount.0);
+        }
+    })?;
     let recovered = match (params, shares.as_slice()) {
         (Some(g), [share_a, share_b, ..]) => baby_step_giant_step(g.p, g.g, *share_a)
             .map(|a| pow_mod(*share_b, a, g.p) as u32)
@@ -110,6 +104,22 @@ pub fn small_group<R: CryptoRng + ?Sized>(
         seconds: started.elapsed().as_secs_f64(),
         blocks: height + 1,
     })
+}
+
+/// What an observer of the chain does: reads every transaction of the best chain from
+/// height `from` up, in order. Returns the height read to.
+fn observe(
+    chain: &LocalChain,
+    from: u64,
+    mut visit: impl FnMut(&Transaction),
+) -> Result<u64, LocalError> {
+    let height = chain.ledger().height();
+    for h in from..=height {
+        if let Some(block) = chain.block_at(h)? {
+            block.transactions.iter().for_each(&mut visit);
+        }
+    }
+    Ok(height)
 }
 
 /// The paper's literal dynamic locking script: `<a> <g> <p> OP_EXPONENT OP_DUP
@@ -205,25 +215,19 @@ pub fn literal_dynamic_script<R: CryptoRng + ?Sized>(
     let started = Instant::now();
     let mut literal = None;
     let mut published = Vec::new();
-    let height = chain.ledger().height();
-    for h in 1..=height {
-        let Some(block) = chain.block_at(h)? else {
-            continue;
-        };
-        for tx in &block.transactions {
-            let Transaction::Value(v) = tx else { continue };
-            for out in &v.outputs {
-                let script = out.locking_script.as_bytes();
-                if let Some(found) = read_paper_literal_lock(script) {
-                    literal = Some(found);
-                } else if let Some((&OP_RETURN, rest)) = script.split_first()
-                    && let Some(pushes) = vkm_script::asm::data_pushes(rest)
-                {
-                    published.extend(pushes.into_iter().map(<[u8]>::to_vec));
-                }
+    let height = observe(&chain, 1, |tx| {
+        let Transaction::Value(v) = tx else { return };
+        for out in &v.outputs {
+            let script = out.locking_script.as_bytes();
+            if let Some(found) = read_paper_literal_lock(script) {
+                literal = Some(found);
+            } else if let Some((&OP_RETURN, rest)) = script.split_first()
+                && let Some(pushes) = vkm_script::asm::data_pushes(rest)
+            {
+                published.extend(pushes.into_iter().map(<[u8]>::to_vec));
             }
         }
-    }
+    })?;
     let recovered = literal.is_some_and(|(a, _, p)| {
         published.iter().any(|share| {
             modpow(share, &a, &p).is_ok_and(|mk| {
