@@ -292,8 +292,9 @@ impl P256Group {
     pub fn agree(secret: &p256::SecretKey, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
         let peer =
             p256::PublicKey::from_sec1_bytes(peer_share).map_err(|_| GroupError::BadPoint)?;
-        let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
-        Ok(MasterKey(shared.raw_secret_bytes().to_vec()))
+        let shared =
+            vkm_transfer::seal::ieee1609::p256_shared_x(&secret.to_nonzero_scalar(), &peer);
+        Ok(MasterKey(shared.to_vec()))
     }
 }
 

@@ -6,7 +6,8 @@
 //! bytes of KDF2-SHA256 (ANSI X9.63: `SHA-256(ss || counter || P1)`, 32-bit big-endian
 //! counter from 1), `C = k XOR K1` (16 bytes), `T` = the first 16 bytes of
 //! `HMAC-SHA256(K2, C)`. Only the composition is written here; the primitives are
-//! RustCrypto's (`p256` ECDH, `sha2`, `hmac`, `aes`, `ccm`).
+//! AWS-LC's P-256 ECDH ([`p256_shared_x`]) and RustCrypto's (`p256` keys, `sha2`, `hmac`,
+//! `aes`, `ccm`).
 //!
 //! Sealed layout (`docs/formats.md`): `V` (33-byte compressed point) `|| C (16) || T (16) ||
 //! nonce (12) || CCM ciphertext with its 16-byte tag`.
@@ -158,11 +159,47 @@ fn unreachable_hmac() -> ! {
     panic!("HMAC accepts keys of any length")
 }
 
-fn shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
-    let shared = p256::ecdh::diffie_hellman(secret, public.as_affine());
+/// `x(secret * public)` on P-256, the ECDH shared secret: computed by AWS-LC
+/// (`aws-lc-rs`), whose constant-time P-256 arithmetic is about four times faster than
+/// `p256`'s on x86-64; by `p256` should AWS-LC ever refuse the (already valid) inputs.
+/// The key negotiation's P-256 group uses it too.
+pub fn p256_shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
+    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey, UnparsedPublicKey, agree};
     let mut out = Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(shared.raw_secret_bytes());
+    let scalar = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
+    let point = public.to_sec1_point(false);
+    let peer = UnparsedPublicKey::new(&ECDH_P256, point.as_bytes());
+    let done = PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).is_ok_and(|key| {
+        agree(&key, peer, aws_lc_rs::error::Unspecified, |x| {
+            if x.len() == 32 {
+                out.copy_from_slice(x);
+                Ok(())
+            } else {
+                Err(aws_lc_rs::error::Unspecified)
+            }
+        })
+        .is_ok()
+    });
+    if !done {
+        let shared = p256::ecdh::diffie_hellman(secret, public.as_affine());
+        out.copy_from_slice(shared.raw_secret_bytes());
+    }
     out
+}
+
+fn shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
+    p256_shared_x(secret, public)
+}
+
+/// `secret * G` on P-256, by AWS-LC (by `p256` should AWS-LC refuse the valid scalar).
+fn public_of(secret: &NonZeroScalar) -> PublicKey {
+    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+    let scalar = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
+    PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice())
+        .ok()
+        .and_then(|key| key.compute_public_key().ok())
+        .and_then(|point| PublicKey::from_sec1_bytes(point.as_ref()).ok())
+        .unwrap_or_else(|| PublicKey::from_secret_scalar(secret))
 }
 
 /// Wraps the content key `k` for `recipient` with the ephemeral secret `v` (exposed so the
@@ -179,7 +216,7 @@ pub fn wrap_key(
         *c = k ^ k1;
     }
     WrappedKey {
-        ephemeral_public: PublicKey::from_secret_scalar(v),
+        ephemeral_public: public_of(v),
         tag: tag(&keys[KEY_BYTES..], &wrapped_key),
         wrapped_key,
     }
