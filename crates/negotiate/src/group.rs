@@ -290,10 +290,13 @@ impl P256Group {
 
     /// The master key: the x-coordinate of `secret * B`, after validating `B`.
     pub fn agree(secret: &p256::SecretKey, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
-        let peer =
-            p256::PublicKey::from_sec1_bytes(peer_share).map_err(|_| GroupError::BadPoint)?;
-        let shared =
-            vkm_transfer::seal::ieee1609::p256_shared_x(&secret.to_nonzero_scalar(), &peer);
+        // AWS-LC parses the share (compressed or not) and refuses anything but a point of
+        // the curve other than the identity.
+        let shared = vkm_transfer::seal::ieee1609::p256_shared_x_sec1(
+            &secret.to_nonzero_scalar(),
+            peer_share,
+        )
+        .ok_or(GroupError::BadPoint)?;
         Ok(MasterKey(shared.to_vec()))
     }
 }

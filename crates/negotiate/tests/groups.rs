@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use p256::elliptic_curve::sec1::ToSec1Point;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_negotiate::{
@@ -90,9 +91,28 @@ fn p256_agrees_and_refuses_bad_points() {
         P256Group::agree(&a, &share_b).unwrap(),
         P256Group::agree(&b, &share_a).unwrap()
     );
+    // The same x-coordinate as RustCrypto's ECDH computes.
+    let peer = p256::PublicKey::from_sec1_bytes(&share_b).unwrap();
+    let reference = p256::ecdh::diffie_hellman(a.to_nonzero_scalar(), peer.as_affine());
+    assert_eq!(
+        P256Group::agree(&a, &share_b).unwrap().as_bytes(),
+        reference.raw_secret_bytes().as_slice()
+    );
     let mut bad = share_b.clone();
     bad[0] = 0x07;
     assert_eq!(P256Group::agree(&a, &bad), Err(GroupError::BadPoint));
+    // The identity, a truncated share, an uncompressed point with a wrong y, and an x
+    // with no point on the curve (x = 1: x^3 - 3x + b is not a square mod p).
+    let uncompressed = peer.to_sec1_point(false).as_bytes().to_vec();
+    let mut wrong_y = uncompressed.clone();
+    wrong_y[64] ^= 1;
+    let mut no_point = vec![0x02];
+    no_point.extend_from_slice(&[0u8; 31]);
+    no_point.push(1);
+    for bad in [vec![0x00], share_b[..20].to_vec(), wrong_y, no_point, Vec::new()] {
+        assert_eq!(P256Group::agree(&a, &bad), Err(GroupError::BadPoint), "{bad:02x?}");
+    }
+    assert!(P256Group::agree(&a, &uncompressed).is_ok());
     assert_eq!(
         format!("{:?}", P256Group::agree(&a, &share_b).unwrap()),
         "MasterKey(..)"

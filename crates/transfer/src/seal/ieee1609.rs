@@ -162,29 +162,35 @@ fn unreachable_hmac() -> ! {
 /// `x(secret * public)` on P-256, the ECDH shared secret: computed by AWS-LC
 /// (`aws-lc-rs`), whose constant-time P-256 arithmetic is about four times faster than
 /// `p256`'s on x86-64; by `p256` should AWS-LC ever refuse the (already valid) inputs.
-/// The key negotiation's P-256 group uses it too.
 pub fn p256_shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
+    let point = public.to_sec1_point(false);
+    p256_shared_x_sec1(secret, point.as_bytes()).unwrap_or_else(|| {
+        let shared = p256::ecdh::diffie_hellman(secret, public.as_affine());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(shared.raw_secret_bytes());
+        out
+    })
+}
+
+/// `x(secret * P)` for a point `P` given as SEC1 bytes (compressed or not), by AWS-LC,
+/// which checks that `P` is a point of the curve (not the identity); `None` when it is
+/// not. The key negotiation's P-256 group agrees with it on the received share as is.
+pub fn p256_shared_x_sec1(secret: &NonZeroScalar, public: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
     use aws_lc_rs::agreement::{ECDH_P256, PrivateKey, UnparsedPublicKey, agree};
     let mut out = Zeroizing::new([0u8; 32]);
     let scalar = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
-    let point = public.to_sec1_point(false);
-    let peer = UnparsedPublicKey::new(&ECDH_P256, point.as_bytes());
-    let done = PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).is_ok_and(|key| {
-        agree(&key, peer, aws_lc_rs::error::Unspecified, |x| {
-            if x.len() == 32 {
-                out.copy_from_slice(x);
-                Ok(())
-            } else {
-                Err(aws_lc_rs::error::Unspecified)
-            }
-        })
-        .is_ok()
-    });
-    if !done {
-        let shared = p256::ecdh::diffie_hellman(secret, public.as_affine());
-        out.copy_from_slice(shared.raw_secret_bytes());
-    }
-    out
+    let key = PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).ok()?;
+    let peer = UnparsedPublicKey::new(&ECDH_P256, public);
+    agree(&key, peer, aws_lc_rs::error::Unspecified, |x| {
+        if x.len() == 32 {
+            out.copy_from_slice(x);
+            Ok(())
+        } else {
+            Err(aws_lc_rs::error::Unspecified)
+        }
+    })
+    .ok()?;
+    Some(out)
 }
 
 fn shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
