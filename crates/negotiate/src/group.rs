@@ -16,18 +16,18 @@ const FFDHE2048_P: &str = "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c
 /// RFC 7919 ffdhe3072 prime, big-endian hex (generator 2).
 const FFDHE3072_P: &str = "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695a9e13641146433fbcc939dce249b3ef97d2fe363630c75d8f681b202aec4617ad3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797abc0ab182b324fb61d108a94bb2c8e3fbb96adab760d7f4681d4f42a3de394df4ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f619172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005c58ef1837d1683b2c6f34a26c1b2effa886b4238611fcfdcde355b3b6519035bbc34f4def99c023861b46fc9d6e6c9077ad91d2691f7f7ee598cb0fac186d91caefe130985139270b4130c93bc437944f4fd4452e2d74dd364f2e21e71f54bff5cae82ab9c9df69ee86d2bc522363a0dabc521979b0deada1dbf9a42d5c4484e0abcd06bfa53ddef3c1b20ee3fd59d7c25e41d2b66c62e37ffffffffffffffff";
 
-/// Bits of a secret exponent in a finite-field group of `modulus_bits`: at least twice
-/// the group's security strength (RFC 7919 section 5.2 asks for 225, 275 and 325 bits
-/// for ffdhe2048, 3072 and 4096; vkm rounds up to 256, 320 and 384). `g` generates the
-/// prime-order subgroup, so short exponents lose nothing to small subgroups, and an
-/// exponentiation costs 256 squarings instead of 2,047.
+/// Bits of a secret exponent in a finite-field group of `modulus_bits`: twice the
+/// group's security strength, the lengths RFC 7919 section 5.2 gives (225, 275 and 325
+/// bits for ffdhe2048, 3072 and 4096) and OpenSSL uses for these groups. `g` generates
+/// the prime-order subgroup, so short exponents lose nothing to small subgroups, and an
+/// exponentiation costs 225 squarings instead of 2,047.
 pub fn exponent_bits(modulus_bits: u32) -> u32 {
     if modulus_bits <= 2048 {
-        256
+        225
     } else if modulus_bits <= 3072 {
-        320
+        275
     } else {
-        384
+        325
     }
 }
 
@@ -209,9 +209,11 @@ impl FiniteFieldGroup {
         trimmed(&self.g.to_be_bytes()).to_vec()
     }
 
-    fn pow(&self, base: &BoxedUint, exponent: &BoxedUint) -> BoxedUint {
+    /// `base^exponent mod p`, in time that depends only on `exponent_bits` (the
+    /// exponent's length, public), never on its value.
+    fn pow(&self, base: &BoxedUint, exponent: &BoxedUint, exponent_bits: u32) -> BoxedUint {
         BoxedMontyForm::new(base.clone(), &self.params)
-            .pow(exponent)
+            .pow_bounded_exp(exponent, exponent_bits)
             .retrieve()
     }
 
@@ -231,7 +233,7 @@ impl FiniteFieldGroup {
             4096 => jacobi_is_one::<{ U4096::LIMBS }>(x, &self.p),
             _ => None,
         };
-        let residue = residue.unwrap_or_else(|| self.pow(x, self.q.as_ref()) == one);
+        let residue = residue.unwrap_or_else(|| self.pow(x, self.q.as_ref(), self.bits) == one);
         if !residue {
             return Err(GroupError::BadShare);
         }
@@ -257,7 +259,7 @@ impl FiniteFieldGroup {
         if bool::from(a.is_zero()) {
             a = BoxedUint::one_with_precision(bits);
         }
-        let share = self.pow(&self.g, &a);
+        let share = self.pow(&self.g, &a, bits);
         (
             SecretExponent(Zeroizing::new(a)),
             trimmed(&share.to_be_bytes()).to_vec(),
@@ -271,8 +273,16 @@ impl FiniteFieldGroup {
         peer_share: &[u8],
     ) -> Result<MasterKey, GroupError> {
         let b = self.validate_share(peer_share)?;
-        let shared = Zeroizing::new(self.pow(&b, &secret.0).to_be_bytes());
-        Ok(MasterKey(shared.to_vec()))
+        Ok(self.agree_valid(secret, &b))
+    }
+
+    /// `b^a mod p` for a share `b` already validated by this group.
+    fn agree_valid(&self, secret: &SecretExponent, b: &BoxedUint) -> MasterKey {
+        let shared = Zeroizing::new(
+            self.pow(b, &secret.0, exponent_bits(self.bits))
+                .to_be_bytes(),
+        );
+        MasterKey(shared.to_vec())
     }
 }
 
@@ -280,24 +290,110 @@ impl FiniteFieldGroup {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct P256Group;
 
+/// A P-256 secret scalar, with AWS-LC's form of it prepared once (so that an agreement is
+/// one scalar multiplication). Zeroized on drop (RustCrypto's key; AWS-LC cleanses its
+/// memory when it frees a key); never printed.
+pub struct P256Secret {
+    scalar: p256::SecretKey,
+    prepared: Option<aws_lc_rs::agreement::PrivateKey>,
+}
+
+impl P256Secret {
+    /// Wraps a secret key.
+    pub fn new(scalar: p256::SecretKey) -> Self {
+        let bytes = Zeroizing::new(<[u8; 32]>::from(scalar.to_bytes()));
+        let prepared = aws_lc_rs::agreement::PrivateKey::from_private_key(
+            &aws_lc_rs::agreement::ECDH_P256,
+            bytes.as_slice(),
+        )
+        .ok();
+        Self { scalar, prepared }
+    }
+
+    /// The public share: the compressed SEC1 point `a * G`.
+    pub fn share(&self) -> Vec<u8> {
+        self.scalar
+            .public_key()
+            .to_sec1_point(true)
+            .as_bytes()
+            .to_vec()
+    }
+}
+
+impl core::fmt::Debug for P256Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("P256Secret(..)")
+    }
+}
+
 impl P256Group {
     /// A fresh secret and its share (compressed SEC1).
-    pub fn keypair<R: CryptoRng + ?Sized>(rng: &mut R) -> (p256::SecretKey, Vec<u8>) {
-        let secret = p256::SecretKey::generate_from_rng(rng);
-        let share = secret.public_key().to_sec1_point(true).as_bytes().to_vec();
+    pub fn keypair<R: CryptoRng + ?Sized>(rng: &mut R) -> (P256Secret, Vec<u8>) {
+        let secret = P256Secret::new(p256::SecretKey::generate_from_rng(rng));
+        let share = secret.share();
         (secret, share)
     }
 
-    /// The master key: the x-coordinate of `secret * B`, after validating `B`.
-    pub fn agree(secret: &p256::SecretKey, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
-        // AWS-LC parses the share (compressed or not) and refuses anything but a point of
-        // the curve other than the identity.
-        let shared = vkm_transfer::seal::ieee1609::p256_shared_x_sec1(
-            &secret.to_nonzero_scalar(),
-            peer_share,
-        )
-        .ok_or(GroupError::BadPoint)?;
+    /// The master key: the x-coordinate of `secret * B`. AWS-LC parses the share
+    /// (compressed or not) and refuses anything but a point of the curve other than the
+    /// identity.
+    pub fn agree(secret: &P256Secret, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
+        use aws_lc_rs::agreement::{ECDH_P256, UnparsedPublicKey, agree};
+        let shared = match &secret.prepared {
+            Some(key) => {
+                let mut out = Zeroizing::new([0u8; 32]);
+                agree(
+                    key,
+                    UnparsedPublicKey::new(&ECDH_P256, peer_share),
+                    GroupError::BadPoint,
+                    |x| {
+                        if x.len() != 32 {
+                            return Err(GroupError::BadPoint);
+                        }
+                        out.copy_from_slice(x);
+                        Ok(())
+                    },
+                )?;
+                out
+            }
+            None => vkm_transfer::seal::ieee1609::p256_shared_x_sec1(
+                &secret.scalar.to_nonzero_scalar(),
+                peer_share,
+            )
+            .ok_or(GroupError::BadPoint)?,
+        };
         Ok(MasterKey(shared.to_vec()))
+    }
+}
+
+/// A received share that passed its group's validation ([`Group::validate_share`] makes
+/// it, and nothing else): what [`Group::agree`] takes, so that agreeing never skips the
+/// checks and never repeats them.
+#[derive(Clone)]
+pub struct ValidShare {
+    bytes: Vec<u8>,
+    value: ShareValue,
+}
+
+#[derive(Clone)]
+enum ShareValue {
+    FiniteField(BoxedUint),
+    P256,
+    Insecure(u64),
+}
+
+impl ValidShare {
+    /// The share in its group's fixed-length form.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl core::fmt::Debug for ValidShare {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("ValidShare")
+            .field(&self.bytes.len())
+            .finish()
     }
 }
 
@@ -318,7 +414,7 @@ pub enum Secret {
     /// A finite-field exponent.
     Exponent(SecretExponent),
     /// A P-256 scalar.
-    P256(p256::SecretKey),
+    P256(P256Secret),
     /// An exponent of the paper's group.
     Insecure(Zeroizing<u64>),
 }
@@ -498,19 +594,19 @@ impl Group {
     }
 
     /// Validates a received share (1 < B < p-1 and in the prime-order subgroup, or a
-    /// valid P-256 point) and returns it in fixed-length form.
-    pub fn validate_share(&self, share: &[u8]) -> Result<Vec<u8>, GroupError> {
-        match self {
+    /// valid P-256 point) and returns it, in fixed-length form, as a [`ValidShare`].
+    pub fn validate_share(&self, share: &[u8]) -> Result<ValidShare, GroupError> {
+        let (bytes, value) = match self {
             Self::FiniteField(g) => {
-                g.validate_share(share)?;
-                padded(share, self.share_len())
+                let b = g.validate_share(share)?;
+                (padded(share, self.share_len())?, ShareValue::FiniteField(b))
             }
             Self::P256 => {
                 p256::PublicKey::from_sec1_bytes(share).map_err(|_| GroupError::BadPoint)?;
                 if share.len() != 33 {
                     return Err(GroupError::BadPoint);
                 }
-                Ok(share.to_vec())
+                (share.to_vec(), ShareValue::P256)
             }
             Self::InsecurePaper(g) => {
                 let bytes = padded(share, 4)?;
@@ -518,20 +614,24 @@ impl Group {
                 if b <= 1 || b >= g.p - 1 {
                     return Err(GroupError::BadShare);
                 }
-                Ok(bytes)
+                (bytes, ShareValue::Insecure(b))
             }
-        }
+        };
+        Ok(ValidShare { bytes, value })
     }
 
-    /// The master key from this side's secret and the peer's share (validated first).
-    pub fn agree(&self, secret: &Secret, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
-        let share = self.validate_share(peer_share)?;
-        match (self, secret) {
-            (Self::FiniteField(g), Secret::Exponent(a)) => g.agree(a, &share),
-            (Self::P256, Secret::P256(a)) => P256Group::agree(a, &share),
-            (Self::InsecurePaper(g), Secret::Insecure(a)) => {
-                let b = u64::from(u32::from_be_bytes([share[0], share[1], share[2], share[3]]));
-                Ok(MasterKey((g.agree(**a, b) as u32).to_be_bytes().to_vec()))
+    /// The master key from this side's secret and the peer's validated share: one
+    /// exponentiation (or scalar multiplication) with the secret, in constant time.
+    pub fn agree(&self, secret: &Secret, share: &ValidShare) -> Result<MasterKey, GroupError> {
+        match (self, secret, &share.value) {
+            (Self::FiniteField(g), Secret::Exponent(a), ShareValue::FiniteField(b))
+                if b.bits_precision() == g.bits =>
+            {
+                Ok(g.agree_valid(a, b))
+            }
+            (Self::P256, Secret::P256(a), ShareValue::P256) => P256Group::agree(a, &share.bytes),
+            (Self::InsecurePaper(g), Secret::Insecure(a), ShareValue::Insecure(b)) => {
+                Ok(MasterKey((g.agree(**a, *b) as u32).to_be_bytes().to_vec()))
             }
             _ => Err(GroupError::WrongSecret),
         }

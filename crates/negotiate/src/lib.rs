@@ -40,7 +40,8 @@ pub mod party;
 pub mod wire;
 
 pub use group::{
-    FiniteFieldGroup, Group, GroupError, MasterKey, P256Group, Secret, SecretExponent,
+    FiniteFieldGroup, Group, GroupError, MasterKey, P256Group, P256Secret, Secret, SecretExponent,
+    ValidShare,
 };
 pub use insecure::{InsecurePaperGroup, baby_step_giant_step};
 pub use keys::{KeyBook, SessionKey, pairs_needed, session_key};

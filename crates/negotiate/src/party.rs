@@ -474,7 +474,7 @@ impl Party {
         let peer_share = group.validate_share(peer_share)?;
         let secret = self.secret.as_ref().ok_or(GroupError::WrongSecret)?;
         self.master = Some(group.agree(secret, &peer_share)?);
-        Ok(peer_share)
+        Ok(peer_share.as_bytes().to_vec())
     }
 
     fn transcript_with(&self, peer_share: &[u8]) -> Result<Transcript, NegotiationError> {

@@ -8,7 +8,7 @@ use p256::elliptic_curve::sec1::ToSec1Point;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_negotiate::{
-    FiniteFieldGroup, GroupError, InsecurePaperGroup, P256Group, baby_step_giant_step,
+    FiniteFieldGroup, GroupError, InsecurePaperGroup, P256Group, P256Secret, baby_step_giant_step,
 };
 
 #[test]
@@ -92,10 +92,13 @@ fn p256_agrees_and_refuses_bad_points() {
         P256Group::agree(&b, &share_a).unwrap()
     );
     // The same x-coordinate as RustCrypto's ECDH computes.
+    let scalar = p256::SecretKey::from_bytes(&[9u8; 32].into()).unwrap();
     let peer = p256::PublicKey::from_sec1_bytes(&share_b).unwrap();
-    let reference = p256::ecdh::diffie_hellman(a.to_nonzero_scalar(), peer.as_affine());
+    let reference = p256::ecdh::diffie_hellman(scalar.to_nonzero_scalar(), peer.as_affine());
     assert_eq!(
-        P256Group::agree(&a, &share_b).unwrap().as_bytes(),
+        P256Group::agree(&P256Secret::new(scalar), &share_b)
+            .unwrap()
+            .as_bytes(),
         reference.raw_secret_bytes().as_slice()
     );
     let mut bad = share_b.clone();
@@ -109,8 +112,18 @@ fn p256_agrees_and_refuses_bad_points() {
     let mut no_point = vec![0x02];
     no_point.extend_from_slice(&[0u8; 31]);
     no_point.push(1);
-    for bad in [vec![0x00], share_b[..20].to_vec(), wrong_y, no_point, Vec::new()] {
-        assert_eq!(P256Group::agree(&a, &bad), Err(GroupError::BadPoint), "{bad:02x?}");
+    for bad in [
+        vec![0x00],
+        share_b[..20].to_vec(),
+        wrong_y,
+        no_point,
+        Vec::new(),
+    ] {
+        assert_eq!(
+            P256Group::agree(&a, &bad),
+            Err(GroupError::BadPoint),
+            "{bad:02x?}"
+        );
     }
     assert!(P256Group::agree(&a, &uncompressed).is_ok());
     assert_eq!(
@@ -146,4 +159,26 @@ fn the_papers_group_falls_to_baby_step_giant_step() {
             group.p
         );
     }
+}
+
+#[test]
+fn a_share_validated_by_one_group_is_refused_by_another() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let small = vkm_negotiate::Group::named("ffdhe2048").unwrap();
+    let large = vkm_negotiate::Group::named("ffdhe3072").unwrap();
+    let p256 = vkm_negotiate::Group::named("p256").unwrap();
+    let (_, share) = small.keypair(&mut rng);
+    let valid = small.validate_share(&share).unwrap();
+    let (secret_large, _) = large.keypair(&mut rng);
+    let (secret_p256, _) = p256.keypair(&mut rng);
+    assert_eq!(
+        large.agree(&secret_large, &valid),
+        Err(GroupError::WrongSecret)
+    );
+    assert_eq!(
+        p256.agree(&secret_p256, &valid),
+        Err(GroupError::WrongSecret)
+    );
+    let (secret_small, _) = small.keypair(&mut rng);
+    assert!(small.agree(&secret_small, &valid).is_ok());
 }
