@@ -15,6 +15,17 @@ pub enum Structure {
     CrossDomain,
 }
 
+impl Structure {
+    /// The name used in files and output (`blockchain`, `same-domain`, `cross-domain`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blockchain => "blockchain",
+            Self::SameDomain => "same-domain",
+            Self::CrossDomain => "cross-domain",
+        }
+    }
+}
+
 /// Block preparation time `tprep(n) = trand + tfill + tmerkle + theader` as a function of
 /// the number of transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

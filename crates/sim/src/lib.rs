@@ -106,7 +106,7 @@ pub fn policy(
             let load = Load {
                 vehicles_per_hour: scenario.vehicles_per_hour_at(0.0),
                 flows,
-                structure: scenario.structure.cost_structure(),
+                structure: scenario.structure,
             };
             let chosen = algorithm3(calibration, &load, &candidates)
                 .unwrap_or_else(|| candidates[candidates.len() - 1]);
@@ -121,7 +121,7 @@ pub fn policy(
                 periods(candidates_s)?,
                 Objective::Paper,
                 flows,
-                scenario.structure.cost_structure(),
+                scenario.structure,
             )
             .ok_or_else(|| SimError::Setup("no candidate periods".into()))?
             .with_time_constant(*time_constant_s),
@@ -171,41 +171,32 @@ pub fn simulate(
             Box::new(generated)
         }
     };
+    let nodes = model::Model::nodes(scenario);
     let (metrics, blocks, busy) = match mode {
         Mode::Measured => {
-            let (mut driver, first) = measured::Measured::new(scenario, calibration)?;
-            let nodes = model::Model::nodes(scenario);
-            let busy = run_engine(
-                &mut driver,
+            let (driver, first) = measured::Measured::new(scenario, calibration)?;
+            drive(
+                driver,
                 nodes,
                 first,
                 &mut crossings,
                 until,
                 progress,
                 measured::Input::Cross,
-            );
-            if let Some(e) = driver.take_error() {
-                return Err(e);
-            }
-            let height = driver.height();
-            (driver.finish(), height, busy)
+            )?
         }
         Mode::Model => {
             let make_policy = || policy(scenario, calibration);
-            let (mut driver, first) =
-                model::Model::new(scenario, calibration.elements, &make_policy)?;
-            let nodes = model::Model::nodes(scenario);
-            let busy = run_engine(
-                &mut driver,
+            let (driver, first) = model::Model::new(scenario, calibration.elements, &make_policy)?;
+            drive(
+                driver,
                 nodes,
                 first,
                 &mut crossings,
                 until,
                 progress,
                 model::Input::Cross,
-            );
-            let height = driver.height();
-            (driver.finish(), height, busy)
+            )?
         }
     };
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -237,22 +228,53 @@ pub fn simulate(
     Ok(Run { summary, metrics })
 }
 
-fn run_engine<D: Driver>(
-    driver: &mut D,
+/// What [`simulate`] needs from a driver once the run is over.
+trait Outcome: Driver + Sized {
+    /// Blocks on the chain (0 in the traditional structures).
+    fn height(&self) -> u64;
+    /// What was recorded, or the failure that stopped the nodes.
+    fn finish(self) -> Result<Metrics, SimError>;
+}
+
+impl Outcome for measured::Measured {
+    fn height(&self) -> u64 {
+        measured::Measured::height(self)
+    }
+    fn finish(mut self) -> Result<Metrics, SimError> {
+        match self.take_error() {
+            Some(e) => Err(e),
+            None => Ok(measured::Measured::finish(self)),
+        }
+    }
+}
+
+impl Outcome for model::Model {
+    fn height(&self) -> u64 {
+        model::Model::height(self)
+    }
+    fn finish(self) -> Result<Metrics, SimError> {
+        Ok(model::Model::finish(self))
+    }
+}
+
+/// Runs `driver` over `nodes` from its first timers and the crossings until `until`;
+/// returns the metrics, the chain's height and each node's busy time.
+fn drive<D: Outcome>(
+    mut driver: D,
     nodes: usize,
     first: Vec<Arrival<D::Input>>,
     crossings: &mut dyn Iterator<Item = Crossing>,
     until: f64,
     progress: &mut dyn FnMut(f64),
     wrap: impl Fn(Crossing) -> D::Input,
-) -> Vec<f64> {
+) -> Result<(Metrics, u64, Vec<f64>), SimError> {
     let mut engine = Engine::new(nodes);
     for a in first {
         engine.schedule(a);
     }
     let mut next_report = 0.0;
     let step = until / 100.0;
-    engine.run(driver, until, &mut |_| {
+    engine.run(&mut driver, until, &mut |_| {
         let c = crossings.next()?;
         if c.at >= next_report {
             progress((c.at / until).min(1.0));
@@ -265,5 +287,6 @@ fn run_engine<D: Driver>(
         })
     });
     progress(1.0);
-    engine.busy_seconds().to_vec()
+    let height = driver.height();
+    Ok((driver.finish()?, height, engine.busy_seconds().to_vec()))
 }

@@ -11,37 +11,9 @@ pub const MAX_DURATION_S: f64 = 86_400.0;
 /// Largest scenario file accepted, bytes.
 pub const MAX_SCENARIO_BYTES: usize = 64 * 1024;
 
-/// Which structure carries the key transfers (Lei et al. III.B.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Structure {
-    /// Security managers mining a chain (Fig. 5).
-    Blockchain,
-    /// Traditional, every security manager under one central manager: SM -> CA -> SM (Fig. 4).
-    SameDomain,
-    /// Traditional, one central manager per district: SM -> CA -> CA -> SM (Fig. 3).
-    CrossDomain,
-}
-
-impl Structure {
-    /// The cost model's name for the structure.
-    pub fn cost_structure(self) -> vkm_period::Structure {
-        match self {
-            Self::Blockchain => vkm_period::Structure::Blockchain,
-            Self::SameDomain => vkm_period::Structure::SameDomain,
-            Self::CrossDomain => vkm_period::Structure::CrossDomain,
-        }
-    }
-
-    /// The name used in scenario files and output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Blockchain => "blockchain",
-            Self::SameDomain => "same-domain",
-            Self::CrossDomain => "cross-domain",
-        }
-    }
-}
+/// Which structure carries the key transfers (Lei et al. III.B.1): the cost model's
+/// own type, so a scenario and its prices name structures alike.
+pub use vkm_period::Structure;
 
 /// Traffic on each one-way flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
