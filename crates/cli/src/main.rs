@@ -29,7 +29,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Blockchain-based key management and key negotiation for vehicular networks.
 #[derive(Debug, Parser)]
@@ -134,6 +135,30 @@ enum CliError {
 /// The default thread count: every core the machine offers.
 fn all_cores() -> NonZeroUsize {
     std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+}
+
+/// The links between nodes (Table III's tBO and tP), for `vkm network run` and
+/// `vkm simulate`.
+#[derive(Debug, Args)]
+struct LinkArgs {
+    /// Mean CSMA back-off per message, ms.
+    #[arg(long, default_value_t = 0.5)]
+    backoff_ms: f64,
+    /// Propagation delay per message, ms.
+    #[arg(long, default_value_t = 0.1)]
+    propagation_ms: f64,
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress_bar(length: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(length);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>24} [{bar:30}] {percent:>3}% {elapsed_precise}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message.to_string());
+    bar
 }
 
 /// Prints `value` as one JSON object on stdout.

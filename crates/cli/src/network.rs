@@ -1,6 +1,5 @@
 //! `vkm network run`: the security managers' network in real time, in one process.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +9,7 @@ use serde_json::json;
 use vkm_node::network::{NetworkConfig, Structure, run};
 use vkm_period::{CollectionPeriod, Grid};
 
-use crate::{CliError, print_json};
+use crate::{CliError, LinkArgs, print_json, progress_bar};
 
 /// Structures on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -51,12 +50,8 @@ pub struct RunArgs {
     /// Append one JSON line per committed block to this file.
     #[arg(long)]
     events: Option<PathBuf>,
-    /// Mean CSMA back-off per message, ms.
-    #[arg(long, default_value_t = 0.5)]
-    backoff_ms: f64,
-    /// Propagation delay per message, ms.
-    #[arg(long, default_value_t = 0.1)]
-    propagation_ms: f64,
+    #[command(flatten)]
+    link: LinkArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -91,8 +86,8 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         ));
     }
     for (name, value) in [
-        ("--backoff-ms", args.backoff_ms),
-        ("--propagation-ms", args.propagation_ms),
+        ("--backoff-ms", args.link.backoff_ms),
+        ("--propagation-ms", args.link.propagation_ms),
     ] {
         if !(value.is_finite() && (0.0..=10_000.0).contains(&value)) {
             return Err(CliError::Invalid(format!("{name} must be 0..=10000")));
@@ -115,26 +110,13 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         duration: Duration::from_secs_f64(args.duration),
         seed: args.seed,
         db_dir,
-        backoff_ms: args.backoff_ms,
-        propagation_ms: args.propagation_ms,
+        backoff_ms: args.link.backoff_ms,
+        propagation_ms: args.link.propagation_ms,
         events: args.events.clone(),
     };
-    let terminal = std::io::stderr().is_terminal();
-    let mut progress = |fraction: f64| {
-        if terminal {
-            let filled = (fraction * 30.0) as usize;
-            eprint!(
-                "\r[{}{}] {:3.0}%",
-                "#".repeat(filled),
-                " ".repeat(30 - filled.min(30)),
-                fraction * 100.0
-            );
-        }
-    };
-    let result = run(&config, &mut progress);
-    if terminal {
-        eprintln!();
-    }
+    let bar = progress_bar(1000, "network run");
+    let result = run(&config, &mut |f| bar.set_position((f * 1000.0) as u64));
+    bar.finish_and_clear();
     if args.db.is_none() {
         let _ = std::fs::remove_dir_all(&temp);
     }

@@ -16,8 +16,7 @@ use vkm_sim::scenario::{PolicySpec, Traffic};
 use vkm_sim::{Mode, Scenario, Structure, simulate};
 
 use crate::plot::{Chart, Series, write_chart};
-use crate::simulate::progress_bar;
-use crate::{CliError, bench_crypto, calibrate, print_json};
+use crate::{CliError, bench_crypto, calibrate, print_json, progress_bar};
 
 /// Which costs the modelled figures use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use vkm_sim::scenario::{GridSpec, NetworkModel, PolicySpec, Traffic};
 use vkm_sim::sumo::{Districts, import_fcd};
 use vkm_sim::traffic::{Crossing, read_events, write_events};
 use vkm_sim::{Mode, Scenario, Structure, simulate};
 
 use crate::period::load_calibration;
-use crate::{CliError, print_json};
+use crate::{CliError, LinkArgs, print_json, progress_bar};
 
 /// Largest events or FCD file read, bytes.
 const MAX_INPUT_BYTES: u64 = 4 << 30;
@@ -95,12 +94,8 @@ pub struct SimulateArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Mean CSMA back-off per message, ms.
-    #[arg(long, default_value_t = 0.5)]
-    backoff_ms: f64,
-    /// Propagation delay per message, ms.
-    #[arg(long, default_value_t = 0.1)]
-    propagation_ms: f64,
+    #[command(flatten)]
+    link: LinkArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -198,8 +193,8 @@ fn scenario_from(args: &SimulateArgs) -> Result<Scenario, CliError> {
             },
         },
         network: NetworkModel {
-            backoff_ms: args.backoff_ms,
-            propagation_ms: args.propagation_ms,
+            backoff_ms: args.link.backoff_ms,
+            propagation_ms: args.link.propagation_ms,
             ..NetworkModel::default()
         },
     };
@@ -207,18 +202,6 @@ fn scenario_from(args: &SimulateArgs) -> Result<Scenario, CliError> {
         .validate()
         .map_err(|e| CliError::Invalid(e.to_string()))?;
     Ok(scenario)
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub fn progress_bar(length: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(length);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>24} [{bar:30}] {percent:>3}% {elapsed_precise}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(message.to_string());
-    bar
 }
 
 /// Runs `vkm simulate`.

@@ -2,6 +2,7 @@
 //! paper's 8-digit demonstration group, which exists only as [`InsecurePaperGroup`]
 //! (reading guide 7). Everything received is validated before use (reading guide 9).
 
+use aws_lc_rs::agreement::ParsedPublicKey;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, JacobiSymbol, NonZero, Odd, RandomBits, U2048, U3072, U4096, Uint};
 use crypto_primes::{Flavor, is_prime};
@@ -338,32 +339,38 @@ impl P256Group {
     /// (compressed or not) and refuses anything but a point of the curve other than the
     /// identity.
     pub fn agree(secret: &P256Secret, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
-        use aws_lc_rs::agreement::{ECDH_P256, UnparsedPublicKey, agree};
+        Self::agree_parsed(secret, parse_p256_share(peer_share)?)
+    }
+
+    /// The master key from a share AWS-LC has already parsed and checked.
+    fn agree_parsed(secret: &P256Secret, peer: ParsedPublicKey) -> Result<MasterKey, GroupError> {
         let shared = match &secret.prepared {
             Some(key) => {
                 let mut out = Zeroizing::new([0u8; 32]);
-                agree(
-                    key,
-                    UnparsedPublicKey::new(&ECDH_P256, peer_share),
-                    GroupError::BadPoint,
-                    |x| {
-                        if x.len() != 32 {
-                            return Err(GroupError::BadPoint);
-                        }
-                        out.copy_from_slice(x);
-                        Ok(())
-                    },
-                )?;
+                aws_lc_rs::agreement::agree(key, peer, GroupError::BadPoint, |x| {
+                    if x.len() != 32 {
+                        return Err(GroupError::BadPoint);
+                    }
+                    out.copy_from_slice(x);
+                    Ok(())
+                })?;
                 out
             }
             None => vkm_transfer::seal::ieee1609::p256_shared_x_sec1(
                 &secret.scalar.to_nonzero_scalar(),
-                peer_share,
+                peer.as_ref(),
             )
             .ok_or(GroupError::BadPoint)?,
         };
         Ok(MasterKey(shared.to_vec()))
     }
+}
+
+/// A P-256 share parsed by AWS-LC: a point of the curve other than the identity.
+fn parse_p256_share(share: &[u8]) -> Result<ParsedPublicKey, GroupError> {
+    use aws_lc_rs::agreement::{ECDH_P256, UnparsedPublicKey};
+    ParsedPublicKey::try_from(&UnparsedPublicKey::new(&ECDH_P256, share))
+        .map_err(|_| GroupError::BadPoint)
 }
 
 /// A received share that passed its group's validation ([`Group::validate_share`] makes
@@ -378,7 +385,7 @@ pub struct ValidShare {
 #[derive(Clone)]
 enum ShareValue {
     FiniteField(BoxedUint),
-    P256,
+    P256(ParsedPublicKey),
     Insecure(u64),
 }
 
@@ -602,11 +609,10 @@ impl Group {
                 (padded(share, self.share_len())?, ShareValue::FiniteField(b))
             }
             Self::P256 => {
-                p256::PublicKey::from_sec1_bytes(share).map_err(|_| GroupError::BadPoint)?;
                 if share.len() != 33 {
                     return Err(GroupError::BadPoint);
                 }
-                (share.to_vec(), ShareValue::P256)
+                (share.to_vec(), ShareValue::P256(parse_p256_share(share)?))
             }
             Self::InsecurePaper(g) => {
                 let bytes = padded(share, 4)?;
@@ -629,7 +635,9 @@ impl Group {
             {
                 Ok(g.agree_valid(a, b))
             }
-            (Self::P256, Secret::P256(a), ShareValue::P256) => P256Group::agree(a, &share.bytes),
+            (Self::P256, Secret::P256(a), ShareValue::P256(b)) => {
+                P256Group::agree_parsed(a, b.clone())
+            }
             (Self::InsecurePaper(g), Secret::Insecure(a), ShareValue::Insecure(b)) => {
                 Ok(MasterKey((g.agree(**a, *b) as u32).to_be_bytes().to_vec()))
             }
