@@ -19,7 +19,7 @@ use vkm_transfer::certificate::PseudonymId;
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{KeyTransferRules, sign_block};
-use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, admit, build_key_transfer};
+use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, build_key_transfer};
 
 /// What security managers send each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,6 +305,8 @@ impl SecurityManager {
         ) {
             Ok(tx) => {
                 self.next_sequence += 1;
+                // Signed here: its block need not verify it again.
+                self.rules.remember_own(&tx, self.ledger.registry());
                 let txid = Transaction::KeyTransfer(tx.clone()).txid();
                 self.mempool
                     .insert(txid, Transaction::KeyTransfer(tx.clone()));
@@ -518,7 +520,7 @@ impl SecurityManager {
                 if t.destination != self.id || !self.admitted.insert(*txid) {
                     continue;
                 }
-                match admit(t, &self.keys, self.id, &directory, now) {
+                match self.rules.admit(t, &self.keys, self.id, &directory, now) {
                     Ok(vehicle) => {
                         let pseudonym = vehicle.materials.pseudonym;
                         if !self.members.contains_key(&pseudonym) {

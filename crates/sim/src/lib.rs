@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ahead;
 pub mod engine;
 pub mod measured;
 pub mod metrics;

@@ -5,15 +5,20 @@
 //! Each security manager has two resources, as in the in-process network: its CPU, which
 //! handles events one at a time, and a miner, which searches nonces beside it and is
 //! aborted (Algorithm 1) when a peer's block arrives first.
+//!
+//! The peers' signature checks of a broadcast transfer, and its opening by its
+//! destination, run ahead on the machine's other cores ([`crate::ahead`]); each is charged
+//! to its node's CPU where the protocol does it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use vkm_block::{Block, BlockHash, MemberId, Timestamp};
-use vkm_ledger::Ledger;
+use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transaction};
+use vkm_ledger::{Ledger, Registry};
 use vkm_node::network::message_delay_s;
 use vkm_node::relay::{RelayAction, RelayEvent, RelayNode};
 use vkm_node::sm::{Action, Admission, Event, Message, NodeConfig, SecurityManager, Timer};
@@ -21,9 +26,10 @@ use vkm_period::Calibration;
 use vkm_pow::Miner;
 use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
 use vkm_transfer::directory::MemberDirectory;
-use vkm_transfer::keys::EncryptionScheme;
+use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
 use vkm_transfer::rules::{KeyTransferRules, MemberCache};
 
+use crate::ahead::{Ahead, Job, Work};
 use crate::engine::{Arrival, Driver};
 use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
 use crate::scenario::{Scenario, Structure};
@@ -37,6 +43,9 @@ pub enum Input {
     Cross(Crossing),
     /// An event for a security manager of the blockchain structure.
     Chain(Event),
+    /// A transfer reaching a security manager whose signature check was started ahead:
+    /// the number of that verification job.
+    Transfer(Event, u64),
     /// An event for a node of the traditional structure.
     Relay(RelayEvent),
     /// This node's miner finished the job with this generation.
@@ -46,6 +55,13 @@ pub enum Input {
         /// The solved block.
         block: Block,
     },
+}
+
+/// A security manager's rules, registry as last seen and keys, for checks run ahead.
+struct Checks {
+    rules: KeyTransferRules,
+    registry: Arc<Registry>,
+    keys: Arc<MemberKeys>,
 }
 
 enum Node {
@@ -65,6 +81,12 @@ struct MinerState {
 /// The measured driver: real nodes, measured costs.
 pub struct Measured {
     nodes: Vec<Node>,
+    /// What checks run ahead need of each security manager.
+    checks: Vec<Checks>,
+    ahead: Ahead,
+    /// The opening job of each transfer broadcast but not yet in a block, by source and
+    /// sequence number.
+    openings: HashMap<(MemberId, u64), u64>,
     ids: Vec<MemberId>,
     index_of: HashMap<MemberId, usize>,
     vehicles: Vec<Vec<IdentityMaterials>>,
@@ -129,6 +151,7 @@ impl Measured {
             .collect();
         let period = scenario.initial_period()?;
         let mut nodes = Vec::new();
+        let mut checks = Vec::new();
         let mut ids = Vec::new();
         let mut first = Vec::new();
         let keys = |id: MemberId| {
@@ -149,6 +172,11 @@ impl Measured {
                     // Prepare the registered members' verification tables now, so that the
                     // one-off cost is not charged to the first event.
                     drop(rules.cache().directory(ledger.registry()));
+                    checks.push(Checks {
+                        rules: rules.clone(),
+                        registry: Arc::new(ledger.registry().clone()),
+                        keys: Arc::new(keys(id)?),
+                    });
                     let config = NodeConfig {
                         mining_slot_ms: scenario.network.mining_slot_ms,
                         seed: scenario.seed,
@@ -200,6 +228,9 @@ impl Measured {
         Ok((
             Self {
                 nodes,
+                checks,
+                ahead: Ahead::for_this_machine(),
+                openings: HashMap::new(),
                 ids,
                 index_of,
                 vehicles,
@@ -267,6 +298,40 @@ impl Measured {
         (vehicle, self.ids[c.to])
     }
 
+    /// Starts `node`'s check of `tx` on another core, with its rules and its registry as
+    /// it stands now; returns the job's number.
+    fn ahead(&mut self, node: usize, tx: &Arc<KeyTransferTx>, open: bool) -> Option<u64> {
+        let checks = self.checks.get_mut(node)?;
+        if let Node::Manager(sm) = &self.nodes[node]
+            && *checks.registry != *sm.ledger().registry()
+        {
+            checks.registry = Arc::new(sm.ledger().registry().clone());
+        }
+        Some(self.ahead.submit(Job {
+            rules: checks.rules.clone(),
+            registry: checks.registry.clone(),
+            tx: tx.clone(),
+            work: if open {
+                Work::Open(checks.keys.clone())
+            } else {
+                Work::Verify
+            },
+        }))
+    }
+
+    /// Finishes the opening jobs of `block`'s transfers to `node`, so that admitting them
+    /// takes the results.
+    fn finish_openings(&mut self, node: usize, block: &Block) {
+        for tx in &block.transactions {
+            if let Transaction::KeyTransfer(t) = tx
+                && t.destination == self.ids[node]
+                && let Some(job) = self.openings.remove(&(t.source, t.sequence))
+            {
+                self.ahead.finish(job);
+            }
+        }
+    }
+
     fn delay(&mut self) -> f64 {
         message_delay_s(&mut self.rng, self.backoff_ms, self.propagation_ms)
     }
@@ -294,6 +359,7 @@ impl Measured {
         out: &mut Vec<Arrival<Input>>,
     ) -> Result<f64, SimError> {
         let mut mined_block = false;
+        let mut receipt = None;
         let event = match input {
             Input::Cross(c) => {
                 let (vehicle, destination) = self.crossing(&c, now);
@@ -303,6 +369,11 @@ impl Measured {
                 }
             }
             Input::Chain(event) => event,
+            Input::Transfer(event, job) => {
+                self.ahead.finish(job);
+                receipt = Some(job);
+                event
+            }
             Input::Mined { generation, block } => {
                 if generation != self.miners[node].generation {
                     return Ok(0.0); // aborted job
@@ -327,11 +398,26 @@ impl Measured {
             Event::Received(Message::Block(b)) => Some(b.block_hash()),
             _ => None,
         };
+        if let Event::Received(Message::Block(block)) | Event::Mined(block) = &event {
+            self.finish_openings(node, block);
+        }
+        let Node::Manager(sm) = &mut self.nodes[node] else {
+            return Ok(0.0);
+        };
         let started = Instant::now();
         let actions = sm
             .handle(event, timestamp(now))
             .map_err(|e| SimError::Node(e.to_string()))?;
-        let cost = started.elapsed().as_secs_f64();
+        let mut cost = started.elapsed().as_secs_f64();
+        // Work done ahead that the node took is charged here, where it would have run.
+        if let Some(checks) = self.checks.get(node) {
+            for job in checks.rules.take_used_ahead() {
+                cost += self.ahead.collect(job).unwrap_or(0.0);
+            }
+        }
+        if let Some(job) = receipt {
+            self.ahead.collect(job); // not taken: forgotten
+        }
         let done = now + cost;
         if let Some(hash) = received {
             let entry = self.verification.entry(hash).or_default();
@@ -357,12 +443,33 @@ impl Measured {
                             },
                         );
                     }
-                    for peer in (0..managers).filter(|&p| p != node) {
-                        let at = done + self.delay();
+                    let transfer = match &msg {
+                        Message::Transaction(tx) => Some(Arc::new(tx.clone())),
+                        _ => None,
+                    };
+                    if let Some(tx) = &transfer
+                        && let Some(&destination) = self.index_of.get(&tx.destination)
+                        && let Some(job) = self.ahead(destination, tx, true)
+                    {
+                        self.openings.insert((tx.source, tx.sequence), job);
+                    }
+                    let mut arrivals: Vec<(f64, usize)> = (0..managers)
+                        .filter(|&p| p != node)
+                        .map(|peer| (done + self.delay(), peer))
+                        .collect();
+                    // Checks run ahead are queued in the order the peers will need them.
+                    arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    for (at, peer) in arrivals {
+                        let event = Event::Received(msg.clone());
+                        let input =
+                            match transfer.as_ref().and_then(|tx| self.ahead(peer, tx, false)) {
+                                Some(job) => Input::Transfer(event, job),
+                                None => Input::Chain(event),
+                            };
                         out.push(Arrival {
                             at,
                             node: peer,
-                            input: Input::Chain(Event::Received(msg.clone())),
+                            input,
                         });
                     }
                 }
@@ -425,7 +532,7 @@ impl Measured {
                 }
             }
             Input::Relay(event) => event,
-            Input::Chain(_) | Input::Mined { .. } => return 0.0,
+            Input::Chain(_) | Input::Transfer(..) | Input::Mined { .. } => return 0.0,
         };
         let Node::Relay(relay) = &mut self.nodes[node] else {
             return 0.0;

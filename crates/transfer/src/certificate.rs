@@ -102,12 +102,25 @@ impl PseudonymCertificate {
         issuer_key: &RegisteredKey,
         now: Timestamp,
     ) -> Result<(), CertificateError> {
+        self.check_validity(now)?;
+        self.check_signature(issuer_key)
+    }
+
+    /// The part of [`Self::check`] that depends on time: `now` is inside the validity
+    /// period.
+    pub fn check_validity(&self, now: Timestamp) -> Result<(), CertificateError> {
         if now < self.valid_from {
             return Err(CertificateError::NotYetValid(self.valid_from));
         }
         if now >= self.valid_until {
             return Err(CertificateError::Expired(self.valid_until));
         }
+        Ok(())
+    }
+
+    /// The part of [`Self::check`] that does not: the pseudonym key is a valid point and
+    /// the issuer's signature verifies.
+    pub fn check_signature(&self, issuer_key: &RegisteredKey) -> Result<(), CertificateError> {
         crate::keys::verifying_key_from_chain(&self.pseudonym_key)
             .map_err(|_| CertificateError::BadPseudonymKey)?;
         issuer_key

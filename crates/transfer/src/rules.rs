@@ -3,19 +3,21 @@
 //! per-key tables.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use vkm_block::{
     Block, CompactSignature, DomainName, KeyTransferTx, Member, MemberId, PublicKeyBytes, Role,
-    Transaction, TxKind, Txid,
+    Timestamp, Transaction, TxKind, Txid,
 };
 use vkm_ledger::{Registry, RuleError, RuleSet, SignatureCheck, TransactionRules, TxContext};
 
+use crate::certificate::IdentityMaterials;
 use crate::directory::{Directory, RegisteredMember};
 use crate::keys::MemberKeys;
 use crate::signature::sign;
 use crate::transfer::{
-    SequenceLog, TransferError, check_fields, check_key_transfer, check_key_transfers,
+    AdmittedVehicle, SequenceLog, TransferError, admit, certificate_issuer, check_fields,
+    check_key_transfer, check_key_transfers, open_materials,
 };
 
 /// Most remembered verified transfers before the memory is cleared.
@@ -89,16 +91,63 @@ impl SequenceLog for NothingSeen {
     }
 }
 
-/// The key-transfer crate's rules for the ledger.
+/// A transfer's id and the key that signed it: what a remembered signature check is for.
+type Checked = (Txid, PublicKeyBytes);
+
+/// A transfer's id and its destination's registry entry (its binding).
+type Sealed = (Txid, [u8; 32]);
+
+/// Materials opened ahead for their destination.
+#[derive(Debug)]
+struct Opened {
+    materials: IdentityMaterials,
+    /// The binding of the issuer's registry entry whose key verified the certificate.
+    issuer: [u8; 32],
+    tag: u64,
+}
+
+/// Work done ahead of the arrival checks, each result with its caller's tag, and the tags
+/// of the results the checks took.
+#[derive(Debug, Default)]
+struct Ahead {
+    signatures: Mutex<HashMap<Checked, u64>>,
+    openings: Mutex<HashMap<Sealed, Opened>>,
+    used: Mutex<Vec<u64>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Inserts into a bounded memory (cleared when full).
+fn keep<K: std::hash::Hash + Eq, V>(memory: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut memory = lock(memory);
+    if memory.len() >= MAX_REMEMBERED {
+        memory.clear();
+    }
+    memory.insert(key, value);
+}
+
+/// The key-transfer crate's rules for the ledger, and a node's memory of the checks it
+/// has done.
 ///
 /// Transfers checked on arrival ([`KeyTransferRules::check_and_remember`]) are remembered
 /// by id and signer key, so block validation does not verify their signatures again; every
 /// other rule is checked again against the block's registry.
+///
+/// Work can also be done ahead of a transfer's arrival, on another thread: verifying its
+/// signature for a peer ([`KeyTransferRules::verify_ahead`]) or opening it for its
+/// destination ([`KeyTransferRules::open_ahead`]). The arrival checks then take the result
+/// instead of doing the work again, and hand back the caller's tag for it
+/// ([`KeyTransferRules::take_used_ahead`]): a simulator charges the work's cost there.
 #[derive(Debug, Clone)]
 pub struct KeyTransferRules {
     cache: Arc<MemberCache>,
     threads: usize,
-    verified: Arc<Mutex<HashSet<(Txid, PublicKeyBytes)>>>,
+    verified: Arc<Mutex<HashSet<Checked>>>,
+    ahead: Arc<Ahead>,
 }
 
 impl KeyTransferRules {
@@ -108,6 +157,7 @@ impl KeyTransferRules {
             cache: Arc::new(MemberCache::default()),
             threads: threads.max(1),
             verified: Arc::new(Mutex::new(HashSet::new())),
+            ahead: Arc::new(Ahead::default()),
         }
     }
 
@@ -123,7 +173,8 @@ impl KeyTransferRules {
     }
 
     /// Checks a transfer on arrival (every rule, signature included, against `registry`
-    /// and `log`) and remembers it when valid.
+    /// and `log`) and remembers it when valid. A signature already verified by
+    /// [`KeyTransferRules::verify_ahead`] for the same signer key is not verified again.
     pub fn check_and_remember<L: SequenceLog + ?Sized>(
         &self,
         tx: &KeyTransferTx,
@@ -131,28 +182,141 @@ impl KeyTransferRules {
         log: &L,
     ) -> Result<(), TransferError> {
         let directory = self.cache.directory(registry);
-        check_key_transfer(tx, &directory, log)?;
-        if let (Some(source), Ok(mut verified)) = (registry.get(tx.source), self.verified.lock()) {
-            if verified.len() >= MAX_REMEMBERED {
-                verified.clear();
+        let checked = checked(tx, registry);
+        let ahead = checked
+            .as_ref()
+            .and_then(|c| lock(&self.ahead.signatures).remove(c));
+        match ahead {
+            Some(tag) => {
+                check_fields(tx, &directory, log)?;
+                lock(&self.ahead.used).push(tag);
             }
-            verified.insert((
-                Transaction::KeyTransfer(tx.clone()).txid(),
-                source.signing_key,
-            ));
+            None => check_key_transfer(tx, &directory, log)?,
+        }
+        if let Some(checked) = checked {
+            self.remember(checked);
         }
         Ok(())
     }
 
-    fn remembered(&self, tx: &KeyTransferTx, registry: &Registry) -> bool {
-        let Some(source) = registry.get(tx.source) else {
-            return false;
-        };
-        let key = (
-            Transaction::KeyTransfer(tx.clone()).txid(),
-            source.signing_key,
+    /// Remembers a transfer this node built and signed itself as verified, so that the
+    /// block carrying it does not verify its signature again.
+    pub fn remember_own(&self, tx: &KeyTransferTx, registry: &Registry) {
+        if let Some(checked) = checked(tx, registry) {
+            self.remember(checked);
+        }
+    }
+
+    fn remember(&self, checked: Checked) {
+        let mut verified = lock(&self.verified);
+        if verified.len() >= MAX_REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(checked);
+    }
+
+    /// Verifies `tx`'s signature with its source's key in `registry`, before the transfer
+    /// arrives, and keeps the verdict, tagged `tag`, for
+    /// [`KeyTransferRules::check_and_remember`] when it is valid. Safe to call from another
+    /// thread: a runtime (or the simulator) verifies on a second core what the state
+    /// machine checks later. Only the signature is checked here; every other rule is
+    /// checked on arrival.
+    pub fn verify_ahead(
+        &self,
+        tx: &KeyTransferTx,
+        registry: &Registry,
+        tag: u64,
+    ) -> Result<(), TransferError> {
+        let source = registry
+            .get(tx.source)
+            .ok_or(TransferError::UnknownSender(tx.source))?;
+        let prepared = self
+            .cache
+            .get(source)
+            .ok_or(TransferError::UnknownSender(tx.source))?;
+        prepared
+            .verifier
+            .verify(&tx.signing_preimage(), &tx.signature)
+            .map_err(|_| TransferError::BadSignature)?;
+        keep(
+            &self.ahead.signatures,
+            (transfer_id(tx), source.signing_key),
+            tag,
         );
-        self.verified.lock().is_ok_and(|v| v.contains(&key))
+        Ok(())
+    }
+
+    /// Opens `tx` for its destination (`keys` are the destination's) before the transfer
+    /// is admitted, and verifies the certificate's signature with its issuer's key in
+    /// `registry`; keeps the materials, tagged `tag`, for [`KeyTransferRules::admit`]. Safe
+    /// to call from another thread. Revocation, the issuer's registration and the
+    /// certificate's validity are checked at admission.
+    pub fn open_ahead(
+        &self,
+        tx: &KeyTransferTx,
+        keys: &MemberKeys,
+        registry: &Registry,
+        tag: u64,
+    ) -> Result<(), TransferError> {
+        let directory = self.cache.directory(registry);
+        let me = directory
+            .member(tx.destination)
+            .ok_or(TransferError::UnknownDestination(tx.destination))?;
+        let materials = open_materials(keys, me, &tx.ciphertext)?;
+        let issuer = certificate_issuer(&materials, &directory)?;
+        materials.certificate.check_signature(&issuer.verifier)?;
+        let opened = Opened {
+            issuer: issuer.binding,
+            materials,
+            tag,
+        };
+        keep(&self.ahead.openings, (transfer_id(tx), me.binding), opened);
+        Ok(())
+    }
+
+    /// Admits `tx` at its destination `me` ([`admit`]), taking the materials opened ahead
+    /// by [`KeyTransferRules::open_ahead`] if they were opened for the same registry
+    /// entries of destination and issuer.
+    pub fn admit<D: Directory + ?Sized>(
+        &self,
+        tx: &KeyTransferTx,
+        keys: &MemberKeys,
+        me: MemberId,
+        directory: &D,
+        now: Timestamp,
+    ) -> Result<AdmittedVehicle, TransferError> {
+        if tx.destination != me {
+            return Err(TransferError::NotForUs(tx.destination));
+        }
+        let member = directory
+            .member(me)
+            .ok_or(TransferError::UnknownDestination(me))?;
+        let opened = lock(&self.ahead.openings).remove(&(transfer_id(tx), member.binding));
+        if let Some(opened) = opened {
+            match certificate_issuer(&opened.materials, directory) {
+                // The issuer's entry changed since: open and check again.
+                Ok(issuer) if issuer.binding != opened.issuer => {}
+                issuer => {
+                    lock(&self.ahead.used).push(opened.tag);
+                    issuer?;
+                    opened.materials.certificate.check_validity(now)?;
+                    return Ok(AdmittedVehicle {
+                        from: tx.source,
+                        materials: opened.materials,
+                    });
+                }
+            }
+        }
+        admit(tx, keys, me, directory, now)
+    }
+
+    /// The tags of the work done ahead that checks took since the last call.
+    pub fn take_used_ahead(&self) -> Vec<u64> {
+        std::mem::take(&mut lock(&self.ahead.used))
+    }
+
+    fn remembered(&self, tx: &KeyTransferTx, registry: &Registry) -> bool {
+        checked(tx, registry).is_some_and(|c| lock(&self.verified).contains(&c))
     }
 
     /// The ledger rule set: these rules for signatures and key transfers.
@@ -221,6 +385,18 @@ impl TransactionRules for KeyTransferRules {
             .map(|v| v.unwrap_or_else(|| Err(RuleError("not checked".into()))))
             .collect()
     }
+}
+
+fn transfer_id(tx: &KeyTransferTx) -> Txid {
+    Transaction::KeyTransfer(tx.clone()).txid()
+}
+
+/// What a valid signature of `tx` is remembered as: its id and its source's key in
+/// `registry` (none if the source is not registered).
+fn checked(tx: &KeyTransferTx, registry: &Registry) -> Option<Checked> {
+    registry
+        .get(tx.source)
+        .map(|source| (transfer_id(tx), source.signing_key))
 }
 
 /// Signs a mined block as its miner: ECDSA over the block hash.

@@ -295,13 +295,22 @@ pub fn check_materials<D: Directory + ?Sized>(
     directory: &D,
     now: Timestamp,
 ) -> Result<(), TransferError> {
+    let issuer = certificate_issuer(materials, directory)?;
+    Ok(materials.certificate.check(&issuer.verifier, now)?)
+}
+
+/// The registered central manager that issued the materials' certificate, if the chain
+/// has not revoked it.
+pub(crate) fn certificate_issuer<'d, D: Directory + ?Sized>(
+    materials: &IdentityMaterials,
+    directory: &'d D,
+) -> Result<&'d RegisteredMember, TransferError> {
     if directory.is_revoked(&materials.certificate.id()) {
         return Err(CertificateError::Revoked.into());
     }
     let issuer = materials.certificate.issuer;
-    let cm = directory
+    Ok(directory
         .member(issuer)
         .filter(|m| m.record.role == Role::CentralManager)
-        .ok_or(CertificateError::UnknownIssuer(issuer))?;
-    Ok(materials.certificate.check(&cm.verifier, now)?)
+        .ok_or(CertificateError::UnknownIssuer(issuer))?)
 }

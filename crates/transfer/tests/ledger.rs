@@ -414,3 +414,129 @@ fn revocation_on_the_chain_is_refused_from_the_next_block_on() {
         BlockError::UnauthorizedRegistry(0)
     );
 }
+
+#[test]
+fn a_signature_verified_ahead_is_taken_once_on_arrival_for_the_same_key() {
+    let mut c = Chain::new("ahead");
+    let ledger = c.open();
+    let registry = ledger.registry().clone();
+    let rules = KeyTransferRules::new(1);
+    let seen = std::collections::HashSet::new();
+    let Transaction::KeyTransfer(tx) = c.transfer(1, 2) else {
+        unreachable!()
+    };
+
+    // Verified on another thread, then checked on arrival: the verdict is taken.
+    let worker = rules.clone();
+    let (ahead_tx, ahead_registry) = (tx.clone(), registry.clone());
+    std::thread::spawn(move || worker.verify_ahead(&ahead_tx, &ahead_registry, 7))
+        .join()
+        .unwrap()
+        .unwrap();
+    rules.check_and_remember(&tx, &registry, &seen).unwrap();
+    assert_eq!(rules.take_used_ahead(), vec![7]);
+    // Taken once: a second arrival verifies again.
+    rules.check_and_remember(&tx, &registry, &seen).unwrap();
+    assert!(rules.take_used_ahead().is_empty());
+
+    // A forged signature is refused ahead and on arrival, and nothing is taken.
+    let mut forged = tx.clone();
+    forged.sequence += 1;
+    assert!(rules.verify_ahead(&forged, &registry, 8).is_err());
+    assert!(rules.check_and_remember(&forged, &registry, &seen).is_err());
+    assert!(rules.take_used_ahead().is_empty());
+
+    // A verdict is for the signer's key: under a registry where the source has another
+    // key, it is not taken and the signature does not verify.
+    let other_registry = other_world_registry();
+    assert_ne!(
+        other_registry.get(tx.source).unwrap().signing_key,
+        registry.get(tx.source).unwrap().signing_key
+    );
+    rules.verify_ahead(&tx, &registry, 9).unwrap();
+    assert!(
+        rules
+            .check_and_remember(&tx, &other_registry, &seen)
+            .is_err()
+    );
+    assert!(rules.take_used_ahead().is_empty());
+
+    // The rules other than the signature are still checked on arrival: a replayed
+    // sequence number is refused even with a verdict ahead, and not counted.
+    rules.verify_ahead(&tx, &registry, 10).unwrap();
+    let replayed: std::collections::HashSet<_> = [(tx.source, tx.sequence)].into();
+    assert!(rules.check_and_remember(&tx, &registry, &replayed).is_err());
+    assert!(rules.take_used_ahead().is_empty());
+}
+
+/// The registry of a world with other keys for the same member ids.
+fn other_world_registry() -> vkm_ledger::Registry {
+    let other = Scenario::new(
+        3,
+        1,
+        EncryptionScheme::Ieee1609P256,
+        &mut StdRng::seed_from_u64(6),
+    );
+    Ledger::in_memory(
+        &other.genesis_block(BITS, Timestamp(T0)),
+        KeyTransferRules::new(1).rule_set(),
+    )
+    .unwrap()
+    .registry()
+    .clone()
+}
+
+#[test]
+fn materials_opened_ahead_admit_like_opening_on_arrival() {
+    let mut c = Chain::new("open-ahead");
+    let ledger = c.open();
+    let registry = ledger.registry().clone();
+    let directory = KeyTransferRules::new(1).cache().directory(&registry);
+    let rules = KeyTransferRules::new(1);
+    let keys = c.world.keys(MemberId(2)).unwrap().clone();
+    let Transaction::KeyTransfer(tx) = c.transfer(1, 2) else {
+        unreachable!()
+    };
+    let inline =
+        vkm_transfer::transfer::admit(&tx, &keys, MemberId(2), &directory, Timestamp(T0 + 1000))
+            .unwrap();
+
+    // Opened on another thread, taken at admission: the same vehicle, tag handed back.
+    let (worker, ahead_tx, ahead_keys, ahead_registry) =
+        (rules.clone(), tx.clone(), keys.clone(), registry.clone());
+    std::thread::spawn(move || worker.open_ahead(&ahead_tx, &ahead_keys, &ahead_registry, 3))
+        .join()
+        .unwrap()
+        .unwrap();
+    let admitted = rules
+        .admit(&tx, &keys, MemberId(2), &directory, Timestamp(T0 + 1000))
+        .unwrap();
+    assert_eq!(admitted, inline);
+    assert_eq!(rules.take_used_ahead(), vec![3]);
+
+    // Validity is checked at admission, not ahead: an expired certificate is refused.
+    rules.open_ahead(&tx, &keys, &registry, 4).unwrap();
+    let late = Timestamp(T0 + 3_600_000 * 100);
+    assert!(
+        rules
+            .admit(&tx, &keys, MemberId(2), &directory, late)
+            .is_err()
+    );
+    assert_eq!(rules.take_used_ahead(), vec![4]);
+
+    // Another security manager's keys cannot open it ahead, and nothing is kept.
+    let wrong = c.world.keys(MemberId(3)).unwrap().clone();
+    assert!(rules.open_ahead(&tx, &wrong, &registry, 5).is_err());
+    rules
+        .admit(&tx, &keys, MemberId(2), &directory, Timestamp(T0 + 1000))
+        .unwrap();
+    assert!(rules.take_used_ahead().is_empty());
+
+    // The destination is still checked at admission.
+    rules.open_ahead(&tx, &keys, &registry, 6).unwrap();
+    assert!(matches!(
+        rules.admit(&tx, &keys, MemberId(3), &directory, Timestamp(T0 + 1000)),
+        Err(vkm_transfer::transfer::TransferError::NotForUs(_))
+    ));
+    assert!(rules.take_used_ahead().is_empty());
+}

@@ -1,0 +1,345 @@
+//! Checks run ahead, on the machine's other cores.
+//!
+//! When a security manager broadcasts a key transfer, every peer will verify its signature
+//! when the message reaches it, and its destination will open it when the block carrying
+//! it connects. That work depends only on the transaction, the registry and (to open it)
+//! the destination's keys, so the measured driver starts it at once, one job per peer and
+//! one for the destination, on worker threads, with each node's own rules
+//! ([`KeyTransferRules::verify_ahead`], [`KeyTransferRules::open_ahead`]). When the state
+//! machine reaches the check (in virtual time) it takes the result instead of doing the
+//! work again and hands back the job's number, and the driver charges the job's measured
+//! duration to that node's CPU then. Every signature is still verified once per receiving
+//! security manager and every transfer opened by its destination, each paid for where the
+//! protocol does it; only the wall clock gains, from the other cores.
+//!
+//! A job nobody has started when its result is needed runs on the caller's thread, so a
+//! single-core machine (no workers) does the same work in the same order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use vkm_block::KeyTransferTx;
+use vkm_ledger::Registry;
+use vkm_transfer::keys::MemberKeys;
+use vkm_transfer::rules::KeyTransferRules;
+
+/// What a job does, for one node.
+pub(crate) enum Work {
+    /// A peer verifies the transfer's signature.
+    Verify,
+    /// The destination opens the transfer (these are its keys).
+    Open(Arc<MemberKeys>),
+}
+
+/// One node's check of one transfer.
+pub(crate) struct Job {
+    /// The checking node's rules (its memory of results).
+    pub rules: KeyTransferRules,
+    /// The node's registry when the job was made.
+    pub registry: Arc<Registry>,
+    /// The transaction.
+    pub tx: Arc<KeyTransferTx>,
+    /// What to do.
+    pub work: Work,
+}
+
+impl Job {
+    /// Runs the check, its result kept under `tag` in the node's rules; returns its
+    /// wall-clock duration, seconds.
+    fn run(self, tag: u64) -> f64 {
+        let started = Instant::now();
+        // A failed check keeps nothing: the node does the work again when the protocol
+        // reaches it, and refuses the transfer then, at its own (measured) cost.
+        let _ = match &self.work {
+            Work::Verify => self.rules.verify_ahead(&self.tx, &self.registry, tag),
+            Work::Open(keys) => self.rules.open_ahead(&self.tx, keys, &self.registry, tag),
+        };
+        started.elapsed().as_secs_f64()
+    }
+}
+
+enum Slot {
+    Pending(Job),
+    Running,
+    Done(f64),
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<u64>,
+    slots: HashMap<u64, Slot>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    work: Condvar,
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Verification jobs and the worker threads running them.
+pub(crate) struct Ahead {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    next: u64,
+}
+
+impl Ahead {
+    /// A pool of `workers` threads (none: every job runs when its result is needed).
+    pub fn new(workers: usize) -> Self {
+        let shared = Arc::new(Shared::default());
+        let workers = (0..workers)
+            .map(|_| {
+                let shared = shared.clone();
+                std::thread::spawn(move || work(&shared))
+            })
+            .collect();
+        Self {
+            shared,
+            workers,
+            next: 0,
+        }
+    }
+
+    /// Worker threads for this machine: one per core but the simulation's own.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(cores.saturating_sub(1))
+    }
+
+    /// Queues `job`; returns its number for [`Ahead::finish`] and [`Ahead::collect`].
+    pub fn submit(&mut self, job: Job) -> u64 {
+        self.next += 1;
+        let id = self.next;
+        let mut state = self.shared.lock();
+        state.slots.insert(id, Slot::Pending(job));
+        state.queue.push_back(id);
+        drop(state);
+        self.shared.work.notify_one();
+        id
+    }
+
+    /// Makes sure job `id` has run: runs it here if no worker has started it, waits for
+    /// it otherwise.
+    pub fn finish(&self, id: u64) {
+        let mut state = self.shared.lock();
+        loop {
+            match state.slots.remove(&id) {
+                Some(Slot::Pending(job)) => {
+                    state.slots.insert(id, Slot::Running);
+                    drop(state);
+                    let seconds = job.run(id);
+                    self.shared.lock().slots.insert(id, Slot::Done(seconds));
+                    return;
+                }
+                Some(Slot::Running) => {
+                    state.slots.insert(id, Slot::Running);
+                    // Rather than idle while a worker finishes it, run the job queued last
+                    // (workers take the first): it has to run anyway.
+                    if let Some((other, job)) = take_last(&mut state) {
+                        drop(state);
+                        let seconds = job.run(other);
+                        state = self.shared.lock();
+                        state.slots.insert(other, Slot::Done(seconds));
+                        continue;
+                    }
+                    state = self
+                        .shared
+                        .done
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                Some(done @ Slot::Done(_)) => {
+                    state.slots.insert(id, done);
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// The measured duration of job `id` (run or waited for first, as by
+    /// [`Ahead::finish`]), forgotten after. `None` for an unknown or collected job.
+    pub fn collect(&self, id: u64) -> Option<f64> {
+        self.finish(id);
+        match self.shared.lock().slots.remove(&id) {
+            Some(Slot::Done(seconds)) => Some(seconds),
+            _ => None,
+        }
+    }
+}
+
+/// The pending job queued last, marked running.
+fn take_last(state: &mut State) -> Option<(u64, Job)> {
+    while let Some(id) = state.queue.pop_back() {
+        match state.slots.remove(&id) {
+            Some(Slot::Pending(job)) => {
+                state.slots.insert(id, Slot::Running);
+                return Some((id, job));
+            }
+            Some(other) => {
+                state.slots.insert(id, other);
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+fn work(shared: &Shared) {
+    let mut state = shared.lock();
+    loop {
+        if state.closed {
+            return;
+        }
+        if let Some(id) = state.queue.pop_front() {
+            // The job may have been run by its waiter already (its slot is gone then).
+            match state.slots.remove(&id) {
+                Some(Slot::Pending(job)) => {
+                    state.slots.insert(id, Slot::Running);
+                    drop(state);
+                    let seconds = job.run(id);
+                    state = shared.lock();
+                    state.slots.insert(id, Slot::Done(seconds));
+                    shared.done.notify_all();
+                }
+                Some(other) => {
+                    state.slots.insert(id, other);
+                }
+                None => {}
+            }
+            continue;
+        }
+        state = shared
+            .work
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashSet;
+
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use vkm_block::{MemberId, Timestamp};
+    use vkm_ledger::Ledger;
+    use vkm_transfer::directory::Directory;
+    use vkm_transfer::keys::EncryptionScheme;
+    use vkm_transfer::scenario::Scenario;
+    use vkm_transfer::transfer::build_key_transfer;
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    /// Nine jobs (eight peers verify, the destination opens) with `workers` threads:
+    /// each runs once, its result is taken by its node's check, and its cost is collected
+    /// once.
+    fn every_job_runs_once_and_is_collected_once(workers: usize) {
+        let mut rng = StdRng::seed_from_u64(3);
+        let world = Scenario::new(3, 1, EncryptionScheme::Ieee1609P256, &mut rng);
+        let genesis = world.genesis_block(8, Timestamp(T0));
+        let ledger = Ledger::in_memory(&genesis, KeyTransferRules::new(1).rule_set()).unwrap();
+        let registry = Arc::new(ledger.registry().clone());
+        let (from, to) = (MemberId(1), MemberId(2));
+        let vehicle = world
+            .vehicle(0, Timestamp(T0), 3_600_000, &mut rng)
+            .unwrap();
+        let tx = Arc::new(
+            build_key_transfer(
+                world.keys(from).unwrap(),
+                from,
+                0,
+                world.directory.member(to).unwrap(),
+                Timestamp(T0),
+                &vehicle,
+                &mut rng,
+            )
+            .unwrap(),
+        );
+        let peers: Vec<KeyTransferRules> = (0..8).map(|_| KeyTransferRules::new(1)).collect();
+        let destination = KeyTransferRules::new(1);
+        let mut ahead = Ahead::new(workers);
+        let mut jobs: Vec<u64> = peers
+            .iter()
+            .map(|rules| {
+                ahead.submit(Job {
+                    rules: rules.clone(),
+                    registry: registry.clone(),
+                    tx: tx.clone(),
+                    work: Work::Verify,
+                })
+            })
+            .collect();
+        let opening = ahead.submit(Job {
+            rules: destination.clone(),
+            registry: registry.clone(),
+            tx: tx.clone(),
+            work: Work::Open(Arc::new(world.keys(to).unwrap().clone())),
+        });
+        // Needed in another order than queued.
+        jobs.reverse();
+        let seen = HashSet::new();
+        for (job, rules) in jobs.iter().zip(peers.iter().rev()) {
+            ahead.finish(*job);
+            rules.check_and_remember(&tx, &registry, &seen).unwrap();
+            assert_eq!(rules.take_used_ahead(), vec![*job]);
+            assert!(ahead.collect(*job).unwrap() > 0.0);
+            assert_eq!(ahead.collect(*job), None);
+        }
+        // No verdict left over (a job run twice would leave one).
+        for rules in &peers {
+            rules.check_and_remember(&tx, &registry, &seen).unwrap();
+            assert!(rules.take_used_ahead().is_empty());
+        }
+        ahead.finish(opening);
+        let directory = destination.cache().directory(&registry);
+        let admitted = destination
+            .admit(
+                &tx,
+                world.keys(to).unwrap(),
+                to,
+                &directory,
+                Timestamp(T0 + 1),
+            )
+            .unwrap();
+        assert_eq!(admitted.materials, vehicle);
+        assert_eq!(destination.take_used_ahead(), vec![opening]);
+        assert!(ahead.collect(opening).is_some());
+        assert!(ahead.shared.lock().slots.is_empty());
+    }
+
+    #[test]
+    fn without_workers_the_caller_runs_every_job() {
+        every_job_runs_once_and_is_collected_once(0);
+    }
+
+    #[test]
+    fn with_workers_every_job_runs_once() {
+        every_job_runs_once_and_is_collected_once(1);
+        every_job_runs_once_and_is_collected_once(3);
+    }
+}
