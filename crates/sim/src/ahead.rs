@@ -68,7 +68,10 @@ enum Slot {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<u64>,
+    /// Signature checks, needed within milliseconds of virtual time, in order of need.
+    urgent: VecDeque<u64>,
+    /// Openings, needed a collection period later: done when no check waits.
+    deferred: VecDeque<u64>,
     slots: HashMap<u64, Slot>,
     closed: bool,
 }
@@ -120,9 +123,14 @@ impl Ahead {
     pub fn submit(&mut self, job: Job) -> u64 {
         self.next += 1;
         let id = self.next;
+        let urgent = matches!(job.work, Work::Verify);
         let mut state = self.shared.lock();
         state.slots.insert(id, Slot::Pending(job));
-        state.queue.push_back(id);
+        if urgent {
+            state.urgent.push_back(id);
+        } else {
+            state.deferred.push_back(id);
+        }
         drop(state);
         self.shared.work.notify_one();
         id
@@ -143,9 +151,9 @@ impl Ahead {
                 }
                 Some(Slot::Running) => {
                     state.slots.insert(id, Slot::Running);
-                    // Rather than idle while a worker finishes it, run the job queued last
-                    // (workers take the first): it has to run anyway.
-                    if let Some((other, job)) = take_last(&mut state) {
+                    // Rather than idle while a worker finishes it, run another job: the
+                    // check needed last (workers take the first), else an opening.
+                    if let Some((other, job)) = take(&mut state, Take::Steal) {
                         drop(state);
                         let seconds = job.run(other);
                         state = self.shared.lock();
@@ -178,9 +186,24 @@ impl Ahead {
     }
 }
 
-/// The pending job queued last, marked running.
-fn take_last(state: &mut State) -> Option<(u64, Job)> {
-    while let Some(id) = state.queue.pop_back() {
+/// Which pending job to take.
+#[derive(Clone, Copy)]
+enum Take {
+    /// A worker's: the check needed first, else the oldest opening.
+    Next,
+    /// A waiting caller's: the check needed last, else the oldest opening.
+    Steal,
+}
+
+/// A pending job, marked running.
+fn take(state: &mut State, which: Take) -> Option<(u64, Job)> {
+    loop {
+        let id = match which {
+            Take::Next => state.urgent.pop_front(),
+            Take::Steal => state.urgent.pop_back(),
+        }
+        .or_else(|| state.deferred.pop_front())?;
+        // The job may have been run by its waiter already (its slot is gone then).
         match state.slots.remove(&id) {
             Some(Slot::Pending(job)) => {
                 state.slots.insert(id, Slot::Running);
@@ -192,7 +215,6 @@ fn take_last(state: &mut State) -> Option<(u64, Job)> {
             None => {}
         }
     }
-    None
 }
 
 fn work(shared: &Shared) {
@@ -201,22 +223,12 @@ fn work(shared: &Shared) {
         if state.closed {
             return;
         }
-        if let Some(id) = state.queue.pop_front() {
-            // The job may have been run by its waiter already (its slot is gone then).
-            match state.slots.remove(&id) {
-                Some(Slot::Pending(job)) => {
-                    state.slots.insert(id, Slot::Running);
-                    drop(state);
-                    let seconds = job.run(id);
-                    state = shared.lock();
-                    state.slots.insert(id, Slot::Done(seconds));
-                    shared.done.notify_all();
-                }
-                Some(other) => {
-                    state.slots.insert(id, other);
-                }
-                None => {}
-            }
+        if let Some((id, job)) = take(&mut state, Take::Next) {
+            drop(state);
+            let seconds = job.run(id);
+            state = shared.lock();
+            state.slots.insert(id, Slot::Done(seconds));
+            shared.done.notify_all();
             continue;
         }
         state = shared
