@@ -176,12 +176,23 @@ pub fn p256_shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u
 /// which checks that `P` is a point of the curve (not the identity); `None` when it is
 /// not. The key negotiation's P-256 group agrees with it on the received share as is.
 pub fn p256_shared_x_sec1(secret: &NonZeroScalar, public: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
-    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey, UnparsedPublicKey, agree};
-    let mut out = Zeroizing::new([0u8; 32]);
+    agree_x(&aws_lc_key(secret)?, public)
+}
+
+/// `secret` as an AWS-LC ECDH key (which also computes and checks `secret * G`).
+fn aws_lc_key(secret: &NonZeroScalar) -> Option<aws_lc_rs::agreement::PrivateKey> {
+    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
     let scalar = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
-    let key = PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).ok()?;
+    PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).ok()
+}
+
+/// `x(key * P)` for a point `P` given as SEC1 bytes, by AWS-LC (`None` if `P` is not a
+/// point of the curve).
+fn agree_x(key: &aws_lc_rs::agreement::PrivateKey, public: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    use aws_lc_rs::agreement::{ECDH_P256, UnparsedPublicKey, agree};
+    let mut out = Zeroizing::new([0u8; 32]);
     let peer = UnparsedPublicKey::new(&ECDH_P256, public);
-    agree(&key, peer, aws_lc_rs::error::Unspecified, |x| {
+    agree(key, peer, aws_lc_rs::error::Unspecified, |x| {
         if x.len() == 32 {
             out.copy_from_slice(x);
             Ok(())
@@ -197,15 +208,29 @@ fn shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
     p256_shared_x(secret, public)
 }
 
-/// `secret * G` on P-256, by AWS-LC (by `p256` should AWS-LC refuse the valid scalar).
-fn public_of(secret: &NonZeroScalar) -> PublicKey {
-    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
-    let scalar = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
-    PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice())
-        .ok()
-        .and_then(|key| key.compute_public_key().ok())
-        .and_then(|point| PublicKey::from_sec1_bytes(point.as_ref()).ok())
-        .unwrap_or_else(|| PublicKey::from_secret_scalar(secret))
+/// The public key of an AWS-LC ECDH key, as `p256`'s type.
+fn aws_lc_public(key: &aws_lc_rs::agreement::PrivateKey) -> Option<PublicKey> {
+    let point = key.compute_public_key().ok()?;
+    PublicKey::from_sec1_bytes(point.as_ref()).ok()
+}
+
+/// The sender's side of ECDH with the ephemeral secret `v`: `x(v * recipient)` and
+/// `v * G`, from one AWS-LC key (by `p256` should AWS-LC refuse the valid inputs).
+fn ephemeral_agreement(
+    v: &NonZeroScalar,
+    recipient: &PublicKey,
+) -> (Zeroizing<[u8; 32]>, PublicKey) {
+    aws_lc_key(v)
+        .and_then(|key| {
+            let shared = agree_x(&key, recipient.to_sec1_point(false).as_bytes())?;
+            Some((shared, aws_lc_public(&key)?))
+        })
+        .unwrap_or_else(|| {
+            (
+                p256_shared_x(v, recipient),
+                PublicKey::from_secret_scalar(v),
+            )
+        })
 }
 
 /// Wraps the content key `k` for `recipient` with the ephemeral secret `v` (exposed so the
@@ -216,13 +241,14 @@ pub fn wrap_key(
     k: &[u8; KEY_BYTES],
     p1: &[u8],
 ) -> WrappedKey {
-    let keys = kdf2(&*shared_x(v, recipient), p1);
+    let (shared, ephemeral_public) = ephemeral_agreement(v, recipient);
+    let keys = kdf2(&*shared, p1);
     let mut wrapped_key = [0u8; KEY_BYTES];
     for ((c, k), k1) in wrapped_key.iter_mut().zip(k).zip(&keys[..KEY_BYTES]) {
         *c = k ^ k1;
     }
     WrappedKey {
-        ephemeral_public: public_of(v),
+        ephemeral_public,
         tag: tag(&keys[KEY_BYTES..], &wrapped_key),
         wrapped_key,
     }
