@@ -25,7 +25,6 @@ use vkm_node::sm::{Action, Admission, Event, Message, NodeConfig, SecurityManage
 use vkm_period::Calibration;
 use vkm_pow::Miner;
 use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
-use vkm_transfer::directory::MemberDirectory;
 use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
 use vkm_transfer::rules::{KeyTransferRules, MemberCache};
 
@@ -164,7 +163,7 @@ impl Measured {
             Structure::Blockchain => {
                 let genesis =
                     world.genesis_block(scenario.difficulty_bits, Timestamp(EPOCH_MS - 1000));
-                let members = std::sync::Arc::new(MemberCache::default());
+                let members = Arc::new(MemberCache::from_directory(&world.directory));
                 for &id in &sms {
                     let rules = KeyTransferRules::with_cache(1, members.clone());
                     let ledger = Ledger::in_memory(&genesis, vkm_node::chain_rules(&rules, 1))
@@ -206,12 +205,7 @@ impl Measured {
                 }
             }
             Structure::SameDomain | Structure::CrossDomain => {
-                let directory = std::sync::Arc::new({
-                    let mut d = MemberDirectory::new();
-                    d.apply(&world.genesis)
-                        .map_err(|e| SimError::Setup(e.to_string()))?;
-                    d
-                });
+                let directory = Arc::new(world.directory.clone());
                 for &id in sms.iter().chain(&cms) {
                     nodes.push(Node::Relay(Box::new(RelayNode::new(
                         id,

@@ -2,6 +2,7 @@
 //! signer, and the `P1` that binds ciphertexts to their recipient.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use vkm_block::{
@@ -56,10 +57,11 @@ pub trait Directory {
     fn is_revoked(&self, certificate: &CertificateId) -> bool;
 }
 
-/// An in-memory directory, built from registry transactions.
-#[derive(Debug, Default)]
+/// An in-memory directory, built from registry transactions. Cloning shares the prepared
+/// members.
+#[derive(Debug, Default, Clone)]
 pub struct MemberDirectory {
-    members: BTreeMap<MemberId, RegisteredMember>,
+    members: BTreeMap<MemberId, Arc<RegisteredMember>>,
     revoked: BTreeSet<CertificateId>,
 }
 
@@ -72,7 +74,7 @@ impl MemberDirectory {
     /// Adds (or replaces) a member.
     pub fn insert(&mut self, record: Member) -> Result<(), InvalidKey> {
         let member = RegisteredMember::new(record)?;
-        self.members.insert(member.id(), member);
+        self.members.insert(member.id(), Arc::new(member));
         Ok(())
     }
 
@@ -89,7 +91,7 @@ impl MemberDirectory {
         for (action, member) in tx.actions.iter().zip(prepared) {
             match (action, member) {
                 (_, Some(member)) => {
-                    self.members.insert(member.id(), member);
+                    self.members.insert(member.id(), Arc::new(member));
                 }
                 (RegistryAction::Revoke(id), None) => {
                     self.members.remove(id);
@@ -105,18 +107,23 @@ impl MemberDirectory {
 
     /// All members, by id.
     pub fn members(&self) -> impl Iterator<Item = &RegisteredMember> {
+        self.members.values().map(|m| m.as_ref())
+    }
+
+    /// All members, shared (for a [`crate::rules::MemberCache`] that need not prepare them
+    /// again).
+    pub fn shared_members(&self) -> impl Iterator<Item = &Arc<RegisteredMember>> {
         self.members.values()
     }
 }
 
 impl Directory for MemberDirectory {
     fn member(&self, id: MemberId) -> Option<&RegisteredMember> {
-        self.members.get(&id)
+        self.members.get(&id).map(|m| m.as_ref())
     }
 
     fn central_manager_of(&self, domain: &DomainName) -> Option<&RegisteredMember> {
-        self.members
-            .values()
+        self.members()
             .find(|m| m.record.role == Role::CentralManager && m.record.domain == *domain)
     }
 

@@ -31,6 +31,19 @@ pub struct MemberCache {
 }
 
 impl MemberCache {
+    /// A cache holding `directory`'s members, already prepared (their tables are shared,
+    /// not built again).
+    pub fn from_directory(directory: &crate::directory::MemberDirectory) -> Self {
+        Self {
+            members: RwLock::new(
+                directory
+                    .shared_members()
+                    .map(|m| (m.id(), m.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// The prepared entry for `member`, building it if it is new or changed.
     pub fn get(&self, member: &Member) -> Option<Arc<RegisteredMember>> {
         if let Ok(members) = self.members.read()
