@@ -173,12 +173,14 @@ pub fn simulate(
         }
     };
     let nodes = model::Model::nodes(scenario);
+    // No message between nodes takes less than the propagation delay.
+    let lookahead = scenario.network.propagation_ms / 1000.0;
     let (metrics, blocks, busy) = match mode {
         Mode::Measured => {
             let (driver, first) = measured::Measured::new(scenario, calibration)?;
             drive(
                 driver,
-                nodes,
+                Engine::with_lookahead(nodes, lookahead),
                 first,
                 &mut crossings,
                 until,
@@ -191,7 +193,7 @@ pub fn simulate(
             let (driver, first) = model::Model::new(scenario, calibration.elements, &make_policy)?;
             drive(
                 driver,
-                nodes,
+                Engine::new(nodes),
                 first,
                 &mut crossings,
                 until,
@@ -258,18 +260,17 @@ impl Outcome for model::Model {
     }
 }
 
-/// Runs `driver` over `nodes` from its first timers and the crossings until `until`;
+/// Runs `driver` on `engine` from its first timers and the crossings until `until`;
 /// returns the metrics, the chain's height and each node's busy time.
 fn drive<D: Outcome>(
     mut driver: D,
-    nodes: usize,
+    mut engine: Engine<D::Input>,
     first: Vec<Arrival<D::Input>>,
     crossings: &mut dyn Iterator<Item = Crossing>,
     until: f64,
     progress: &mut dyn FnMut(f64),
     wrap: impl Fn(Crossing) -> D::Input,
 ) -> Result<(Metrics, u64, Vec<f64>), SimError> {
-    let mut engine = Engine::new(nodes);
     for a in first {
         engine.schedule(a);
     }
