@@ -9,6 +9,7 @@
 mod attack;
 mod bench;
 mod bench_crypto;
+mod bench_sim;
 mod calibrate;
 mod chain;
 mod demo;
@@ -121,6 +122,8 @@ enum BenchCommand {
     Mining(bench::MiningArgs),
     /// The cryptographic operations of the paper's Table IV, measured here.
     Crypto(bench_crypto::CryptoArgs),
+    /// The simulator in measured mode at peak traffic, against real time.
+    Sim(bench_sim::SimArgs),
 }
 
 /// A failure to report on one line.
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
         Command::Block(BlockCommand::Verify { file, json }) => verify::run(&file, json),
         Command::Bench(BenchCommand::Mining(args)) => bench::run(&args),
         Command::Bench(BenchCommand::Crypto(args)) => bench_crypto::run(&args),
+        Command::Bench(BenchCommand::Sim(args)) => bench_sim::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Ecies(command) => ecies::run(&command),
         Command::Transfer(TransferCommand::Demo(args)) => demo::run(&args),

@@ -46,6 +46,54 @@ fn simulate_prints_the_contract_fields_in_both_modes() {
 }
 
 #[test]
+fn measured_mode_admits_the_same_with_any_number_of_worker_threads() {
+    let runs: Vec<_> = ["0", "1", "3"]
+        .iter()
+        .map(|threads| {
+            json(&vkm(&[
+                "simulate",
+                "--duration",
+                "1",
+                "--traffic",
+                "3000",
+                "--threads",
+                threads,
+                "--json",
+            ]))
+        })
+        .collect();
+    for v in &runs {
+        assert_eq!(v["key_transfers"], v["crossings"], "{v}");
+        assert_eq!(v["crossings"], runs[0]["crossings"], "{v}");
+    }
+}
+
+#[test]
+fn bench_sim_compares_checks_ahead_with_the_sequential_baseline() {
+    let v = json(&vkm(&[
+        "bench",
+        "sim",
+        "--seconds",
+        "0.3",
+        "--runs",
+        "1",
+        "--json",
+    ]));
+    for field in [
+        "sequential_speed_vs_real_time",
+        "ahead_speed_vs_real_time",
+        "speedup",
+        "sequential_max_cpu_share",
+        "ahead_max_cpu_share",
+    ] {
+        assert!(v[field].as_f64().unwrap() > 0.0, "{field} in {v}");
+    }
+    assert!(v["key_transfers"].as_u64().unwrap() > 50, "{v}");
+    let output = vkm(&["bench", "sim", "--runs", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+#[test]
 fn scenario_files_and_metrics_files() {
     let dir = temp("metrics");
     let scenario = dir.join("s.toml");

@@ -113,12 +113,6 @@ impl Ahead {
         }
     }
 
-    /// Worker threads for this machine: one per core but the simulation's own.
-    pub fn for_this_machine() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new(cores.saturating_sub(1))
-    }
-
     /// Queues `job`; returns its number for [`Ahead::finish`] and [`Ahead::collect`].
     pub fn submit(&mut self, job: Job) -> u64 {
         self.next += 1;

@@ -139,14 +139,60 @@ pub struct Run {
     pub metrics: Metrics,
 }
 
-/// Runs `scenario` in `mode`. `calibration` prices the model mode and the period
-/// policies; `events` replaces the generated traffic; `progress` is called with the
-/// fraction of virtual time done.
+/// How a run uses the machine (not what it simulates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Measured mode: worker threads that run the nodes' signature checks and openings
+    /// ahead (0: each runs on the simulation's thread when the protocol reaches it).
+    /// What is charged to the nodes is the same either way.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    /// One worker thread per core but the simulation's own.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            threads: cores.saturating_sub(1),
+        }
+    }
+}
+
+impl Options {
+    /// These options with `threads` worker threads.
+    pub fn with_threads(self, threads: usize) -> Self {
+        Self { threads }
+    }
+}
+
+/// Runs `scenario` in `mode` with the default [`Options`]. `calibration` prices the model
+/// mode and the period policies; `events` replaces the generated traffic; `progress` is
+/// called with the fraction of virtual time done.
 pub fn simulate(
     scenario: &Scenario,
     mode: Mode,
     calibration: &Calibration,
     events: Option<&[Crossing]>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Run, SimError> {
+    simulate_with(
+        scenario,
+        mode,
+        calibration,
+        events,
+        Options::default(),
+        progress,
+    )
+}
+
+/// [`simulate`] with `options`.
+pub fn simulate_with(
+    scenario: &Scenario,
+    mode: Mode,
+    calibration: &Calibration,
+    events: Option<&[Crossing]>,
+    options: Options,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Run, SimError> {
     scenario.validate()?;
@@ -177,7 +223,7 @@ pub fn simulate(
     let lookahead = scenario.network.propagation_ms / 1000.0;
     let (metrics, blocks, busy) = match mode {
         Mode::Measured => {
-            let (driver, first) = measured::Measured::new(scenario, calibration)?;
+            let (driver, first) = measured::Measured::new(scenario, calibration, options.threads)?;
             drive(
                 driver,
                 Engine::with_lookahead(nodes, lookahead),

@@ -116,10 +116,12 @@ fn seconds(at: Timestamp) -> f64 {
 impl Measured {
     /// Builds the world of `scenario`: keys, genesis, one security manager per district
     /// (with its own in-memory ledger) and, in the traditional structures, the central
-    /// managers. Returns the driver and the first timers.
+    /// managers; `threads` worker threads run checks ahead (none: each runs when the
+    /// protocol reaches it). Returns the driver and the first timers.
     pub fn new(
         scenario: &Scenario,
         calibration: &Calibration,
+        threads: usize,
     ) -> Result<(Self, Vec<Arrival<Input>>), SimError> {
         let districts = scenario.districts();
         let mut rng = StdRng::seed_from_u64(scenario.seed);
@@ -226,7 +228,7 @@ impl Measured {
             Self {
                 nodes,
                 checks,
-                ahead: Ahead::for_this_machine(),
+                ahead: Ahead::new(threads),
                 openings: HashMap::new(),
                 deferred: (0..node_count).map(|_| None).collect(),
                 ids,
