@@ -4,16 +4,16 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use vkm_block::{
     Block, BlockHash, InclusionProof, MemberId, OutPoint, Timestamp, Transaction, TxOut, Txid,
-    deserialize, serialize,
+    deserialize, dhash, serialize,
 };
 
 use crate::registry::Registry;
 use crate::store::{
     BLOCKS, MAIN, META, Meta, REGISTRY, SEQUENCES, SpentOutputs, TRANSFERS, TXS, UNDO, UTXOS,
-    block_work,
+    UTXOS_BY_SCRIPT, block_work,
 };
 use crate::validate::{
     BlockError, Context, RuleSet, ValidatedBlock, check_context_free, created_outputs, validate,
@@ -178,6 +178,65 @@ fn registry_from<T: ReadableTable<u64, &'static [u8]>>(
     deserialize(bytes.value()).map_err(|e| LedgerError::Corrupt(format!("registry: {e}")))
 }
 
+/// The unspent outputs and their index by script, changed together.
+struct Utxos<'t> {
+    outputs: redb::Table<'t, ([u8; 32], u32), &'static [u8]>,
+    by_script: redb::Table<'t, ([u8; 32], [u8; 32], u32), ()>,
+}
+
+impl<'t> Utxos<'t> {
+    fn open(wtxn: &'t WriteTransaction) -> Result<Self, LedgerError> {
+        Ok(Self {
+            outputs: wtxn.open_table(UTXOS).map_err(storage)?,
+            by_script: wtxn.open_table(UTXOS_BY_SCRIPT).map_err(storage)?,
+        })
+    }
+
+    fn insert(&mut self, o: &OutPoint, out: &TxOut) -> Result<(), LedgerError> {
+        self.outputs
+            .insert((o.txid.0, o.vout), serialize(out).as_slice())
+            .map_err(storage)?;
+        self.by_script
+            .insert((dhash(out.locking_script.as_bytes()), o.txid.0, o.vout), ())
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn remove(&mut self, o: &OutPoint) -> Result<(), LedgerError> {
+        let removed = self
+            .outputs
+            .remove((o.txid.0, o.vout))
+            .map_err(storage)?
+            .map(|bytes| deserialize::<TxOut>(bytes.value()));
+        if let Some(out) = removed {
+            let out = out.map_err(|e| LedgerError::Corrupt(format!("stored output: {e}")))?;
+            self.by_script
+                .remove((dhash(out.locking_script.as_bytes()), o.txid.0, o.vout))
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the index by script if it does not list every output (a store written
+    /// before the index existed).
+    fn reindex(&mut self) -> Result<(), LedgerError> {
+        if self.by_script.len().map_err(storage)? == self.outputs.len().map_err(storage)? {
+            return Ok(());
+        }
+        self.by_script.retain(|_, _| false).map_err(storage)?;
+        for entry in self.outputs.iter().map_err(storage)? {
+            let (key, bytes) = entry.map_err(storage)?;
+            let out: TxOut = deserialize(bytes.value())
+                .map_err(|e| LedgerError::Corrupt(format!("stored output: {e}")))?;
+            let (txid, vout) = key.value();
+            self.by_script
+                .insert((dhash(out.locking_script.as_bytes()), txid, vout), ())
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+}
+
 fn decode_block(bytes: &[u8]) -> Result<Block, LedgerError> {
     deserialize(bytes).map_err(|e| LedgerError::Corrupt(format!("stored block: {e}")))
 }
@@ -216,7 +275,11 @@ impl Ledger {
             orphans: OrphanPool::default(),
             reorgs: 0,
         };
-        if !ledger.load()? {
+        if ledger.load()? {
+            let wtxn = ledger.db.begin_write().map_err(storage)?;
+            Utxos::open(&wtxn)?.reindex()?;
+            wtxn.commit().map_err(storage)?;
+        } else {
             ledger.initialise(genesis)?;
         }
         if ledger.main.first() != Some(&genesis_hash) {
@@ -327,7 +390,7 @@ impl Ledger {
         let mut txs = wtxn.open_table(TXS).map_err(storage)?;
         let mut sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
         let mut transfers = wtxn.open_table(TRANSFERS).map_err(storage)?;
-        let mut utxos = wtxn.open_table(UTXOS).map_err(storage)?;
+        let mut utxos = Utxos::open(wtxn)?;
         for (position, (tx, txid)) in block
             .block()
             .transactions
@@ -348,13 +411,10 @@ impl Ledger {
                 }
                 Transaction::Value(v) => {
                     for input in &v.inputs {
-                        let o = input.previous_output;
-                        utxos.remove((o.txid.0, o.vout)).map_err(storage)?;
+                        utxos.remove(&input.previous_output)?;
                     }
                     for (o, out) in created_outputs(v, *txid) {
-                        utxos
-                            .insert((o.txid.0, o.vout), serialize(out).as_slice())
-                            .map_err(storage)?;
+                        utxos.insert(&o, out)?;
                     }
                 }
                 Transaction::Registry(_) => {}
@@ -385,7 +445,7 @@ impl Ledger {
         let mut txs = wtxn.open_table(TXS).map_err(storage)?;
         let mut sequences = wtxn.open_table(SEQUENCES).map_err(storage)?;
         let mut transfers = wtxn.open_table(TRANSFERS).map_err(storage)?;
-        let mut utxos = wtxn.open_table(UTXOS).map_err(storage)?;
+        let mut utxos = Utxos::open(wtxn)?;
         let mut spent = {
             let undo = wtxn.open_table(UNDO).map_err(storage)?;
             let stored = undo.get(block.block_hash().0).map_err(storage)?;
@@ -412,16 +472,13 @@ impl Ledger {
                 }
                 Transaction::Value(v) => {
                     for (o, _) in created_outputs(v, txid) {
-                        utxos.remove((o.txid.0, o.vout)).map_err(storage)?;
+                        utxos.remove(&o)?;
                     }
                     for input in v.inputs.iter().rev() {
                         let out = spent
                             .pop()
                             .ok_or_else(|| LedgerError::Corrupt("undo data too short".into()))?;
-                        let o = input.previous_output;
-                        utxos
-                            .insert((o.txid.0, o.vout), serialize(&out).as_slice())
-                            .map_err(storage)?;
+                        utxos.insert(&input.previous_output, &out)?;
                     }
                 }
                 Transaction::Registry(_) => {}
@@ -799,20 +856,29 @@ impl Ledger {
     }
 
     /// The best chain's unspent outputs locked by exactly `locking_script` (a wallet's
-    /// coins), by outpoint. Scans the UTXO set.
+    /// coins), by outpoint, from the index by script.
     pub fn unspent_outputs(
         &self,
         locking_script: &[u8],
     ) -> Result<Vec<(OutPoint, TxOut)>, LedgerError> {
         let read = self.db.begin_read().map_err(storage)?;
         let table = read.open_table(UTXOS).map_err(storage)?;
+        let by_script = read.open_table(UTXOS_BY_SCRIPT).map_err(storage)?;
+        let key = dhash(locking_script);
         let mut out = Vec::new();
-        for entry in table.iter().map_err(storage)? {
-            let (key, bytes) = entry.map_err(storage)?;
+        for entry in by_script
+            .range((key, [0; 32], 0)..=(key, [0xff; 32], u32::MAX))
+            .map_err(storage)?
+        {
+            let (_, txid, vout) = entry.map_err(storage)?.0.value();
+            let bytes = table
+                .get((txid, vout))
+                .map_err(storage)?
+                .ok_or_else(|| LedgerError::Corrupt("indexed output missing".into()))?;
             let output: TxOut = deserialize(bytes.value())
                 .map_err(|e| LedgerError::Corrupt(format!("stored output: {e}")))?;
+            // A hash collision would need a second preimage of double SHA-256; checked anyway.
             if output.locking_script.as_bytes() == locking_script {
-                let (txid, vout) = key.value();
                 out.push((
                     OutPoint {
                         txid: Txid(txid),

@@ -20,6 +20,10 @@ pub(crate) const TRANSFERS: TableDefinition<(u32, u64, [u8; 32]), u32> =
 pub(crate) const REGISTRY: TableDefinition<u64, &[u8]> = TableDefinition::new("registry");
 /// The best chain's unspent outputs: (txid, output index) -> encoded output.
 pub(crate) const UTXOS: TableDefinition<([u8; 32], u32), &[u8]> = TableDefinition::new("utxos");
+/// The same outputs by locking script: (double SHA-256 of the script, txid, output
+/// index) -> nothing (a wallet's coins without scanning the set).
+pub(crate) const UTXOS_BY_SCRIPT: TableDefinition<([u8; 32], [u8; 32], u32), ()> =
+    TableDefinition::new("utxos_by_script");
 /// Undo data of main-chain blocks that spend outputs: hash -> encoded spent outputs in
 /// block and input order.
 pub(crate) const UNDO: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("undo");
