@@ -17,7 +17,7 @@ use crate::keys::MemberKeys;
 use crate::signature::sign;
 use crate::transfer::{
     AdmittedVehicle, SequenceLog, TransferError, admit, certificate_issuer, check_fields,
-    check_key_transfer, check_key_transfers, open_materials,
+    check_key_transfer, check_key_transfers, destination_member, open_materials,
 };
 
 /// Most remembered verified transfers before the memory is cleared.
@@ -298,12 +298,7 @@ impl KeyTransferRules {
         directory: &D,
         now: Timestamp,
     ) -> Result<AdmittedVehicle, TransferError> {
-        if tx.destination != me {
-            return Err(TransferError::NotForUs(tx.destination));
-        }
-        let member = directory
-            .member(me)
-            .ok_or(TransferError::UnknownDestination(me))?;
+        let member = destination_member(tx, me, directory)?;
         let opened = lock(&self.ahead.openings).remove(&(transfer_id(tx), member.binding));
         if let Some(opened) = opened {
             match certificate_issuer(&opened.materials, directory) {

@@ -274,18 +274,27 @@ pub fn admit<D: Directory + ?Sized>(
     directory: &D,
     now: Timestamp,
 ) -> Result<AdmittedVehicle, TransferError> {
-    if tx.destination != me {
-        return Err(TransferError::NotForUs(tx.destination));
-    }
-    let member = directory
-        .member(me)
-        .ok_or(TransferError::UnknownDestination(me))?;
+    let member = destination_member(tx, me, directory)?;
     let materials = open_materials(keys, member, &tx.ciphertext)?;
     check_materials(&materials, directory, now)?;
     Ok(AdmittedVehicle {
         from: tx.source,
         materials,
     })
+}
+
+/// `me`'s registered entry, if `tx` is for `me`.
+pub(crate) fn destination_member<'d, D: Directory + ?Sized>(
+    tx: &KeyTransferTx,
+    me: MemberId,
+    directory: &'d D,
+) -> Result<&'d RegisteredMember, TransferError> {
+    if tx.destination != me {
+        return Err(TransferError::NotForUs(tx.destination));
+    }
+    directory
+        .member(me)
+        .ok_or(TransferError::UnknownDestination(me))
 }
 
 /// Checks opened materials: the certificate is not revoked on the chain, its issuer is a
