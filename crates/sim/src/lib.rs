@@ -5,7 +5,10 @@
 //! and a propagation delay. Two cost modes:
 //! - [`Mode::Measured`] ([`measured`]): the real sans-IO security managers of `vkm-node`
 //!   (or its traditional relays), each with an in-memory ledger; every ECIES, ECDSA and
-//!   nonce search runs, and its measured duration advances that node's virtual clock.
+//!   nonce search runs, and its measured duration advances that node's virtual clock. The
+//!   peers' signature checks and the destination's opening of each transfer run ahead on
+//!   the machine's other cores ([`Options::threads`]) and are charged where the protocol
+//!   does them.
 //! - [`Mode::Model`] ([`model`]): costs from a `vkm-period` calibration, no cryptography,
 //!   for large sweeps; the nodes take their decisions with the security manager's own
 //!   functions (period alignment, policy, mining rank).
