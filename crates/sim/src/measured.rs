@@ -7,7 +7,7 @@
 //! aborted (Algorithm 1) when a peer's block arrives first.
 //!
 //! The peers' signature checks of a broadcast transfer, and its opening by its
-//! destination, run ahead on the machine's other cores ([`crate::ahead`]); each is charged
+//! destination, run ahead on the machine's other cores (module `ahead`); each is charged
 //! to its node's CPU where the protocol does it.
 
 use std::collections::HashMap;
