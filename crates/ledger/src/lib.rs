@@ -1,7 +1,7 @@
 //! The chain of vkm's security managers (Lei et al. Fig. 2(b)): validation, fork choice,
 //! reorganisation, orphans, persistence in `redb`, and queries.
 //!
-//! - [`validate`]: the pipeline; only it creates a [`ValidatedBlock`].
+//! - [`validate`](mod@validate): the pipeline; only it creates a [`ValidatedBlock`].
 //! - [`rules`]: the narrow traits the ledger validates with: member signatures
 //!   ([`SignatureCheck`]) and per-kind transaction rules ([`TransactionRules`]), provided by
 //!   the key-transfer and negotiation crates, so the ledger depends on neither.
