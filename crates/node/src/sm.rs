@@ -306,7 +306,8 @@ impl SecurityManager {
             Ok(tx) => {
                 self.next_sequence += 1;
                 // Signed here: its block need not verify it again.
-                self.rules.remember_own(&tx, self.ledger.registry());
+                self.rules
+                    .remember_own(&tx, &self.keys, self.ledger.registry());
                 let txid = Transaction::KeyTransfer(tx.clone()).txid();
                 self.mempool
                     .insert(txid, Transaction::KeyTransfer(tx.clone()));

@@ -212,10 +212,12 @@ impl KeyTransferRules {
         Ok(())
     }
 
-    /// Remembers a transfer this node built and signed itself as verified, so that the
-    /// block carrying it does not verify its signature again.
-    pub fn remember_own(&self, tx: &KeyTransferTx, registry: &Registry) {
-        if let Some(checked) = checked(tx, registry) {
+    /// Remembers a transfer this node built and signed itself (with `keys`) as verified,
+    /// so that the block carrying it does not verify its signature again. Nothing is
+    /// remembered unless `keys` are those `registry` lists for the transfer's source.
+    pub fn remember_own(&self, tx: &KeyTransferTx, keys: &MemberKeys, registry: &Registry) {
+        let own = crate::keys::verifying_key_to_chain(keys.signing.verifying_key());
+        if let Some(checked) = checked(tx, registry).filter(|(_, key)| *key == own) {
             self.remember(checked);
         }
     }

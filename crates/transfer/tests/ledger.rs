@@ -540,3 +540,44 @@ fn materials_opened_ahead_admit_like_opening_on_arrival() {
     ));
     assert!(rules.take_used_ahead().is_empty());
 }
+
+#[test]
+fn only_the_sources_own_keys_vouch_for_a_transfer() {
+    let mut c = Chain::new("own");
+    let rules = KeyTransferRules::new(1);
+    let mut ledger = Ledger::open(
+        c.dir.join("chain.redb"),
+        &c.genesis,
+        rules.clone().rule_set(),
+    )
+    .unwrap();
+    let registry = ledger.registry().clone();
+    let Transaction::KeyTransfer(mut forged) = c.transfer(1, 2) else {
+        unreachable!()
+    };
+    forged.timestamp = Timestamp(forged.timestamp.0 + 1); // the signature no longer matches
+    let genesis = c.genesis.clone();
+
+    // Another member's keys do not make it "own": the block carrying it is refused.
+    let other = c.world.keys(MemberId(2)).unwrap().clone();
+    rules.remember_own(&forged, &other, &registry);
+    let refused = c.block_on(
+        &genesis,
+        1,
+        vec![Transaction::KeyTransfer(forged.clone())],
+        1000,
+    );
+    assert!(matches!(
+        ledger.accept(refused, now()),
+        Err(LedgerError::Invalid { .. })
+    ));
+
+    // The source's own keys do: the node takes its own word for what it signed.
+    let own = c.world.keys(MemberId(1)).unwrap().clone();
+    rules.remember_own(&forged, &own, &registry);
+    let vouched = c.block_on(&genesis, 1, vec![Transaction::KeyTransfer(forged)], 2000);
+    assert!(matches!(
+        ledger.accept(vouched, now()),
+        Ok(Accepted::Connected(_))
+    ));
+}
