@@ -97,7 +97,8 @@ pub struct SimulateArgs {
     #[command(flatten)]
     link: LinkArgs,
     /// Measured mode: worker threads running the nodes' checks ahead (0: none; default:
-    /// one per core but one). What is charged to the nodes does not change.
+    /// one per core but one). What is charged to the nodes does not change, but more
+    /// threads than spare cores inflate the measured costs.
     #[arg(long)]
     threads: Option<usize>,
     /// Print one JSON object.

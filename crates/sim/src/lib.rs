@@ -148,7 +148,9 @@ pub struct Run {
 pub struct Options {
     /// Measured mode: worker threads that run the nodes' signature checks and openings
     /// ahead (0: each runs on the simulation's thread when the protocol reaches it).
-    /// What is charged to the nodes is the same either way.
+    /// What is charged to the nodes is the same either way; more threads than the
+    /// machine has spare cores only inflate the measured costs (threads preempted while
+    /// timed).
     pub threads: usize,
 }
 
