@@ -115,6 +115,8 @@ pub struct Engine<I> {
     /// Each node's inputs waiting for its CPU, in order of arrival, with their times.
     queues: Vec<VecDeque<(f64, I)>>,
     cpus: Vec<Cpu>,
+    /// How many CPUs are blocked.
+    blocked: usize,
     generations: Vec<u64>,
     busy_s: Vec<f64>,
     now: f64,
@@ -136,6 +138,7 @@ impl<I> Engine<I> {
             seq: 0,
             queues: (0..nodes).map(|_| VecDeque::new()).collect(),
             cpus: vec![Cpu::Idle; nodes],
+            blocked: 0,
             generations: vec![0; nodes],
             busy_s: vec![0.0; nodes],
             now: 0.0,
@@ -288,12 +291,16 @@ impl<I> Engine<I> {
                     .front()
                     .map_or(f64::INFINITY, |(queued, _)| queued.max(at) + self.lookahead);
                 self.cpus[node] = Cpu::Blocked { start: at, horizon };
+                self.blocked += 1;
             }
         }
     }
 
     /// The blocked node with the earliest horizon, if that horizon is not after `next`.
     fn first_blocked(&self, next: f64) -> Option<usize> {
+        if self.blocked == 0 {
+            return None;
+        }
         self.cpus
             .iter()
             .enumerate()
@@ -314,6 +321,7 @@ impl<I> Engine<I> {
         out: &mut Vec<Arrival<I>>,
     ) {
         if let Cpu::Blocked { start, .. } = self.cpus[node] {
+            self.blocked -= 1;
             let cost = driver.finish(node, start, out).max(0.0);
             self.done(node, start, cost, out);
         }
