@@ -35,22 +35,32 @@ pub struct AttackReport {
     pub blocks: u64,
 }
 
+/// Alice's and Bob's wallets and a local chain in `group` that gives each 10 coins.
+fn two_parties<R: CryptoRng + ?Sized>(
+    db: &Path,
+    group: &Group,
+    rng: &mut R,
+) -> Result<(Wallet, Wallet, LocalChain), LocalError> {
+    let alice = Wallet::generate(rng);
+    let bob = Wallet::generate(rng);
+    let chain = LocalChain::create(
+        db,
+        group,
+        &[alice.address(), bob.address()],
+        Amount(10 * Amount::COIN),
+        8,
+        rng,
+    )?;
+    Ok((alice, bob, chain))
+}
+
 /// The paper's 8-digit group, broken from the chain: see the module documentation.
 pub fn small_group<R: CryptoRng + ?Sized>(
     db: &Path,
     rng: &mut R,
 ) -> Result<AttackReport, LocalError> {
     let group = Group::InsecurePaper(InsecurePaperGroup::generate(rng));
-    let alice = Wallet::generate(rng);
-    let bob = Wallet::generate(rng);
-    let mut chain = LocalChain::create(
-        db,
-        &group,
-        &[alice.address(), bob.address()],
-        Amount(10 * Amount::COIN),
-        8,
-        rng,
-    )?;
+    let (alice, bob, mut chain) = two_parties(db, &group, rng)?;
     let terms = Terms {
         channel: Channel::Value,
         session: rng.random(),
@@ -158,16 +168,7 @@ pub fn literal_dynamic_script<R: CryptoRng + ?Sized>(
 ) -> Result<AttackReport, LocalError> {
     let ff = FiniteFieldGroup::ffdhe2048().map_err(|e| LocalError::Refused(e.to_string()))?;
     let group = Group::FiniteField(ff.clone());
-    let mut alice = Wallet::generate(rng);
-    let mut bob = Wallet::generate(rng);
-    let mut chain = LocalChain::create(
-        db,
-        &group,
-        &[alice.address(), bob.address()],
-        Amount(10 * Amount::COIN),
-        8,
-        rng,
-    )?;
+    let (mut alice, mut bob, mut chain) = two_parties(db, &group, rng)?;
     for tx in &chain
         .block_at(0)?
         .map(|b| b.transactions)

@@ -4,7 +4,12 @@
 use vkm_period::{Calibration, CollectionPeriod, Load, algorithm3};
 use vkm_sim::scenario::{PolicySpec, Traffic};
 use vkm_sim::traffic::Crossing;
-use vkm_sim::{Mode, Scenario, Structure, simulate};
+use vkm_sim::{Mode, Run, Scenario, Structure, simulate};
+
+/// `scenario` in `mode` with the paper's calibration and generated traffic.
+fn run_paper(scenario: &Scenario, mode: Mode) -> Run {
+    simulate(scenario, mode, &Calibration::paper(), None, &mut |_| {}).expect("simulation")
+}
 
 fn light(duration_s: f64, vehicles_per_hour: f64) -> Scenario {
     let mut s = Scenario::beijing_peak(duration_s);
@@ -15,14 +20,7 @@ fn light(duration_s: f64, vehicles_per_hour: f64) -> Scenario {
 #[test]
 fn measured_blockchain_admits_every_crossing_through_real_blocks() {
     let scenario = light(3.0, 3_000.0);
-    let run = simulate(
-        &scenario,
-        Mode::Measured,
-        &Calibration::paper(),
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let run = run_paper(&scenario, Mode::Measured);
     let s = &run.summary;
     assert!(s.crossings > 200, "{s:?}");
     assert_eq!(s.key_transfers, s.crossings, "{s:?}");
@@ -54,22 +52,8 @@ fn measured_traditional_structures_relay_through_central_managers() {
     same.structure = Structure::SameDomain;
     let mut cross = same.clone();
     cross.structure = Structure::CrossDomain;
-    let same = simulate(
-        &same,
-        Mode::Measured,
-        &Calibration::paper(),
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
-    let cross = simulate(
-        &cross,
-        Mode::Measured,
-        &Calibration::paper(),
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let same = run_paper(&same, Mode::Measured);
+    let cross = run_paper(&cross, Mode::Measured);
     for run in [&same, &cross] {
         assert_eq!(run.summary.key_transfers, run.summary.crossings);
         assert_eq!(run.summary.blocks, 0);
@@ -88,33 +72,12 @@ fn measured_traditional_structures_relay_through_central_managers() {
 #[test]
 fn model_runs_are_reproducible_from_the_seed() {
     let scenario = Scenario::beijing_peak(20.0);
-    let a = simulate(
-        &scenario,
-        Mode::Model,
-        &Calibration::paper(),
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
-    let b = simulate(
-        &scenario,
-        Mode::Model,
-        &Calibration::paper(),
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let a = run_paper(&scenario, Mode::Model);
+    let b = run_paper(&scenario, Mode::Model);
     assert_eq!(a.metrics, b.metrics);
     let mut other = scenario.clone();
     other.seed += 1;
-    let c = simulate(
-        &other,
-        Mode::Model,
-        &Calibration::paper(),
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let c = run_paper(&other, Mode::Model);
     assert_ne!(a.metrics.transfers, c.metrics.transfers);
     assert_eq!(a.summary.key_transfers, a.summary.crossings);
     // About 500 transactions per 1 s block at peak (Eq. 5: 15,000 x 120 / 3,600).
@@ -132,9 +95,7 @@ fn model_follows_the_cost_model_per_structure() {
     let run = |structure| {
         let mut s = light(30.0, 3_000.0);
         s.structure = structure;
-        simulate(&s, Mode::Model, &Calibration::paper(), None, &mut |_| {})
-            .unwrap()
-            .summary
+        run_paper(&s, Mode::Model).summary
     };
     let (chain, same, cross) = (
         run(Structure::Blockchain),
@@ -165,7 +126,7 @@ fn algorithm3_policy_uses_the_period_algorithm3_chooses() {
         structure: vkm_period::Structure::Blockchain,
     };
     let chosen = algorithm3(&calibration, &load, &candidates).unwrap();
-    let run = simulate(&scenario, Mode::Model, &calibration, None, &mut |_| {}).unwrap();
+    let run = run_paper(&scenario, Mode::Model);
     // The first period is the first candidate; every later one is Algorithm 3's choice.
     let lengths: Vec<f64> = run.metrics.periods.iter().map(|p| p.length_s).collect();
     assert!(lengths.len() > 5);
