@@ -11,7 +11,9 @@
 //! - [`ledger`] (`vkm-ledger`): the chain: validation, fork choice, persistence, queries.
 //! - [`script`] (`vkm-script`): Bitcoin script with OP_EXPONENT, for value transactions.
 //! - [`rekey`] (`vkm-rekey`): group rekeying inside a domain (flat and LKH).
-//! - [`node`] (`vkm-node`): the security manager state machine and the in-process network.
+//! - [`node`] (`vkm-node`): the security manager and relay state machines (sans-IO).
+//! - [`runtime`] (`vkm-runtime`): the world set-up and the one application of their
+//!   actions for every driver; the in-process network and the local chain.
 //! - [`coins`] (`vkm-coins`): addresses, P2PKH wallet, the UTXO script rules.
 //! - [`negotiate`] (`vkm-negotiate`): Diffie-Hellman key negotiation through the chain
 //!   (Chen et al.): groups, the value/static/dynamic channels, confirmation, session keys.
@@ -36,6 +38,7 @@ pub use vkm_node as node;
 pub use vkm_period as period;
 pub use vkm_pow as pow;
 pub use vkm_rekey as rekey;
+pub use vkm_runtime as runtime;
 pub use vkm_script as script;
 pub use vkm_sim as sim;
 pub use vkm_transfer as transfer;

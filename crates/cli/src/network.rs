@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use vkm_node::network::{NetworkConfig, Structure, run};
 use vkm_period::{CollectionPeriod, Grid};
+use vkm_runtime::network::{NetworkConfig, Structure, run};
 
 use crate::{CliError, LinkArgs, print_json, progress_bar};
 
@@ -137,7 +137,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             "structure": format!("{:?}", config.structure).to_lowercase(),
             "sms": args.sms,
             "traffic": args.traffic,
-            "roads": vkm_node::network::grid_flows(&config.grid).len(),
+            "roads": vkm_runtime::network::grid_flows(&config.grid).len(),
             "period_s": args.period,
             "difficulty_bits": args.difficulty_bits,
             "seconds": report.seconds,

@@ -32,5 +32,5 @@ pub mod rules;
 pub mod wallet;
 
 pub use address::{Address, hash160, public_key_bytes};
-pub use rules::{ValueRules, check_scripts};
+pub use rules::{ValueRuleError, ValueRules, check_scripts};
 pub use wallet::{Wallet, WalletError, genesis_allocation, value_txid};

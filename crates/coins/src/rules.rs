@@ -7,7 +7,36 @@
 
 use vkm_block::{Transaction, TxKind};
 use vkm_ledger::{Registry, RuleError, TransactionRules, TxContext};
-use vkm_script::{Flags, TransactionChecker, verify};
+use vkm_script::{Flags, ScriptError, TransactionChecker, verify};
+
+/// Why a value transaction's scripts are refused (the cause of the ledger's
+/// [`RuleError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueRuleError {
+    /// These rules were handed another kind of transaction.
+    #[error("not a value transaction: {0:?}")]
+    NotValue(TxKind),
+    /// The spent outputs do not match the inputs one for one.
+    #[error("{inputs} inputs but {spent} spent outputs")]
+    SpentOutputs {
+        /// Inputs of the transaction.
+        inputs: usize,
+        /// Spent outputs given.
+        spent: usize,
+    },
+    /// An input's unlocking script does not satisfy the locking script it spends.
+    #[error("input {index}: script fails: {error}")]
+    Script {
+        /// The input.
+        index: usize,
+        /// Bitcoin Core's name of the failure.
+        error: ScriptError,
+    },
+    /// A checking thread panicked.
+    #[error("script check panicked")]
+    Panicked,
+}
 
 /// Script verification of value transactions, on up to `threads` threads.
 #[derive(Debug, Clone, Copy)]
@@ -33,17 +62,15 @@ impl Default for ValueRules {
 /// Checks every input's scripts of one transaction against the outputs it spends.
 pub fn check_scripts(context: &TxContext<'_>) -> Result<(), RuleError> {
     let Transaction::Value(tx) = context.transaction else {
-        return Err(RuleError(format!(
-            "not a value transaction: {:?}",
-            context.transaction.kind()
+        return Err(RuleError::new(ValueRuleError::NotValue(
+            context.transaction.kind(),
         )));
     };
     if context.spent_outputs.len() != tx.inputs.len() {
-        return Err(RuleError(format!(
-            "{} inputs but {} spent outputs",
-            tx.inputs.len(),
-            context.spent_outputs.len()
-        )));
+        return Err(RuleError::new(ValueRuleError::SpentOutputs {
+            inputs: tx.inputs.len(),
+            spent: context.spent_outputs.len(),
+        }));
     }
     for (index, (input, spent)) in tx.inputs.iter().zip(context.spent_outputs).enumerate() {
         let checker = TransactionChecker { tx, index };
@@ -53,7 +80,7 @@ pub fn check_scripts(context: &TxContext<'_>) -> Result<(), RuleError> {
             Flags { p2sh: true },
             &checker,
         )
-        .map_err(|e| RuleError(format!("input {index}: script fails: {e}")))?;
+        .map_err(|error| RuleError::new(ValueRuleError::Script { index, error }))?;
     }
     Ok(())
 }
@@ -81,7 +108,7 @@ impl TransactionRules for ValueRules {
                 .into_iter()
                 .flat_map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        vec![Err(RuleError("script check panicked".into())); chunk]
+                        vec![Err(RuleError::new(ValueRuleError::Panicked)); chunk]
                     })
                 })
                 .take(txs.len())

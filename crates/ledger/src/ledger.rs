@@ -36,7 +36,7 @@ pub enum LedgerError {
     },
     /// The store failed (I/O, corruption detected by redb).
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[source] Box<redb::Error>),
     /// The store holds another chain.
     #[error("the store holds the chain of genesis {stored}, not {expected}")]
     WrongGenesis {
@@ -50,8 +50,8 @@ pub enum LedgerError {
     Corrupt(String),
 }
 
-fn storage<E: std::fmt::Display>(e: E) -> LedgerError {
-    LedgerError::Storage(e.to_string())
+fn storage<E: Into<redb::Error>>(e: E) -> LedgerError {
+    LedgerError::Storage(Box::new(e.into()))
 }
 
 /// What accepting a block did.

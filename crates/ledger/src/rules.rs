@@ -12,10 +12,36 @@ pub trait SignatureCheck: Send + Sync {
     fn verify(&self, member: &Member, preimage: &[u8], signature: &CompactSignature) -> bool;
 }
 
-/// Why a transaction breaks its kind's rules.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RuleError(pub String);
+/// Why a transaction breaks its kind's rules: the rule crate's own error, kept as the
+/// source (downcast it with [`RuleError::cause`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{source}")]
+pub struct RuleError {
+    source: std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl RuleError {
+    /// A rule error caused by `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: std::sync::Arc::new(error),
+        }
+    }
+
+    /// The cause as the rule crate's error type `E`, if it is one.
+    pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref::<E>()
+    }
+}
+
+/// Two rule errors are equal when they say the same.
+impl PartialEq for RuleError {
+    fn eq(&self, other: &Self) -> bool {
+        self.source.to_string() == other.source.to_string()
+    }
+}
+
+impl Eq for RuleError {}
 
 /// A transaction with the chain state its rules need.
 #[derive(Debug, Clone, Copy)]

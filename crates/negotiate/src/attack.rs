@@ -166,7 +166,7 @@ pub fn literal_dynamic_script<R: CryptoRng + ?Sized>(
     db: &Path,
     rng: &mut R,
 ) -> Result<AttackReport, LocalError> {
-    let ff = FiniteFieldGroup::ffdhe2048().map_err(|e| LocalError::Refused(e.to_string()))?;
+    let ff = FiniteFieldGroup::ffdhe2048()?;
     let group = Group::FiniteField(ff.clone());
     let (mut alice, mut bob, mut chain) = two_parties(db, &group, rng)?;
     for tx in &chain
@@ -180,35 +180,29 @@ pub fn literal_dynamic_script<R: CryptoRng + ?Sized>(
     // Alice, as the paper writes it: a, g and p in the locking script.
     let a: [u8; 32] = rng.random();
     let (p, g) = (ff.p_bytes(), ff.g_bytes());
-    let share_a = modpow(&g, &a, &p).map_err(|e| LocalError::Refused(e.to_string()))?;
+    let share_a = modpow(&g, &a, &p)?;
     let lock = paper_literal_lock(&a, &g, &p, &bob.address());
-    let offer = alice
-        .build_spend(
-            vec![TxOut {
-                amount: Amount(Amount::COIN / 100),
-                locking_script: lock,
-            }],
-            &[],
-        )
-        .map_err(|e| LocalError::Refused(e.to_string()))?;
+    let offer = alice.build_spend(
+        vec![TxOut {
+            amount: Amount(Amount::COIN / 100),
+            locking_script: lock,
+        }],
+        &[],
+    )?;
     chain.submit(offer)?;
     chain.mine()?;
     // Bob reads g^a mod p, replies with his share in a data output.
     let (b, share_b) = ff.keypair(rng);
-    let bob_master = ff
-        .agree(&b, &share_a)
-        .map_err(|e| LocalError::Refused(e.to_string()))?;
+    let bob_master = ff.agree(&b, &share_a)?;
     let mut data = vec![OP_RETURN];
     push_data(&mut data, &share_b);
-    let reply = bob
-        .build_spend(
-            vec![TxOut {
-                amount: Amount(0),
-                locking_script: ScriptBytes::new(data).unwrap_or_default(),
-            }],
-            &[],
-        )
-        .map_err(|e| LocalError::Refused(e.to_string()))?;
+    let reply = bob.build_spend(
+        vec![TxOut {
+            amount: Amount(0),
+            locking_script: ScriptBytes::new(data).unwrap_or_default(),
+        }],
+        &[],
+    )?;
     chain.submit(reply)?;
     chain.mine()?;
 

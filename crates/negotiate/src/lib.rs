@@ -12,9 +12,10 @@
 //!   share).
 //! - [`keys`]: key-confirmation tags, session keys (HKDF-SHA256), the [`KeyBook`].
 //! - [`party`]: a negotiating party as a sans-IO state machine ([`Party`]).
-//! - [`local`]: a runtime: a real security manager mining a local chain, and the parties.
-//! - [`insecure`] and [`attack`]: the paper's demonstration group and literal dynamic
-//!   script, and the attacks that break them.
+//! - `local` (feature `local`, default): negotiations over a local chain mined by a real
+//!   security manager (`vkm-runtime`).
+//! - [`insecure`] and `attack` (feature `local`): the paper's demonstration group and
+//!   literal dynamic script, and the attacks that break them.
 //!
 //! ```
 //! use vkm_negotiate::FiniteFieldGroup;
@@ -30,11 +31,13 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "local")]
 pub mod attack;
 pub mod digits;
 pub mod group;
 pub mod insecure;
 pub mod keys;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod party;
 pub mod wire;

@@ -3,12 +3,16 @@
 //! - [`sm`]: the security manager as a sans-IO state machine: [`sm::Event`]s in (a
 //!   vehicle's crossing reported by an RSU, a peer's transaction or block, a timer, a
 //!   mining result), [`sm::Action`]s out (broadcast, start or abort mining, admit a
-//!   vehicle, a committed block, a timer). No threads, sockets or clocks inside: the
-//!   in-process network, the simulator and later a peer-to-peer transport drive the same
-//!   machine. (Its ledger writes to its own store: persistence is synchronous, not I/O the
-//!   runtime schedules.)
+//!   vehicle, a committed block, a timer, a typed [`sm::Refusal`]). No threads, sockets
+//!   or clocks inside: `vkm-runtime` applies the actions for every driver (in-process
+//!   network, simulator, local chain). (Its ledger writes to its own store: persistence
+//!   is synchronous, not I/O the runtime schedules.)
+//! - [`schedule`]: collection periods and mining rounds as one pure type ([`Schedule`]),
+//!   shared with the simulator's model mode.
+//! - [`domain`]: the domain's group over any `vkm_rekey::GroupKeyScheme`.
 //! - [`mempool`]: pending key transfers and value transactions, bounded, without two
 //!   spends of one output.
+//! - [`relay`]: the traditional structure's nodes.
 //! - [`chain_rules`]: the rule set of vkm's chain (key transfers, value transactions).
 //!
 //! ```no_run
@@ -34,12 +38,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod domain;
 pub mod mempool;
-pub mod network;
 pub mod relay;
+pub mod schedule;
 pub mod sm;
 
 use std::sync::Arc;
+
+pub use schedule::{Round, Schedule, mining_rank, period_end_after};
 
 use vkm_ledger::RuleSet;
 use vkm_transfer::rules::KeyTransferRules;

@@ -11,6 +11,7 @@ use vkm_transfer::certificate::IdentityMaterials;
 use vkm_transfer::directory::MemberDirectory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::traditional::{RelayMessage, RelayedTransfer, deliver, originate, relay};
+use vkm_transfer::transfer::TransferError;
 
 use crate::sm::Admission;
 
@@ -36,7 +37,7 @@ pub enum RelayAction {
     /// A vehicle's keys arrived at its destination: admit it.
     Admit(Admission),
     /// A message was refused, with the reason.
-    Refused(String),
+    Refused(TransferError),
 }
 
 /// A security manager or central manager of the traditional structure.
@@ -114,6 +115,6 @@ impl RelayNode {
             )
             .map(RelayAction::Send),
         };
-        vec![result.unwrap_or_else(|e| RelayAction::Refused(e.to_string()))]
+        vec![result.unwrap_or_else(RelayAction::Refused)]
     }
 }

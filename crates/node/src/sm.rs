@@ -1,25 +1,28 @@
 //! The security manager as a sans-IO state machine (Lei et al. Fig. 5): events in, actions
 //! out. Time comes in with every event; the caller runs timers, mining and the network.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sha2::{Digest, Sha256};
 use vkm_block::{
-    Block, BlockHash, BlockHeader, CertificateId, KeyTransferTx, MemberId, Timestamp, Transaction,
-    Txid, ValueTx,
+    Block, BlockHash, BlockHeader, KeyTransferTx, MemberId, Timestamp, Transaction, Txid, ValueTx,
 };
 use vkm_coins::check_scripts;
-use vkm_ledger::{Accepted, ChainUpdate, Ledger, LedgerError, TxContext, check_spend};
+use vkm_ledger::{
+    Accepted, BlockError, ChainUpdate, Ledger, LedgerError, RuleError, TxContext, check_spend,
+};
 use vkm_period::{CollectionPeriod, PeriodPolicy};
-use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, VehicleId};
+use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, RekeyError};
 use vkm_transfer::certificate::IdentityMaterials;
-use vkm_transfer::certificate::PseudonymId;
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{KeyTransferRules, sign_block};
-use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, build_key_transfer};
+use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, TransferError, build_key_transfer};
+
+use crate::domain::DomainGroup;
+use crate::mempool::Mempool;
+use crate::schedule::{Round, Schedule, mining_rank};
 
 /// What security managers send each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +103,69 @@ pub enum Action {
     /// message in the domain, hand each welcome to its joiner privately.
     Rekey(Rekey),
     /// Something offered was refused (a message, a block, an admission), with the reason.
-    Refused(String),
+    Refused(Refusal),
+}
+
+/// Why a value transaction is not collected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueRefusal {
+    /// The coin accounting fails against the best chain ([`vkm_ledger::check_spend`]).
+    #[error(transparent)]
+    Spend(BlockError),
+    /// A script fails.
+    #[error(transparent)]
+    Script(RuleError),
+    /// It spends an output a pending transaction spends, or the pool is full.
+    #[error("conflicts with a pending transaction or the pool is full")]
+    Conflict,
+}
+
+/// What a security manager refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A crossing names a destination the registry does not list.
+    #[error("crossing to unregistered {0}")]
+    UnknownDestination(MemberId),
+    /// The key transfer for a crossing could not be built.
+    #[error("cannot build transfer: {0}")]
+    Build(TransferError),
+    /// A peer's key transfer failed its checks.
+    #[error("transaction {txid}: {error}")]
+    Transfer {
+        /// The transfer's id.
+        txid: Txid,
+        /// The check it failed.
+        error: TransferError,
+    },
+    /// A value transaction was not collected.
+    #[error("transaction {txid}: {error}")]
+    Value {
+        /// The transaction's id.
+        txid: Txid,
+        /// Why.
+        error: ValueRefusal,
+    },
+    /// A block failed validation.
+    #[error("block {hash}: {error}")]
+    InvalidBlock {
+        /// The block's hash.
+        hash: BlockHash,
+        /// The check it failed.
+        error: BlockError,
+    },
+    /// A transfer to this domain was mined but its vehicle cannot be admitted.
+    #[error("admission of {txid}: {error}")]
+    Admission {
+        /// The transfer's id.
+        txid: Txid,
+        /// The check it failed.
+        error: TransferError,
+    },
+    /// The domain's group could not be rekeyed.
+    #[error("rekey: {0}")]
+    Rekey(RekeyError),
 }
 
 /// Settings of a security manager.
@@ -144,42 +209,89 @@ impl SequenceLog for LedgerLog<'_> {
     }
 }
 
-/// A security manager: its keys, its copy of the chain, its mempool and period policy.
-pub struct SecurityManager {
-    id: MemberId,
-    keys: MemberKeys,
+/// A manager's copy of the chain: the ledger, the rules it validates with (sharing their
+/// member cache), and the pending transactions on top of its best chain.
+struct Chain {
     ledger: Ledger,
     rules: KeyTransferRules,
-    mempool: crate::mempool::Mempool,
-    policy: Box<dyn PeriodPolicy + Send>,
-    period: CollectionPeriod,
-    collected: u64,
+    mempool: Mempool,
+}
+
+impl Chain {
+    /// The ledger's coin rules ([`vkm_ledger::check_spend`]) and the scripts, against the
+    /// best chain's UTXO set.
+    fn check_value(
+        &self,
+        tx: &Transaction,
+        v: &ValueTx,
+    ) -> Result<Result<(), ValueRefusal>, NodeError> {
+        let mut storage = None;
+        let checked = check_spend(0, v, |outpoint| {
+            self.ledger.utxo(outpoint).unwrap_or_else(|e| {
+                storage.get_or_insert(e);
+                None
+            })
+        });
+        if let Some(e) = storage {
+            return Err(e.into());
+        }
+        let spent = match checked {
+            Ok(spent) => spent,
+            Err(e) => return Ok(Err(ValueRefusal::Spend(e))),
+        };
+        Ok(check_scripts(&TxContext {
+            transaction: tx,
+            spent_outputs: &spent,
+        })
+        .map_err(ValueRefusal::Script))
+    }
+
+    /// Whether `txid` is pending or on the best chain.
+    fn knows(&self, txid: &Txid) -> Result<bool, NodeError> {
+        Ok(self.mempool.contains(txid) || self.ledger.has_transaction(txid)?)
+    }
+
+    /// The rank of `me` in the current round (see [`mining_rank`]).
+    fn rank(&self, me: MemberId) -> u64 {
+        let peers = self
+            .ledger
+            .registry()
+            .members()
+            .filter(|m| m.role == vkm_block::Role::SecurityManager)
+            .map(|m| m.id);
+        mining_rank(&self.ledger.tip(), self.ledger.height(), me, peers)
+    }
+}
+
+/// A security manager: its keys, its copy of the chain and mempool, its schedule of
+/// periods and mining rounds, and its domain's group (LKH unless another
+/// [`GroupKeyScheme`] is given).
+pub struct SecurityManager<G = Lkh> {
+    id: MemberId,
+    keys: MemberKeys,
+    chain: Chain,
+    schedule: Schedule,
+    group: DomainGroup<G>,
     next_sequence: u64,
-    round: u64,
-    mining: bool,
     admitted: HashSet<Txid>,
     config: NodeConfig,
     rng: StdRng,
-    group: Lkh,
-    members: HashMap<PseudonymId, (VehicleId, CertificateId)>,
-    next_vehicle: u64,
-    joins: Vec<VehicleId>,
-    leaves: Vec<VehicleId>,
 }
 
-impl core::fmt::Debug for SecurityManager {
+impl<G> core::fmt::Debug for SecurityManager<G> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SecurityManager")
             .field("id", &self.id)
-            .field("height", &self.ledger.height())
-            .field("mempool", &self.mempool.len())
+            .field("height", &self.chain.ledger.height())
+            .field("mempool", &self.chain.mempool.len())
             .finish_non_exhaustive()
     }
 }
 
-impl SecurityManager {
+impl SecurityManager<Lkh> {
     /// A security manager over `ledger` (which must validate with `rules`, sharing their
-    /// key cache), collecting for `period` and then as `policy` decides.
+    /// key cache), collecting for `period` and then as `policy` decides, its domain keyed
+    /// by LKH ([`vkm_rekey::lkh::DEFAULT_ARITY`]).
     pub fn new(
         id: MemberId,
         keys: MemberKeys,
@@ -189,29 +301,56 @@ impl SecurityManager {
         period: CollectionPeriod,
         config: NodeConfig,
     ) -> Result<Self, NodeError> {
-        let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
-        let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(id.0));
+        let mut rng = manager_rng(&config, id);
         let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
+        Self::assemble(id, keys, ledger, rules, policy, period, config, rng, group)
+    }
+}
+
+impl<G: GroupKeyScheme> SecurityManager<G> {
+    /// Like [`SecurityManager::new`], its domain keyed by `group`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_group(
+        id: MemberId,
+        keys: MemberKeys,
+        ledger: Ledger,
+        rules: KeyTransferRules,
+        policy: Box<dyn PeriodPolicy + Send>,
+        period: CollectionPeriod,
+        config: NodeConfig,
+        group: G,
+    ) -> Result<Self, NodeError> {
+        let rng = manager_rng(&config, id);
+        Self::assemble(id, keys, ledger, rules, policy, period, config, rng, group)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        id: MemberId,
+        keys: MemberKeys,
+        ledger: Ledger,
+        rules: KeyTransferRules,
+        policy: Box<dyn PeriodPolicy + Send>,
+        period: CollectionPeriod,
+        config: NodeConfig,
+        rng: StdRng,
+        group: G,
+    ) -> Result<Self, NodeError> {
+        let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
         Ok(Self {
             id,
             keys,
-            ledger,
-            rules,
-            mempool: Default::default(),
-            policy,
-            period,
-            collected: 0,
+            chain: Chain {
+                ledger,
+                rules,
+                mempool: Mempool::default(),
+            },
+            schedule: Schedule::new(policy, period, config.mining_slot_ms),
+            group: DomainGroup::new(group),
             next_sequence,
-            round: 0,
-            mining: false,
             admitted: HashSet::new(),
             config,
             rng,
-            group,
-            members: HashMap::new(),
-            next_vehicle: 0,
-            joins: Vec::new(),
-            leaves: Vec::new(),
         })
     }
 
@@ -222,7 +361,17 @@ impl SecurityManager {
 
     /// Its copy of the chain.
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        &self.chain.ledger
+    }
+
+    /// The rules its ledger validates with.
+    pub fn rules(&self) -> &KeyTransferRules {
+        &self.chain.rules
+    }
+
+    /// Its domain's group.
+    pub fn group(&self) -> &DomainGroup<G> {
+        &self.group
     }
 
     /// Vehicles in this domain's group.
@@ -232,23 +381,28 @@ impl SecurityManager {
 
     /// Pending transfers.
     pub fn mempool_len(&self) -> usize {
-        self.mempool.len()
+        self.chain.mempool.len()
+    }
+
+    /// Its schedule of periods and mining rounds.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// The collection period in force.
     pub fn period(&self) -> CollectionPeriod {
-        self.period
+        self.schedule.period()
     }
 
     /// Transactions collected since the current period began.
     pub fn collected(&self) -> u64 {
-        self.collected
+        self.schedule.collected()
     }
 
     /// The first period timer.
     pub fn start(&mut self, now: Timestamp) -> Vec<Action> {
         vec![Action::SetTimer {
-            at: period_end_after(now, self.period),
+            at: self.schedule.period_end(now),
             timer: Timer::PeriodEnd,
         }]
     }
@@ -262,15 +416,14 @@ impl SecurityManager {
                 destination,
             } => self.on_crossing(&vehicle, destination, now, &mut actions),
             Event::Received(Message::Transaction(tx)) => self.on_transaction(tx, &mut actions)?,
-            Event::Received(Message::Value(tx)) => {
-                self.on_value(tx, &mut actions)?;
-            }
+            Event::Received(Message::Value(tx)) => self.on_value(tx, &mut actions)?,
             Event::Received(Message::Block(block)) => self.on_block(block, now, &mut actions)?,
             Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions),
-            Event::Timer(Timer::MiningSlot(round)) if round == self.round => {
-                self.start_mining(now, &mut actions)
+            Event::Timer(Timer::MiningSlot(round)) => {
+                if self.schedule.slot_due(round) {
+                    self.start_mining(now, &mut actions)
+                }
             }
-            Event::Timer(Timer::MiningSlot(_)) => {}
             Event::Mined(block) => self.on_mined(block, now, &mut actions)?,
         }
         Ok(actions)
@@ -284,14 +437,11 @@ impl SecurityManager {
         actions: &mut Vec<Action>,
     ) {
         // A member leaving the domain leaves its group at the next rekey.
-        if let Some((id, _)) = self.members.remove(&vehicle.pseudonym) {
-            self.leaves.push(id);
-        }
-        let directory = self.rules.cache().directory(self.ledger.registry());
+        self.group.leave(&vehicle.pseudonym);
+        let chain = &mut self.chain;
+        let directory = chain.rules.cache().directory(chain.ledger.registry());
         let Some(dest) = directory.member(destination) else {
-            actions.push(Action::Refused(format!(
-                "crossing to unregistered {destination}"
-            )));
+            actions.push(Action::Refused(Refusal::UnknownDestination(destination)));
             return;
         };
         match build_key_transfer(
@@ -306,15 +456,17 @@ impl SecurityManager {
             Ok(tx) => {
                 self.next_sequence += 1;
                 // Signed here: its block need not verify it again.
-                self.rules
-                    .remember_own(&tx, &self.keys, self.ledger.registry());
+                chain
+                    .rules
+                    .remember_own(&tx, &self.keys, chain.ledger.registry());
                 let txid = Transaction::KeyTransfer(tx.clone()).txid();
-                self.mempool
+                chain
+                    .mempool
                     .insert(txid, Transaction::KeyTransfer(tx.clone()));
-                self.collected += 1;
+                self.schedule.collect();
                 actions.push(Action::Broadcast(Message::Transaction(tx)));
             }
-            Err(e) => actions.push(Action::Refused(format!("cannot build transfer: {e}"))),
+            Err(e) => actions.push(Action::Refused(Refusal::Build(e))),
         }
     }
 
@@ -324,134 +476,94 @@ impl SecurityManager {
         actions: &mut Vec<Action>,
     ) -> Result<(), NodeError> {
         let txid = Transaction::KeyTransfer(tx.clone()).txid();
-        if self.mempool.contains(&txid) || self.ledger.has_transaction(&txid)? {
+        if self.chain.knows(&txid)? {
             return Ok(());
         }
-        match self
-            .rules
-            .check_and_remember(&tx, self.ledger.registry(), &LedgerLog(&self.ledger))
-        {
+        let chain = &mut self.chain;
+        match chain.rules.check_and_remember(
+            &tx,
+            chain.ledger.registry(),
+            &LedgerLog(&chain.ledger),
+        ) {
             Ok(()) => {
-                if self.mempool.insert(txid, Transaction::KeyTransfer(tx)) {
-                    self.collected += 1;
+                if chain.mempool.insert(txid, Transaction::KeyTransfer(tx)) {
+                    self.schedule.collect();
                 }
             }
-            Err(e) => actions.push(Action::Refused(format!("transaction {txid}: {e}"))),
+            Err(error) => actions.push(Action::Refused(Refusal::Transfer { txid, error })),
         }
         Ok(())
     }
 
-    /// A value transaction from a party or a peer: collected when it spends confirmed,
-    /// unspent outputs no pending transaction spends, pays no more than they hold, and
-    /// every script passes. Returns whether it was collected.
-    fn on_value(&mut self, tx: ValueTx, actions: &mut Vec<Action>) -> Result<bool, NodeError> {
-        let tx = Transaction::Value(tx);
-        let txid = tx.txid();
-        if self.mempool.contains(&txid) || self.ledger.has_transaction(&txid)? {
-            return Ok(false);
+    /// A value transaction from a party or a peer: collected (and broadcast) when it
+    /// spends confirmed, unspent outputs no pending transaction spends, pays no more than
+    /// they hold, and every script passes.
+    fn on_value(&mut self, tx: ValueTx, actions: &mut Vec<Action>) -> Result<(), NodeError> {
+        let wrapped = Transaction::Value(tx);
+        let txid = wrapped.txid();
+        if self.chain.knows(&txid)? {
+            return Ok(());
         }
-        match self.check_value(&tx)? {
-            Ok(()) if self.mempool.insert(txid, tx.clone()) => {
-                self.collected += 1;
-                if let Transaction::Value(v) = tx {
-                    actions.push(Action::Broadcast(Message::Value(v)));
-                }
-                Ok(true)
-            }
-            Ok(()) => {
-                actions.push(Action::Refused(format!(
-                    "transaction {txid}: conflicts with a pending transaction or the pool is full"
-                )));
-                Ok(false)
-            }
-            Err(reason) => {
-                actions.push(Action::Refused(format!("transaction {txid}: {reason}")));
-                Ok(false)
-            }
-        }
-    }
-
-    /// The ledger's coin rules ([`vkm_ledger::check_spend`]) and the scripts, against the
-    /// best chain's UTXO set.
-    fn check_value(&self, tx: &Transaction) -> Result<Result<(), String>, NodeError> {
-        let Transaction::Value(v) = tx else {
-            return Ok(Err("not a value transaction".into()));
+        let Transaction::Value(tx) = &wrapped else {
+            return Ok(());
         };
-        let mut storage = None;
-        let checked = check_spend(0, v, |outpoint| {
-            self.ledger.utxo(outpoint).unwrap_or_else(|e| {
-                storage.get_or_insert(e);
-                None
-            })
-        });
-        if let Some(e) = storage {
-            return Err(e.into());
-        }
-        let spent = match checked {
-            Ok(spent) => spent,
-            Err(e) => return Ok(Err(e.to_string())),
+        let refused = match self.chain.check_value(&wrapped, tx)? {
+            Ok(()) if self.chain.mempool.insert(txid, wrapped.clone()) => {
+                self.schedule.collect();
+                actions.push(Action::Broadcast(Message::Value(tx.clone())));
+                return Ok(());
+            }
+            Ok(()) => ValueRefusal::Conflict,
+            Err(reason) => reason,
         };
-        Ok(check_scripts(&TxContext {
-            transaction: tx,
-            spent_outputs: &spent,
-        })
-        .map_err(|e| e.to_string()))
-    }
-
-    /// This manager's rank in the current round (see [`mining_rank`]).
-    fn rank(&self) -> u64 {
-        let peers = self
-            .ledger
-            .registry()
-            .members()
-            .filter(|m| m.role == vkm_block::Role::SecurityManager)
-            .map(|m| m.id);
-        mining_rank(&self.ledger.tip(), self.ledger.height(), self.id, peers)
+        actions.push(Action::Refused(Refusal::Value {
+            txid,
+            error: refused,
+        }));
+        Ok(())
     }
 
     fn on_period_end(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
-        let closed = self.period;
-        self.period = self.policy.next_period(self.collected, closed);
-        self.collected = 0;
+        let chain = &self.chain;
+        let me = self.id;
+        let closed = self
+            .schedule
+            .close_period(now, !chain.mempool.is_empty(), || chain.rank(me));
         actions.push(Action::SetTimer {
-            at: period_end_after(now, self.period),
+            at: closed.next_end,
             timer: Timer::PeriodEnd,
         });
-        if self.mempool.is_empty() {
-            return;
-        }
-        self.round += 1;
-        let rank = self.rank();
-        if rank == 0 {
-            self.start_mining(now, actions);
-        } else {
-            actions.push(Action::SetTimer {
-                at: Timestamp(now.0 + rank * self.config.mining_slot_ms),
-                timer: Timer::MiningSlot(self.round),
-            });
+        match closed.round {
+            Round::None => {}
+            Round::MineNow => self.start_mining(now, actions),
+            Round::Wait { round, slots } => actions.push(Action::SetTimer {
+                at: self.schedule.slot_time(now, slots),
+                timer: Timer::MiningSlot(round),
+            }),
         }
     }
 
     fn start_mining(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
-        if self.mempool.is_empty() {
+        let chain = &self.chain;
+        if chain.mempool.is_empty() {
             return;
         }
         let mut block = Block {
             header: BlockHeader {
                 version: BlockHeader::VERSION,
-                prev_block: self.ledger.tip(),
-                timestamp: Timestamp(now.0.max(self.ledger.tip_timestamp().0 + 1)),
-                difficulty_bits: self.ledger.difficulty_bits(),
+                prev_block: chain.ledger.tip(),
+                timestamp: Timestamp(now.0.max(chain.ledger.tip_timestamp().0 + 1)),
+                difficulty_bits: chain.ledger.difficulty_bits(),
                 ..BlockHeader::default()
             },
             miner: self.id,
             miner_signature: Default::default(),
-            transactions: self
+            transactions: chain
                 .mempool
                 .take_candidates(self.config.max_block_transactions),
         };
         block.header.merkle_root = block.compute_merkle_root();
-        self.mining = true;
+        self.schedule.started_mining();
         actions.push(Action::StartMining(block));
     }
 
@@ -461,8 +573,8 @@ impl SecurityManager {
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) -> Result<(), NodeError> {
-        self.mining = false;
-        if block.header.prev_block != self.ledger.tip() {
+        self.schedule.stopped_mining();
+        if block.header.prev_block != self.chain.ledger.tip() {
             return Ok(()); // stale: the chain moved while mining
         }
         sign_block(&self.keys, self.id, &mut block);
@@ -478,11 +590,11 @@ impl SecurityManager {
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) -> Result<(), NodeError> {
-        match self.ledger.accept(block, now) {
+        match self.chain.ledger.accept(block, now) {
             Ok(Accepted::Connected(update)) => self.apply(update, now, actions),
             Ok(_) => {}
             Err(LedgerError::Invalid { hash, error }) => {
-                actions.push(Action::Refused(format!("block {hash}: {error}")))
+                actions.push(Action::Refused(Refusal::InvalidBlock { hash, error }))
             }
             Err(e) => return Err(e.into()),
         }
@@ -491,53 +603,50 @@ impl SecurityManager {
 
     /// Mempool and admissions follow the best chain.
     fn apply(&mut self, update: ChainUpdate, now: Timestamp, actions: &mut Vec<Action>) {
-        if self.mining {
-            self.mining = false;
+        if self.schedule.chain_moved() {
             actions.push(Action::AbortMining);
         }
-        self.round += 1; // pending mining slots are for a tip that is gone
+        let chain = &mut self.chain;
         for block in &update.disconnected {
             for tx in &block.transactions {
                 match tx {
                     Transaction::KeyTransfer(_) => {
-                        self.mempool.insert(tx.txid(), tx.clone());
+                        chain.mempool.insert(tx.txid(), tx.clone());
                     }
                     // Back to the pool only if still valid on the new best chain.
-                    Transaction::Value(_) if matches!(self.check_value(tx), Ok(Ok(()))) => {
-                        self.mempool.insert(tx.txid(), tx.clone());
+                    Transaction::Value(v) if matches!(chain.check_value(tx, v), Ok(Ok(()))) => {
+                        chain.mempool.insert(tx.txid(), tx.clone());
                     }
                     _ => {}
                 }
             }
         }
-        let directory = self.rules.cache().directory(self.ledger.registry());
+        let directory = chain.rules.cache().directory(chain.ledger.registry());
         for validated in &update.connected {
             for (tx, txid) in validated.block().transactions.iter().zip(validated.txids()) {
-                self.mempool.remove(txid);
-                self.mempool.remove_conflicts(tx);
+                chain.mempool.remove(txid);
+                chain.mempool.remove_conflicts(tx);
                 let Transaction::KeyTransfer(t) = tx else {
                     continue;
                 };
                 if t.destination != self.id || !self.admitted.insert(*txid) {
                     continue;
                 }
-                match self.rules.admit(t, &self.keys, self.id, &directory, now) {
+                match chain.rules.admit(t, &self.keys, self.id, &directory, now) {
                     Ok(vehicle) => {
-                        let pseudonym = vehicle.materials.pseudonym;
-                        if !self.members.contains_key(&pseudonym) {
-                            let id = VehicleId(self.next_vehicle);
-                            self.next_vehicle += 1;
-                            self.members
-                                .insert(pseudonym, (id, vehicle.materials.certificate.id()));
-                            self.joins.push(id);
-                        }
+                        self.group.join(
+                            vehicle.materials.pseudonym,
+                            vehicle.materials.certificate.id(),
+                        );
                         actions.push(Action::Admit(Admission {
                             vehicle,
                             crossed_at: t.timestamp,
                             admitted_at: now,
                         }));
                     }
-                    Err(e) => actions.push(Action::Refused(format!("admission of {txid}: {e}"))),
+                    Err(error) => {
+                        actions.push(Action::Refused(Refusal::Admission { txid: *txid, error }))
+                    }
                 }
             }
             actions.push(Action::Committed {
@@ -545,77 +654,15 @@ impl SecurityManager {
                 hash: validated.hash(),
             });
         }
-        self.rekey(actions);
-    }
-
-    /// One rekey for everything that changed since the last: joins, leaves, and members
-    /// whose certificate the chain now revokes (Lei et al. III.A.3).
-    fn rekey(&mut self, actions: &mut Vec<Action>) {
-        let registry = self.ledger.registry();
-        let revoked: Vec<PseudonymId> = self
-            .members
-            .iter()
-            .filter(|(_, (_, certificate))| registry.is_revoked(certificate))
-            .map(|(pseudonym, _)| *pseudonym)
-            .collect();
-        for pseudonym in revoked {
-            if let Some((id, _)) = self.members.remove(&pseudonym) {
-                self.leaves.push(id);
-            }
-        }
-        if self.joins.is_empty() && self.leaves.is_empty() {
-            return;
-        }
-        // A vehicle that joined and left within the period never enters the tree.
-        let joins: Vec<VehicleId> = self.joins.drain(..).collect();
-        let leaves: Vec<VehicleId> = self.leaves.drain(..).collect();
-        let (joins, leaves): (Vec<_>, Vec<_>) = (
-            joins
-                .iter()
-                .copied()
-                .filter(|j| !leaves.contains(j))
-                .collect(),
-            leaves
-                .iter()
-                .copied()
-                .filter(|l| !joins.contains(l))
-                .collect(),
-        );
-        match self.group.rekey(&joins, &leaves, &mut self.rng) {
-            Ok(rekey) => actions.push(Action::Rekey(rekey)),
-            Err(e) => actions.push(Action::Refused(format!("rekey: {e}"))),
+        match self.group.rekey(chain.ledger.registry(), &mut self.rng) {
+            Some(Ok(rekey)) => actions.push(Action::Rekey(rekey)),
+            Some(Err(e)) => actions.push(Action::Refused(Refusal::Rekey(e))),
+            None => {}
         }
     }
 }
 
-/// The next end of a period after `now`: periods are aligned to multiples of their
-/// length since the Unix epoch, so security managers with the same period close it
-/// together.
-pub fn period_end_after(now: Timestamp, period: CollectionPeriod) -> Timestamp {
-    let length = ((period.seconds() * 1000.0).round() as u64).max(1);
-    Timestamp((now.0 / length + 1) * length)
-}
-
-/// The rank of security manager `me` among `managers` (which may include `me`) in the
-/// mining round on `tip` at `height`: its position when they are ordered by
-/// `SHA-256(tip || height || id)`. Rank `r` starts mining `r` mining slots after the
-/// period ends ([`NodeConfig::mining_slot_ms`]); every manager computes the same order.
-pub fn mining_rank(
-    tip: &BlockHash,
-    height: u64,
-    me: MemberId,
-    managers: impl IntoIterator<Item = MemberId>,
-) -> u64 {
-    let key = |id: MemberId| {
-        Sha256::new()
-            .chain_update(tip.0)
-            .chain_update(height.to_le_bytes())
-            .chain_update(id.0.to_le_bytes())
-            .finalize()
-    };
-    let mine = key(me);
-    managers
-        .into_iter()
-        .filter(|&id| id != me && key(id) < mine)
-        .count() as u64
+/// The manager's randomness (sealing, rekeys), reproducible from the run's seed.
+fn manager_rng(config: &NodeConfig, id: MemberId) -> StdRng {
+    StdRng::seed_from_u64(config.seed ^ u64::from(id.0))
 }

@@ -7,8 +7,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{Amount, MemberId, OutPoint, ScriptBytes, Timestamp, TxIn, TxOut, ValueTx};
 use vkm_coins::{Wallet, genesis_allocation, value_txid};
+use vkm_ledger::BlockError;
 use vkm_ledger::Ledger;
-use vkm_node::sm::{Action, Event, Message, NodeConfig, SecurityManager};
+use vkm_node::sm::{Action, Event, Message, NodeConfig, Refusal, SecurityManager, ValueRefusal};
 use vkm_period::{CollectionPeriod, FixedPolicy};
 use vkm_transfer::keys::EncryptionScheme;
 use vkm_transfer::rules::KeyTransferRules;
@@ -62,7 +63,13 @@ fn double_counted_inputs_are_refused() {
         .handle(Event::Received(Message::Value(double)), now)
         .unwrap();
     assert!(
-        matches!(&actions[..], [Action::Refused(reason)] if reason.contains("missing or spent")),
+        matches!(
+            &actions[..],
+            [Action::Refused(Refusal::Value {
+                error: ValueRefusal::Spend(BlockError::MissingOrSpentInput { outpoint, .. }),
+                ..
+            })] if *outpoint == coin
+        ),
         "{actions:?} (coin {coin:?})"
     );
     assert_eq!(sm.mempool_len(), 0);

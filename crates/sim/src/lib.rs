@@ -55,6 +55,26 @@ use crate::traffic::Crossing;
 /// fixed, so that runs are reproducible.
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
 
+/// The protocol time of virtual time `now` (seconds since the run's start): milliseconds
+/// since the Unix epoch, rounded to the nearest. Both cost modes convert with it.
+pub(crate) fn timestamp(now: f64) -> vkm_block::Timestamp {
+    vkm_block::Timestamp(EPOCH_MS + (now * 1000.0).round() as u64)
+}
+
+/// The virtual time (seconds since the run's start) of protocol time `at`.
+pub(crate) fn seconds(at: vkm_block::Timestamp) -> f64 {
+    at.0.saturating_sub(EPOCH_MS) as f64 / 1000.0
+}
+
+/// The security managers' settings for `scenario`, in both cost modes.
+pub(crate) fn node_config(scenario: &Scenario) -> vkm_node::sm::NodeConfig {
+    vkm_node::sm::NodeConfig {
+        mining_slot_ms: scenario.network.mining_slot_ms,
+        seed: scenario.seed,
+        ..vkm_node::sm::NodeConfig::default()
+    }
+}
+
 /// How costs are obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {

@@ -18,22 +18,27 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transaction};
-use vkm_ledger::{Ledger, Registry};
-use vkm_node::network::message_delay_s;
-use vkm_node::relay::{RelayAction, RelayEvent, RelayNode};
-use vkm_node::sm::{Action, Admission, Event, Message, NodeConfig, SecurityManager, Timer};
+use vkm_ledger::Registry;
+use vkm_node::relay::{RelayEvent, RelayNode};
+use vkm_node::sm::{Admission, Event, Message, Refusal, SecurityManager, Timer};
 use vkm_period::Calibration;
 use vkm_pow::Miner;
+use vkm_runtime::{
+    ManagerEffects, RelayEffects, Store, World, WorldConfig, apply, apply_relay, message_delay_s,
+    seeds,
+};
 use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
-use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
-use vkm_transfer::rules::{KeyTransferRules, MemberCache};
+use vkm_transfer::keys::MemberKeys;
+use vkm_transfer::rules::KeyTransferRules;
+use vkm_transfer::traditional::RelayMessage;
+use vkm_transfer::transfer::TransferError;
 
 use crate::ahead::{Ahead, Job, Work};
 use crate::engine::{Arrival, Driver};
 use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
 use crate::scenario::{Scenario, Structure};
 use crate::traffic::Crossing;
-use crate::{EPOCH_MS, SimError};
+use crate::{EPOCH_MS, SimError, seconds, timestamp};
 
 /// What a node of the measured simulation receives.
 #[derive(Debug)]
@@ -105,14 +110,6 @@ pub struct Measured {
     error: Option<SimError>,
 }
 
-fn timestamp(now: f64) -> Timestamp {
-    Timestamp(EPOCH_MS + (now * 1000.0) as u64)
-}
-
-fn seconds(at: Timestamp) -> f64 {
-    at.0.saturating_sub(EPOCH_MS) as f64 / 1000.0
-}
-
 impl Measured {
     /// Builds the world of `scenario`: keys, genesis, one security manager per district
     /// (with its own in-memory ledger) and, in the traditional structures, the central
@@ -124,99 +121,64 @@ impl Measured {
         threads: usize,
     ) -> Result<(Self, Vec<Arrival<Input>>), SimError> {
         let districts = scenario.districts();
-        let mut rng = StdRng::seed_from_u64(scenario.seed);
         let (domains, per_domain) = match scenario.structure {
             Structure::SameDomain => (1, districts),
             Structure::Blockchain | Structure::CrossDomain => (districts, 1),
         };
-        let world = vkm_transfer::scenario::Scenario::new(
-            domains,
-            per_domain,
-            EncryptionScheme::Ieee1609P256,
-            &mut rng,
-        );
-        let sms: Vec<MemberId> = world
-            .domains
-            .iter()
-            .flat_map(|d| d.security_managers.iter().map(|m| m.id))
-            .collect();
-        let cms: Vec<MemberId> = world.domains.iter().map(|d| d.central_manager.id).collect();
+        let mut world = World::new(WorldConfig {
+            managers_per_domain: per_domain,
+            ..WorldConfig::new(
+                domains,
+                scenario.difficulty_bits,
+                Timestamp(EPOCH_MS),
+                scenario.seed,
+            )
+        });
         let validity_ms = (scenario.duration_s * 1000.0) as u64 + 86_400_000;
         let vehicles = (0..districts)
             .map(|d| {
                 let domain = if domains == 1 { 0 } else { d };
-                (0..32)
-                    .filter_map(|_| {
-                        world.vehicle(domain, Timestamp(EPOCH_MS), validity_ms, &mut rng)
-                    })
-                    .collect()
+                world.vehicles(domain, 32, Timestamp(EPOCH_MS), validity_ms)
             })
             .collect();
         let period = scenario.initial_period()?;
+        let setup = |e: vkm_runtime::RuntimeError| SimError::Setup(e.to_string());
         let mut nodes = Vec::new();
         let mut checks = Vec::new();
         let mut ids = Vec::new();
         let mut first = Vec::new();
-        let keys = |id: MemberId| {
-            world
-                .keys(id)
-                .cloned()
-                .ok_or_else(|| SimError::Setup(format!("no keys for {id}")))
-        };
         match scenario.structure {
             Structure::Blockchain => {
-                let genesis =
-                    world.genesis_block(scenario.difficulty_bits, Timestamp(EPOCH_MS - 1000));
-                let members = Arc::new(MemberCache::from_directory(&world.directory));
-                for &id in &sms {
-                    let rules = KeyTransferRules::with_cache(1, members.clone());
-                    let ledger = Ledger::in_memory(&genesis, vkm_node::chain_rules(&rules, 1))
-                        .map_err(|e| SimError::Setup(e.to_string()))?;
-                    // Prepare the registered members' verification tables now, so that the
-                    // one-off cost is not charged to the first event.
-                    drop(rules.cache().directory(ledger.registry()));
+                for id in world.security_managers() {
+                    let sm = world
+                        .manager(
+                            id,
+                            &Store::Memory,
+                            crate::policy(scenario, calibration)?,
+                            period,
+                            crate::node_config(scenario),
+                        )
+                        .map_err(setup)?;
                     checks.push(Checks {
-                        rules: rules.clone(),
-                        registry: Arc::new(ledger.registry().clone()),
-                        keys: Arc::new(keys(id)?),
+                        rules: sm.rules().clone(),
+                        registry: Arc::new(sm.ledger().registry().clone()),
+                        keys: Arc::new(world.keys(id).map_err(setup)?),
                     });
-                    let config = NodeConfig {
-                        mining_slot_ms: scenario.network.mining_slot_ms,
-                        seed: scenario.seed,
-                        ..NodeConfig::default()
+                    let mut sm = Box::new(sm);
+                    let mut timers = FirstTimers {
+                        node: nodes.len(),
+                        first: &mut first,
                     };
-                    let mut sm = SecurityManager::new(
-                        id,
-                        keys(id)?,
-                        ledger,
-                        rules,
-                        crate::policy(scenario, calibration)?,
-                        period,
-                        config,
-                    )
-                    .map_err(|e| SimError::Setup(e.to_string()))?;
-                    for action in sm.start(Timestamp(EPOCH_MS)) {
-                        if let Action::SetTimer { at, timer } = action {
-                            first.push(Arrival {
-                                at: seconds(at),
-                                node: nodes.len(),
-                                input: Input::Chain(Event::Timer(timer)),
-                            });
-                        }
-                    }
-                    nodes.push(Node::Manager(Box::new(sm)));
+                    apply(sm.start(Timestamp(EPOCH_MS)), &mut timers);
+                    nodes.push(Node::Manager(sm));
                     ids.push(id);
                 }
             }
             Structure::SameDomain | Structure::CrossDomain => {
-                let directory = Arc::new(world.directory.clone());
-                for &id in sms.iter().chain(&cms) {
-                    nodes.push(Node::Relay(Box::new(RelayNode::new(
-                        id,
-                        keys(id)?,
-                        directory.clone(),
-                        scenario.seed,
-                    ))));
+                let mut members = world.security_managers();
+                members.extend(world.central_managers());
+                for id in members {
+                    nodes.push(Node::Relay(Box::new(world.relay(id).map_err(setup)?)));
                     ids.push(id);
                 }
             }
@@ -235,7 +197,7 @@ impl Measured {
                 index_of,
                 vehicles,
                 miners,
-                rng: StdRng::seed_from_u64(scenario.seed ^ 0x5eed),
+                rng: StdRng::seed_from_u64(seeds::delays(scenario.seed, 0)),
                 backoff_ms: scenario.network.backoff_ms,
                 propagation_ms: scenario.network.propagation_ms,
                 crossings: HashMap::new(),
@@ -424,95 +386,16 @@ impl Measured {
             entry.0 += cost;
             entry.1 += 1;
         }
-        let managers = self.nodes.len();
-        for action in actions {
-            match action {
-                Action::Broadcast(msg) => {
-                    if mined_block && let Message::Block(b) = &msg {
-                        let m = self.miners[node];
-                        self.mined.insert(
-                            b.block_hash(),
-                            BlockRecord {
-                                height: 0,
-                                miner: node,
-                                transactions: b.transactions.len(),
-                                started_s: m.job_started,
-                                preparation_s: m.preparation_s,
-                                mining_s: m.mining_s,
-                                verification_s: 0.0,
-                            },
-                        );
-                    }
-                    let transfer = match &msg {
-                        Message::Transaction(tx) => Some(Arc::new(tx.clone())),
-                        _ => None,
-                    };
-                    if let Some(tx) = &transfer
-                        && let Some(&destination) = self.index_of.get(&tx.destination)
-                        && let Some(job) = self.ahead(destination, tx, true)
-                    {
-                        self.openings.insert((tx.source, tx.sequence), job);
-                    }
-                    let mut arrivals: Vec<(f64, usize)> = (0..managers)
-                        .filter(|&p| p != node)
-                        .map(|peer| (done + self.delay(), peer))
-                        .collect();
-                    // Checks run ahead are queued in the order the peers will need them.
-                    arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    for (at, peer) in arrivals {
-                        let event = Event::Received(msg.clone());
-                        let input =
-                            match transfer.as_ref().and_then(|tx| self.ahead(peer, tx, false)) {
-                                Some(job) => Input::Transfer(event, job),
-                                None => Input::Chain(event),
-                            };
-                        out.push(Arrival {
-                            at,
-                            node: peer,
-                            input,
-                        });
-                    }
-                }
-                Action::StartMining(mut block) => {
-                    let seed = self.seed ^ (u64::from(self.ids[node].0) << 32) ^ now.to_bits();
-                    let mut rng = StdRng::seed_from_u64(seed);
-                    let started = Instant::now();
-                    let _ = Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
-                    let mining_s = started.elapsed().as_secs_f64();
-                    let miner = &mut self.miners[node];
-                    miner.generation += 1;
-                    let start = done.max(miner.free_at);
-                    *miner = MinerState {
-                        generation: miner.generation,
-                        free_at: start + mining_s,
-                        job_started: now,
-                        preparation_s: cost,
-                        mining_s,
-                    };
-                    out.push(Arrival {
-                        at: start + mining_s,
-                        node,
-                        input: Input::Mined {
-                            generation: miner.generation,
-                            block,
-                        },
-                    });
-                }
-                Action::AbortMining => {
-                    let miner = &mut self.miners[node];
-                    miner.generation += 1;
-                    miner.free_at = miner.free_at.min(done);
-                }
-                Action::Admit(admission) => self.admitted(&admission, done),
-                Action::SetTimer { at, timer } => out.push(Arrival {
-                    at: seconds(at),
-                    node,
-                    input: Input::Chain(Event::Timer(timer)),
-                }),
-                Action::Committed { .. } | Action::Rekey(_) => {}
-                Action::Refused(_) => self.metrics.refused += 1,
-            }
-        }
+        let mut effects = ManagerStep {
+            sim: self,
+            node,
+            now,
+            done,
+            cost,
+            mined_block,
+            out,
+        };
+        apply(actions, &mut effects);
         Ok(cost)
     }
 
@@ -540,24 +423,177 @@ impl Measured {
         let started = Instant::now();
         let actions = relay.handle(event, timestamp(now));
         let cost = started.elapsed().as_secs_f64();
-        let done = now + cost;
-        for action in actions {
-            match action {
-                RelayAction::Send(msg) => {
-                    if let Some(&target) = self.index_of.get(&msg.receiver) {
-                        let at = done + self.delay();
-                        out.push(Arrival {
-                            at,
-                            node: target,
-                            input: Input::Relay(RelayEvent::Received(msg)),
-                        });
-                    }
-                }
-                RelayAction::Admit(admission) => self.admitted(&admission, done),
-                RelayAction::Refused(_) => self.metrics.refused += 1,
-            }
-        }
+        let mut effects = RelayStep {
+            sim: self,
+            done: now + cost,
+            out,
+        };
+        apply_relay(actions, &mut effects);
         cost
+    }
+}
+
+/// The first timers of a security manager, as arrivals.
+struct FirstTimers<'a> {
+    node: usize,
+    first: &'a mut Vec<Arrival<Input>>,
+}
+
+impl ManagerEffects for FirstTimers<'_> {
+    fn broadcast(&mut self, _message: Message) {}
+    fn start_mining(&mut self, _candidate: Block) {}
+    fn abort_mining(&mut self) {}
+    fn set_timer(&mut self, at: Timestamp, timer: Timer) {
+        self.first.push(Arrival {
+            at: seconds(at),
+            node: self.node,
+            input: Input::Chain(Event::Timer(timer)),
+        });
+    }
+}
+
+/// What a security manager's actions do in virtual time: messages arrive after their
+/// delays from the moment its CPU is done, checks of a broadcast transfer start ahead,
+/// the miner searches for real and reports at the virtual time the search took.
+struct ManagerStep<'a> {
+    sim: &'a mut Measured,
+    node: usize,
+    /// When the event was taken.
+    now: f64,
+    /// When the CPU is done with it.
+    done: f64,
+    /// The CPU time it took.
+    cost: f64,
+    /// Whether it was this node's own solved block.
+    mined_block: bool,
+    out: &'a mut Vec<Arrival<Input>>,
+}
+
+impl ManagerEffects for ManagerStep<'_> {
+    fn broadcast(&mut self, msg: Message) {
+        let (sim, node) = (&mut *self.sim, self.node);
+        if self.mined_block
+            && let Message::Block(b) = &msg
+        {
+            let m = sim.miners[node];
+            sim.mined.insert(
+                b.block_hash(),
+                BlockRecord {
+                    height: 0,
+                    miner: node,
+                    transactions: b.transactions.len(),
+                    started_s: m.job_started,
+                    preparation_s: m.preparation_s,
+                    mining_s: m.mining_s,
+                    verification_s: 0.0,
+                },
+            );
+        }
+        let transfer = match &msg {
+            Message::Transaction(tx) => Some(Arc::new(tx.clone())),
+            _ => None,
+        };
+        if let Some(tx) = &transfer
+            && let Some(&destination) = sim.index_of.get(&tx.destination)
+            && let Some(job) = sim.ahead(destination, tx, true)
+        {
+            sim.openings.insert((tx.source, tx.sequence), job);
+        }
+        let mut arrivals: Vec<(f64, usize)> = (0..sim.nodes.len())
+            .filter(|&p| p != node)
+            .map(|peer| (self.done + sim.delay(), peer))
+            .collect();
+        // Checks run ahead are queued in the order the peers will need them.
+        arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (at, peer) in arrivals {
+            let event = Event::Received(msg.clone());
+            let input = match transfer.as_ref().and_then(|tx| sim.ahead(peer, tx, false)) {
+                Some(job) => Input::Transfer(event, job),
+                None => Input::Chain(event),
+            };
+            self.out.push(Arrival {
+                at,
+                node: peer,
+                input,
+            });
+        }
+    }
+
+    fn start_mining(&mut self, mut block: Block) {
+        let (sim, node, now) = (&mut *self.sim, self.node, self.now);
+        let seed = sim.seed ^ (u64::from(sim.ids[node].0) << 32) ^ now.to_bits();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let started = Instant::now();
+        let _ = Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
+        let mining_s = started.elapsed().as_secs_f64();
+        let miner = &mut sim.miners[node];
+        miner.generation += 1;
+        let start = self.done.max(miner.free_at);
+        *miner = MinerState {
+            generation: miner.generation,
+            free_at: start + mining_s,
+            job_started: now,
+            preparation_s: self.cost,
+            mining_s,
+        };
+        self.out.push(Arrival {
+            at: start + mining_s,
+            node,
+            input: Input::Mined {
+                generation: miner.generation,
+                block,
+            },
+        });
+    }
+
+    fn abort_mining(&mut self) {
+        let miner = &mut self.sim.miners[self.node];
+        miner.generation += 1;
+        miner.free_at = miner.free_at.min(self.done);
+    }
+
+    fn set_timer(&mut self, at: Timestamp, timer: Timer) {
+        self.out.push(Arrival {
+            at: seconds(at),
+            node: self.node,
+            input: Input::Chain(Event::Timer(timer)),
+        });
+    }
+
+    fn admitted(&mut self, admission: Admission) {
+        self.sim.admitted(&admission, self.done);
+    }
+
+    fn refused(&mut self, _refusal: Refusal) {
+        self.sim.metrics.refused += 1;
+    }
+}
+
+/// What a traditional node's actions do in virtual time.
+struct RelayStep<'a> {
+    sim: &'a mut Measured,
+    done: f64,
+    out: &'a mut Vec<Arrival<Input>>,
+}
+
+impl RelayEffects for RelayStep<'_> {
+    fn send(&mut self, msg: RelayMessage) {
+        if let Some(&target) = self.sim.index_of.get(&msg.receiver) {
+            let at = self.done + self.sim.delay();
+            self.out.push(Arrival {
+                at,
+                node: target,
+                input: Input::Relay(RelayEvent::Received(msg)),
+            });
+        }
+    }
+
+    fn admitted(&mut self, admission: Admission) {
+        self.sim.admitted(&admission, self.done);
+    }
+
+    fn refused(&mut self, _error: TransferError) {
+        self.sim.metrics.refused += 1;
     }
 }
 

@@ -2,9 +2,10 @@
 //! `vkm-period` says (Table III's time elements), and transactions and blocks are indexes.
 //!
 //! The nodes take the security manager's decisions with the security manager's own
-//! functions: periods close at [`period_end_after`], the period policy is the same
+//! [`Schedule`]: periods close at the same aligned times, the period policy is the same
 //! [`PeriodPolicy`], the miner of a round is chosen by [`mining_rank`] with the same mining
-//! slots, and a peer's block aborts mining. What is modelled instead of executed:
+//! slots, a period that ends while mining opens no round, and a peer's block aborts
+//! mining. What is modelled instead of executed:
 //! - a crossing costs its source tE + tS (seal and sign), each peer tV on receipt;
 //! - a block costs its miner tprep(n), then a nonce search of exponentially distributed
 //!   length with mean tM on the miner; the first block mined at a height is the one the
@@ -16,18 +17,15 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use vkm_block::{BlockHash, MemberId, Timestamp};
-use vkm_node::network::message_delay_s;
-use vkm_node::sm::{mining_rank, period_end_after};
-use vkm_period::{CollectionPeriod, PeriodPolicy, TimeElements};
+use vkm_node::{Round, Schedule, mining_rank};
+use vkm_period::{PeriodPolicy, TimeElements};
+use vkm_runtime::{message_delay_s, seeds};
 
 use crate::engine::{Arrival, Driver};
 use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
 use crate::scenario::{Scenario, Structure};
 use crate::traffic::Crossing;
-use crate::{EPOCH_MS, SimError};
-
-/// Most transactions in a modelled block (the security manager's default).
-const MAX_BLOCK_TRANSACTIONS: usize = 10_000;
+use crate::{SimError, seconds, timestamp};
 
 /// What a node of the modelled simulation receives.
 #[derive(Debug, Clone, Copy)]
@@ -67,12 +65,10 @@ struct ModelBlock {
 }
 
 struct Manager {
-    policy: Box<dyn PeriodPolicy + Send>,
-    period: CollectionPeriod,
-    collected: u64,
+    schedule: Schedule,
     height: u64,
-    round: u64,
     mempool: Vec<u32>,
+    /// The transfers of the running mining job.
     mining: Option<Vec<u32>>,
     generation: u64,
     miner_free_at: f64,
@@ -95,17 +91,10 @@ pub struct Model {
     backoff_ms: f64,
     propagation_ms: f64,
     mining_slot_s: f64,
+    max_block_transactions: usize,
     forks: u64,
     /// What the run recorded.
     pub metrics: Metrics,
-}
-
-fn timestamp(now: f64) -> Timestamp {
-    Timestamp(EPOCH_MS + (now * 1000.0).round() as u64)
-}
-
-fn seconds(at: Timestamp) -> f64 {
-    at.0.saturating_sub(EPOCH_MS) as f64 / 1000.0
 }
 
 /// A stand-in for the hash of the block at `height`, for [`mining_rank`].
@@ -124,26 +113,25 @@ impl Model {
     ) -> Result<(Self, Vec<Arrival<Input>>), SimError> {
         let districts = scenario.districts();
         let period = scenario.initial_period()?;
+        let config = crate::node_config(scenario);
         let mut first = Vec::new();
         let mut managers = Vec::new();
         if scenario.structure == Structure::Blockchain {
             for node in 0..districts {
+                let schedule = Schedule::new(policy()?, period, config.mining_slot_ms);
+                first.push(Arrival {
+                    at: seconds(schedule.period_end(Timestamp(crate::EPOCH_MS))),
+                    node,
+                    input: Input::PeriodEnd,
+                });
                 managers.push(Manager {
-                    policy: policy()?,
-                    period,
-                    collected: 0,
+                    schedule,
                     height: 0,
-                    round: 0,
                     mempool: Vec::new(),
                     mining: None,
                     generation: 0,
                     miner_free_at: 0.0,
                     job: (0.0, 0.0, 0.0),
-                });
-                first.push(Arrival {
-                    at: seconds(period_end_after(Timestamp(EPOCH_MS), period)),
-                    node,
-                    input: Input::PeriodEnd,
                 });
             }
         }
@@ -161,10 +149,11 @@ impl Model {
                 transfers: Vec::new(),
                 blocks: Vec::new(),
                 chain: Vec::new(),
-                rng: StdRng::seed_from_u64(scenario.seed ^ 0x5eed),
+                rng: StdRng::seed_from_u64(seeds::delays(scenario.seed, 0)),
                 backoff_ms: scenario.network.backoff_ms,
                 propagation_ms: scenario.network.propagation_ms,
-                mining_slot_s: scenario.network.mining_slot_ms as f64 / 1000.0,
+                mining_slot_s: config.mining_slot_ms as f64 / 1000.0,
+                max_block_transactions: config.max_block_transactions,
                 forks: 0,
                 metrics: Metrics::default(),
             },
@@ -265,11 +254,11 @@ impl Model {
         let transfers = &self.transfers;
         m.mempool
             .retain(|&t| transfers[t as usize].height > m.height);
-        if m.mining.take().is_some() {
+        if m.schedule.chain_moved() {
+            m.mining = None;
             m.generation += 1; // Algorithm 1's abort
             m.miner_free_at = m.miner_free_at.min(now + cost);
         }
-        m.round += 1;
         cost
     }
 
@@ -282,7 +271,7 @@ impl Model {
             .mempool
             .iter()
             .copied()
-            .take(MAX_BLOCK_TRANSACTIONS)
+            .take(self.max_block_transactions)
             .collect();
         let preparation = self.costs.prep.seconds(txs.len() as f64);
         let p: f64 = self.rng.random();
@@ -293,6 +282,7 @@ impl Model {
         m.miner_free_at = start + mining;
         m.job = (now, preparation, mining);
         m.mining = Some(txs);
+        m.schedule.started_mining();
         out.push(Arrival {
             at: start + mining,
             node,
@@ -316,7 +306,7 @@ impl Model {
                 let tx = self.new_transfer(&crossing);
                 let m = &mut self.managers[node];
                 m.mempool.push(tx);
-                m.collected += 1;
+                m.schedule.collect();
                 let cost = c.encrypt_s + c.sign_s;
                 self.broadcast(node, now + cost, Input::Transaction(tx), out);
                 cost
@@ -325,53 +315,46 @@ impl Model {
                 let m = &mut self.managers[node];
                 if self.transfers[tx as usize].height > m.height {
                     m.mempool.push(tx);
-                    m.collected += 1;
+                    m.schedule.collect();
                 }
                 c.verify_s
             }
             Input::PeriodEnd => {
                 let m = &mut self.managers[node];
+                let (height, me, ids) = (m.height, self.ids[node], &self.ids);
+                let closed = m
+                    .schedule
+                    .close_period(timestamp(now), !m.mempool.is_empty(), || {
+                        mining_rank(&tip_at(height), height, me, ids.iter().copied())
+                    });
                 if node == 0 {
                     self.metrics.periods.push(PeriodRecord {
                         node,
                         ended_s: now,
-                        length_s: m.period.seconds(),
-                        transactions: m.collected,
+                        length_s: closed.length.seconds(),
+                        transactions: closed.collected,
                     });
                 }
-                let closed = m.period;
-                m.period = m.policy.next_period(m.collected, closed);
-                m.collected = 0;
                 out.push(Arrival {
-                    at: seconds(period_end_after(timestamp(now), m.period)),
+                    at: seconds(closed.next_end),
                     node,
                     input: Input::PeriodEnd,
                 });
-                if m.mempool.is_empty() || m.mining.is_some() {
-                    return 0.0;
-                }
-                m.round += 1;
-                let round = m.round;
-                let rank = mining_rank(
-                    &tip_at(m.height),
-                    m.height,
-                    self.ids[node],
-                    self.ids.iter().copied(),
-                );
-                if rank == 0 {
-                    self.start_mining(node, now, out)
-                } else {
-                    out.push(Arrival {
-                        at: now + rank as f64 * self.mining_slot_s,
-                        node,
-                        input: Input::Slot(round),
-                    });
-                    0.0
+                match closed.round {
+                    Round::None => 0.0,
+                    Round::MineNow => self.start_mining(node, now, out),
+                    Round::Wait { round, slots } => {
+                        out.push(Arrival {
+                            at: now + slots as f64 * self.mining_slot_s,
+                            node,
+                            input: Input::Slot(round),
+                        });
+                        0.0
+                    }
                 }
             }
             Input::Slot(round) => {
-                let m = &self.managers[node];
-                if round == m.round && m.mining.is_none() {
+                if self.managers[node].schedule.slot_due(round) {
                     self.start_mining(node, now, out)
                 } else {
                     0.0
@@ -385,6 +368,7 @@ impl Model {
                 let Some(txs) = m.mining.take() else {
                     return 0.0;
                 };
+                m.schedule.stopped_mining();
                 let height = m.height + 1;
                 if self.chain.len() as u64 >= height {
                     self.forks += 1; // a peer's block at this height is already out

@@ -29,7 +29,7 @@ pub struct Crossing {
 /// The one-way flows of a grid: for every shared edge between neighbouring districts and
 /// each of its highways, one flow each way.
 pub fn grid_flows(scenario: &Scenario) -> Vec<(usize, usize)> {
-    vkm_node::network::grid_flows(&scenario.grid())
+    vkm_runtime::network::grid_flows(&scenario.grid())
 }
 
 /// Poisson crossings over the scenario's flows for its duration, by thinning at the peak
@@ -53,7 +53,7 @@ impl<'a> Generated<'a> {
             scenario,
             flows,
             peak_rate,
-            rng: StdRng::seed_from_u64(scenario.seed ^ 0xc4055),
+            rng: StdRng::seed_from_u64(vkm_runtime::seeds::crossings(scenario.seed)),
             t: 0.0,
             next_vehicle: 0,
         }

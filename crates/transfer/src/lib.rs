@@ -15,7 +15,7 @@
 //! - [`transfer`]: build, check (in parallel) and admit key-transfer transactions (Table I).
 //! - [`traditional`]: the relayed baseline of Figs. 3-4 (verify, decrypt, re-encrypt,
 //!   re-sign at every hop).
-//! - [`scenario`]: keyed domains for demos, tests and benchmarks.
+//! - `scenario` (feature `fixtures`): keyed domains for demos, tests and benchmarks.
 //!
 //! Everything is sans-IO: functions that take messages and return messages.
 //!
@@ -48,6 +48,7 @@ pub mod certificate;
 pub mod directory;
 pub mod keys;
 pub mod rules;
+#[cfg(feature = "fixtures")]
 pub mod scenario;
 pub mod seal;
 pub mod signature;

@@ -371,7 +371,7 @@ impl TransactionRules for KeyTransferRules {
                     verdicts[i] = Some(
                         check_fields(t, &directory, &NothingSeen)
                             .map(|_| ())
-                            .map_err(|e| RuleError(e.to_string())),
+                            .map_err(RuleError::new),
                     );
                 }
                 Transaction::KeyTransfer(t) => {
@@ -379,20 +379,17 @@ impl TransactionRules for KeyTransferRules {
                     positions.push(i);
                 }
                 other => {
-                    verdicts[i] = Some(Err(RuleError(format!(
-                        "not a key transfer: {:?}",
-                        other.kind()
-                    ))))
+                    verdicts[i] = Some(Err(RuleError::new(TransferError::WrongKind(other.kind()))))
                 }
             }
         }
         let checked = check_key_transfers(&unverified, &directory, &NothingSeen, self.threads);
         for (i, verdict) in positions.into_iter().zip(checked) {
-            verdicts[i] = Some(verdict.map_err(|e| RuleError(e.to_string())));
+            verdicts[i] = Some(verdict.map_err(RuleError::new));
         }
         verdicts
             .into_iter()
-            .map(|v| v.unwrap_or_else(|| Err(RuleError("not checked".into()))))
+            .map(|v| v.unwrap_or_else(|| Err(RuleError::new(TransferError::NotChecked))))
             .collect()
     }
 }

@@ -60,6 +60,12 @@ pub enum TransferError {
     /// Sealing failed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The key-transfer rules were handed another kind of transaction.
+    #[error("not a key transfer: {0:?}")]
+    WrongKind(vkm_block::TxKind),
+    /// A transfer of a block was left unchecked (a rule-set bug, never expected).
+    #[error("not checked")]
+    NotChecked,
 }
 
 impl From<OpenError> for TransferError {

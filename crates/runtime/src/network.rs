@@ -14,17 +14,21 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use vkm_block::{MemberId, Timestamp};
-use vkm_ledger::Ledger;
+use vkm_block::{Block, BlockHash, MemberId, Timestamp};
+use vkm_node::relay::RelayEvent;
+use vkm_node::sm::{
+    Admission, Event, Message, NodeConfig, NodeError, Refusal, SecurityManager, Timer,
+};
 use vkm_period::{CollectionPeriod, CrossingEvents, FixedPolicy, Grid};
 use vkm_pow::{Miner, MiningOutcome};
+use vkm_rekey::Rekey;
 use vkm_transfer::certificate::IdentityMaterials;
-use vkm_transfer::keys::EncryptionScheme;
-use vkm_transfer::rules::KeyTransferRules;
-use vkm_transfer::scenario::Scenario;
+use vkm_transfer::traditional::RelayMessage;
+use vkm_transfer::transfer::TransferError;
 
-use crate::relay::{RelayAction, RelayEvent, RelayNode};
-use crate::sm::{Action, Event, NodeConfig, NodeError, SecurityManager};
+use crate::effects::{ManagerEffects, RelayEffects, apply, apply_relay};
+use crate::world::{Store, World, WorldConfig, seeds};
+use crate::{RuntimeError, message_delay_s};
 
 /// Which structure the network runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,19 +125,28 @@ pub struct NetworkReport {
     pub seconds: f64,
 }
 
-/// A run could not be set up.
+/// A run could not be set up, or a node failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NetworkError {
     /// A node failed.
     #[error(transparent)]
     Node(#[from] NodeError),
-    /// A ledger could not be opened.
+    /// The world could not be set up.
+    #[error(transparent)]
+    Setup(#[from] RuntimeError),
+    /// A ledger could not be read.
     #[error(transparent)]
     Ledger(#[from] vkm_ledger::LedgerError),
-    /// Files could not be written.
-    #[error("{0}")]
-    Io(String),
+    /// A file could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -232,25 +245,125 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-/// Network delay of one message, seconds: an exponentially distributed CSMA back-off of
-/// mean `backoff_ms` plus `propagation_ms` (Table III's tBO and tP). The in-process network
-/// and the simulator draw delays with it.
-pub fn message_delay_s<R: rand::Rng + ?Sized>(
-    rng: &mut R,
-    backoff_ms: f64,
-    propagation_ms: f64,
-) -> f64 {
-    let p: f64 = rng.random();
-    let backoff = -(1.0 - p).ln() * backoff_ms;
-    (backoff + propagation_ms).max(0.0) / 1000.0
-}
-
 fn message_delay(rng: &mut StdRng, config: &NetworkConfig) -> Duration {
     Duration::from_secs_f64(message_delay_s(
         rng,
         config.backoff_ms,
         config.propagation_ms,
     ))
+}
+
+/// What a security manager's thread does with its actions: messages and timers through
+/// the scheduler, candidates to its mining worker, counts into the run's counters.
+struct ManagerThread<'a> {
+    index: usize,
+    id: MemberId,
+    peers: usize,
+    clock: Clock,
+    config: &'a NetworkConfig,
+    rng: &'a mut StdRng,
+    schedule: &'a Sender<Scheduled>,
+    miner: &'a Sender<Block>,
+    abort: &'a AtomicBool,
+    counters: &'a NodeCounters,
+    shared: &'a Shared,
+    /// Whether the event handled was this manager's own solved block.
+    own_block: bool,
+}
+
+impl ManagerEffects for ManagerThread<'_> {
+    fn broadcast(&mut self, message: Message) {
+        for peer in (0..self.peers).filter(|&p| p != self.index) {
+            let at = Instant::now() + message_delay(self.rng, self.config);
+            let envelope = Envelope::Chain(Event::Received(message.clone()));
+            let _ = self.schedule.send((at, peer, envelope));
+        }
+    }
+
+    fn start_mining(&mut self, candidate: Block) {
+        self.abort.store(false, Ordering::Relaxed);
+        let _ = self.miner.send(candidate);
+    }
+
+    fn abort_mining(&mut self) {
+        self.abort.store(true, Ordering::Relaxed);
+    }
+
+    fn set_timer(&mut self, at: Timestamp, timer: Timer) {
+        let envelope = Envelope::Chain(Event::Timer(timer));
+        let _ = self
+            .schedule
+            .send((self.clock.instant(at), self.index, envelope));
+    }
+
+    fn admitted(&mut self, admission: Admission) {
+        record_admission(self.counters, self.shared, &admission);
+    }
+
+    fn rekeyed(&mut self, rekey: Rekey) {
+        self.counters.rekeys.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .wrapped_keys
+            .fetch_add(rekey.message.keys.len() as u64, Ordering::Relaxed);
+    }
+
+    fn committed(&mut self, height: u64, hash: BlockHash) {
+        if std::mem::take(&mut self.own_block) {
+            self.counters.mined.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(file) = lock(&self.shared.events).as_mut() {
+            let _ = writeln!(
+                file,
+                "{{\"sm\":{},\"height\":{height},\"hash\":\"{hash}\"}}",
+                self.id.0
+            );
+        }
+    }
+
+    fn refused(&mut self, _refusal: Refusal) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a relay's thread does with its actions.
+struct RelayThread<'a> {
+    config: &'a NetworkConfig,
+    rng: &'a mut StdRng,
+    index_of: &'a HashMap<MemberId, usize>,
+    schedule: &'a Sender<Scheduled>,
+    counters: &'a NodeCounters,
+    shared: &'a Shared,
+}
+
+impl RelayEffects for RelayThread<'_> {
+    fn send(&mut self, message: RelayMessage) {
+        if let Some(&target) = self.index_of.get(&message.receiver) {
+            let at = Instant::now() + message_delay(self.rng, self.config);
+            let envelope = Envelope::Relay(RelayEvent::Received(message));
+            let _ = self.schedule.send((at, target, envelope));
+        }
+    }
+
+    fn admitted(&mut self, admission: Admission) {
+        record_admission(self.counters, self.shared, &admission);
+    }
+
+    fn refused(&mut self, _error: TransferError) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn record_admission(counters: &NodeCounters, shared: &Shared, admission: &Admission) {
+    counters.admitted.fetch_add(1, Ordering::Relaxed);
+    let delay = admission
+        .admitted_at
+        .0
+        .saturating_sub(admission.crossed_at.0) as f64;
+    lock(&shared.delays).push(delay);
 }
 
 /// Runs the network for `config.duration` of traffic, then lets in-flight transfers drain
@@ -260,53 +373,43 @@ pub fn run(
     progress: &mut dyn FnMut(f64),
 ) -> Result<NetworkReport, NetworkError> {
     let domains = (config.grid.rows * config.grid.cols) as usize;
-    let mut key_rng = StdRng::seed_from_u64(config.seed);
-    let world = Scenario::new(domains, 1, EncryptionScheme::Ieee1609P256, &mut key_rng);
     let clock = Clock {
         start: Instant::now(),
         start_ms: Timestamp::now().0,
     };
-    let genesis = world.genesis_block(
+    let mut world = World::new(WorldConfig::new(
+        domains,
         config.difficulty_bits,
-        Timestamp(clock.start_ms.saturating_sub(1000)),
-    );
-    std::fs::create_dir_all(&config.db_dir)
-        .map_err(|e| NetworkError::Io(format!("cannot create {}: {e}", config.db_dir.display())))?;
+        Timestamp(clock.start_ms),
+        config.seed,
+    ));
+    std::fs::create_dir_all(&config.db_dir).map_err(|source| NetworkError::Io {
+        path: config.db_dir.clone(),
+        source,
+    })?;
     let shared = Arc::new(Shared::default());
     if let Some(path) = &config.events {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| NetworkError::Io(format!("cannot open {}: {e}", path.display())))?;
-        *shared.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+            .map_err(|source| NetworkError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        *lock(&shared.events) = Some(file);
     }
 
     // Vehicles issued in advance by each domain's central manager.
     let vehicles: Vec<Vec<IdentityMaterials>> = (0..domains)
-        .map(|d| {
-            (0..32)
-                .filter_map(|_| {
-                    world.vehicle(d, Timestamp(clock.start_ms), 24 * 3_600_000, &mut key_rng)
-                })
-                .collect()
-        })
+        .map(|d| world.vehicles(d, 32, Timestamp(clock.start_ms), 24 * 3_600_000))
         .collect();
 
     // Nodes: security managers 0..domains, then (traditional) central managers.
-    let node_ids: Vec<MemberId> = match config.structure {
-        Structure::Blockchain => world
-            .domains
-            .iter()
-            .map(|d| d.security_managers[0].id)
-            .collect(),
-        Structure::Traditional => world
-            .domains
-            .iter()
-            .map(|d| d.security_managers[0].id)
-            .chain(world.domains.iter().map(|d| d.central_manager.id))
-            .collect(),
-    };
+    let mut node_ids = world.security_managers();
+    if config.structure == Structure::Traditional {
+        node_ids.extend(world.central_managers());
+    }
     let index_of: HashMap<MemberId, usize> = node_ids
         .iter()
         .enumerate()
@@ -322,50 +425,34 @@ pub fn run(
     let mut chain_threads = Vec::new();
     let mut relay_threads = Vec::new();
     let mut miners = Vec::new();
-    let directory = Arc::new({
-        let mut d = vkm_transfer::directory::MemberDirectory::new();
-        let _ = d.apply(&world.genesis);
-        d
-    });
     for (index, receiver) in receivers.into_iter().enumerate() {
         let id = node_ids[index];
-        let keys = world
-            .keys(id)
-            .cloned()
-            .ok_or_else(|| NetworkError::Io(format!("no keys for {id}")))?;
         let schedule = schedule.clone();
         let shared = shared.clone();
         let counters = counters[index].clone();
         let peers = node_ids.len();
         let config = config.clone();
+        let mut rng = StdRng::seed_from_u64(seeds::delays(config.seed, id.0));
         match config.structure {
             Structure::Blockchain => {
-                let rules = KeyTransferRules::new(1);
-                let ledger = Ledger::open(
-                    config.db_dir.join(format!("sm-{}.redb", id.0)),
-                    &genesis,
-                    crate::chain_rules(&rules, 1),
-                )?;
                 let node_config = NodeConfig {
                     seed: config.seed,
                     ..NodeConfig::default()
                 };
-                let mut sm = SecurityManager::new(
+                let mut sm = world.manager(
                     id,
-                    keys,
-                    ledger,
-                    rules,
+                    &Store::File(config.db_dir.join(format!("sm-{}.redb", id.0))),
                     Box::new(FixedPolicy(config.period)),
                     config.period,
                     node_config,
                 )?;
                 // The mining worker: one thread, abortable.
                 let abort = Arc::new(AtomicBool::new(false));
-                let (mine_tx, mine_rx) = channel::<vkm_block::Block>();
+                let (mine_tx, mine_rx) = channel::<Block>();
                 let to_sm = senders[index].clone();
                 let worker_abort = abort.clone();
                 let worker_counters = counters.clone();
-                let seed = config.seed ^ u64::from(id.0);
+                let seed = seeds::miner(config.seed, id);
                 miners.push(std::thread::spawn(move || {
                     let mut rng = StdRng::seed_from_u64(seed);
                     for mut block in mine_rx {
@@ -379,69 +466,56 @@ pub fn run(
                         }
                     }
                 }));
-                chain_threads.push(std::thread::spawn(move || -> Result<SecurityManager, NodeError> {
-                    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5eed ^ u64::from(id.0));
-                    let mut pending = sm.start(clock.now());
-                    loop {
-                        for action in pending.drain(..) {
-                            match action {
-                                Action::Broadcast(msg) => {
-                                    for peer in (0..peers).filter(|&p| p != index) {
-                                        let at = Instant::now() + message_delay(&mut rng, &config);
-                                        let _ = schedule.send((at, peer, Envelope::Chain(Event::Received(msg.clone()))));
-                                    }
-                                }
-                                Action::StartMining(block) => {
-                                    abort.store(false, Ordering::Relaxed);
-                                    let _ = mine_tx.send(block);
-                                }
-                                Action::AbortMining => abort.store(true, Ordering::Relaxed),
-                                Action::SetTimer { at, timer } => {
-                                    let _ = schedule.send((clock.instant(at), index, Envelope::Chain(Event::Timer(timer))));
-                                }
-                                Action::Admit(admission) => {
-                                    counters.admitted.fetch_add(1, Ordering::Relaxed);
-                                    let delay = admission.admitted_at.0.saturating_sub(admission.crossed_at.0) as f64;
-                                    shared.delays.lock().unwrap_or_else(|e| e.into_inner()).push(delay);
-                                }
-                                Action::Committed { height, hash } => {
-                                    if let Some(file) = shared.events.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                                        let _ = writeln!(file, "{{\"sm\":{},\"height\":{height},\"hash\":\"{hash}\"}}", id.0);
-                                    }
-                                }
-                                Action::Rekey(rekey) => {
-                                    counters.rekeys.fetch_add(1, Ordering::Relaxed);
-                                    counters.wrapped_keys.fetch_add(rekey.message.keys.len() as u64, Ordering::Relaxed);
-                                }
-                                Action::Refused(_) => {
-                                    counters.refused.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                        }
-                        let event = match receiver.recv() {
-                            Ok(Envelope::Chain(event)) => event,
-                            Ok(Envelope::Stop) | Err(_) => break,
-                            Ok(Envelope::Relay(_)) => continue,
+                chain_threads.push(std::thread::spawn(
+                    move || -> Result<SecurityManager, NodeError> {
+                        let mut effects = ManagerThread {
+                            index,
+                            id,
+                            peers,
+                            clock,
+                            config: &config,
+                            rng: &mut rng,
+                            schedule: &schedule,
+                            miner: &mine_tx,
+                            abort: &abort,
+                            counters: &counters,
+                            shared: &shared,
+                            own_block: false,
                         };
-                        if matches!(event, Event::Crossing { .. }) {
-                            counters.crossings.fetch_add(1, Ordering::Relaxed);
+                        apply(sm.start(clock.now()), &mut effects);
+                        loop {
+                            let event = match receiver.recv() {
+                                Ok(Envelope::Chain(event)) => event,
+                                Ok(Envelope::Stop) | Err(_) => break,
+                                Ok(Envelope::Relay(_)) => continue,
+                            };
+                            if matches!(event, Event::Crossing { .. }) {
+                                counters.crossings.fetch_add(1, Ordering::Relaxed);
+                            }
+                            effects.own_block = matches!(event, Event::Mined(_));
+                            let started = Instant::now();
+                            let actions = sm.handle(event, clock.now())?;
+                            counters
+                                .busy_ns
+                                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                            apply(actions, &mut effects);
                         }
-                        let own_block = matches!(event, Event::Mined(_));
-                        let started = Instant::now();
-                        pending = sm.handle(event, clock.now())?;
-                        counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        if own_block && pending.iter().any(|a| matches!(a, Action::Committed { .. })) {
-                            counters.mined.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(sm)
-                }));
+                        Ok(sm)
+                    },
+                ));
             }
             Structure::Traditional => {
-                let mut node = RelayNode::new(id, keys, directory.clone(), config.seed);
+                let mut node = world.relay(id)?;
                 let index_of = index_of.clone();
                 relay_threads.push(std::thread::spawn(move || {
-                    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5eed ^ u64::from(id.0));
+                    let mut effects = RelayThread {
+                        config: &config,
+                        rng: &mut rng,
+                        index_of: &index_of,
+                        schedule: &schedule,
+                        counters: &counters,
+                        shared: &shared,
+                    };
                     while let Ok(envelope) = receiver.recv() {
                         let event = match envelope {
                             Envelope::Relay(event) => event,
@@ -456,36 +530,7 @@ pub fn run(
                         counters
                             .busy_ns
                             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        for action in actions {
-                            match action {
-                                RelayAction::Send(msg) => {
-                                    if let Some(&target) = index_of.get(&msg.receiver) {
-                                        let at = Instant::now() + message_delay(&mut rng, &config);
-                                        let _ = schedule.send((
-                                            at,
-                                            target,
-                                            Envelope::Relay(RelayEvent::Received(msg)),
-                                        ));
-                                    }
-                                }
-                                RelayAction::Admit(admission) => {
-                                    counters.admitted.fetch_add(1, Ordering::Relaxed);
-                                    let delay = admission
-                                        .admitted_at
-                                        .0
-                                        .saturating_sub(admission.crossed_at.0)
-                                        as f64;
-                                    shared
-                                        .delays
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .push(delay);
-                                }
-                                RelayAction::Refused(_) => {
-                                    counters.refused.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                        }
+                        apply_relay(actions, &mut effects);
                     }
                 }));
             }
@@ -496,8 +541,9 @@ pub fn run(
     // Traffic: crossings on every flow of the grid, exponential gaps, in real time.
     let flows: Vec<(usize, usize)> = grid_flows(&config.grid);
     let rate = config.vehicles_per_hour * flows.len() as f64 / 3600.0;
-    let mut traffic_rng = StdRng::seed_from_u64(config.seed ^ 0x7aff1c);
-    let mut events = CrossingEvents::new(StdRng::seed_from_u64(config.seed ^ 0xc4055), rate);
+    let mut traffic_rng = StdRng::seed_from_u64(seeds::flows(config.seed));
+    let mut events =
+        CrossingEvents::new(StdRng::seed_from_u64(seeds::crossings(config.seed)), rate);
     let mut crossings = 0u64;
     let mut last_progress = Instant::now();
     let traffic_end = config.duration.as_secs_f64();
