@@ -348,7 +348,8 @@ impl Measured {
         let Node::Manager(sm) = &mut self.nodes[node] else {
             return Ok(0.0);
         };
-        if node == 0 && event == Event::Timer(Timer::PeriodEnd) {
+        let period_end = node == 0 && event == Event::Timer(Timer::PeriodEnd);
+        if period_end {
             self.metrics.periods.push(PeriodRecord {
                 node,
                 ended_s: now,
@@ -393,6 +394,7 @@ impl Measured {
             done,
             cost,
             mined_block,
+            opens_round: period_end,
             out,
         };
         apply(actions, &mut effects);
@@ -466,7 +468,18 @@ struct ManagerStep<'a> {
     cost: f64,
     /// Whether it was this node's own solved block.
     mined_block: bool,
+    /// Whether it was security manager 0's period end: a round it opens is counted.
+    opens_round: bool,
     out: &'a mut Vec<Arrival<Input>>,
+}
+
+impl ManagerStep<'_> {
+    /// Counts the round the period end opened (once: mining now or a slot later).
+    fn round_opened(&mut self) {
+        if std::mem::take(&mut self.opens_round) {
+            self.sim.metrics.rounds += 1;
+        }
+    }
 }
 
 impl ManagerEffects for ManagerStep<'_> {
@@ -520,6 +533,7 @@ impl ManagerEffects for ManagerStep<'_> {
     }
 
     fn start_mining(&mut self, mut block: Block) {
+        self.round_opened();
         let (sim, node, now) = (&mut *self.sim, self.node, self.now);
         let seed = sim.seed ^ (u64::from(sim.ids[node].0) << 32) ^ now.to_bits();
         let mut rng = StdRng::seed_from_u64(seed);
@@ -553,6 +567,9 @@ impl ManagerEffects for ManagerStep<'_> {
     }
 
     fn set_timer(&mut self, at: Timestamp, timer: Timer) {
+        if let Timer::MiningSlot(_) = timer {
+            self.round_opened();
+        }
         self.out.push(Arrival {
             at: seconds(at),
             node: self.node,

@@ -72,6 +72,9 @@ pub struct Metrics {
     pub periods: Vec<PeriodRecord>,
     /// Messages, blocks or admissions refused.
     pub refused: u64,
+    /// Mining rounds security manager 0 opened (periods that ended with transactions
+    /// pending and no job running).
+    pub rounds: u64,
 }
 
 /// The JSON summary of a run (`vkm simulate --json`).

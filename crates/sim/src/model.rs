@@ -340,6 +340,9 @@ impl Model {
                     node,
                     input: Input::PeriodEnd,
                 });
+                if node == 0 && closed.round != Round::None {
+                    self.metrics.rounds += 1;
+                }
                 match closed.round {
                     Round::None => 0.0,
                     Round::MineNow => self.start_mining(node, now, out),

@@ -69,6 +69,31 @@ fn measured_traditional_structures_relay_through_central_managers() {
     );
 }
 
+/// Both cost modes take the security manager's decisions with one `Schedule`: on the same
+/// seed and traffic they open the same mining rounds and mine the same number of blocks.
+#[test]
+fn model_and_measured_open_the_same_rounds_and_mine_the_same_blocks() {
+    let scenario = light(4.0, 1_000.0);
+    let measured = run_paper(&scenario, Mode::Measured);
+    let model = run_paper(&scenario, Mode::Model);
+    let (a, b) = (&measured.summary, &model.summary);
+    assert_eq!(a.crossings, b.crossings, "same traffic");
+    assert!(a.crossings > 50, "{a:?}");
+    assert!(
+        measured.metrics.rounds >= 4,
+        "{:?}",
+        measured.metrics.rounds
+    );
+    assert_eq!(measured.metrics.rounds, model.metrics.rounds, "rounds");
+    assert_eq!(a.blocks, b.blocks, "blocks: {a:?} vs {b:?}");
+    assert_eq!(a.key_transfers, b.key_transfers);
+    assert_eq!(
+        measured.metrics.periods.len(),
+        model.metrics.periods.len(),
+        "periods"
+    );
+}
+
 #[test]
 fn model_runs_are_reproducible_from_the_seed() {
     let scenario = Scenario::beijing_peak(20.0);
