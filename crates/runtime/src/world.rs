@@ -16,7 +16,7 @@ use vkm_period::{CollectionPeriod, PeriodPolicy};
 use vkm_transfer::certificate::IdentityMaterials;
 use vkm_transfer::directory::MemberDirectory;
 use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
-use vkm_transfer::rules::{KeyTransferRules, MemberCache};
+use vkm_transfer::rules::{KeyTransferRules, MemberCache, Prechecks};
 use vkm_transfer::scenario::Scenario;
 
 use crate::RuntimeError;
@@ -166,6 +166,11 @@ impl World {
             .collect()
     }
 
+    /// The registered members' prepared keys, shared by every rule set of the world.
+    pub fn member_cache(&self) -> &Arc<MemberCache> {
+        &self.cache
+    }
+
     /// The registered members, prepared (what the traditional relays look up).
     pub fn directory(&self) -> &Arc<MemberDirectory> {
         &self.directory
@@ -183,7 +188,19 @@ impl World {
     /// member cache, and the ledger validates with exactly these rules (what a security
     /// manager over them needs).
     pub fn chain(&self, store: &Store) -> Result<(Ledger, KeyTransferRules), RuntimeError> {
-        let rules = KeyTransferRules::with_cache(1, self.cache.clone());
+        self.chain_with(store, None)
+    }
+
+    /// [`World::chain`], the rules taking checks done ahead from `prechecks`.
+    pub fn chain_with(
+        &self,
+        store: &Store,
+        prechecks: Option<Arc<dyn Prechecks>>,
+    ) -> Result<(Ledger, KeyTransferRules), RuntimeError> {
+        let mut rules = KeyTransferRules::with_cache(1, self.cache.clone());
+        if let Some(prechecks) = prechecks {
+            rules = rules.with_prechecks(prechecks);
+        }
         let set = vkm_node::chain_rules(&rules, 1);
         let ledger = match store {
             Store::Memory => Ledger::in_memory(&self.genesis, set)?,
@@ -205,7 +222,20 @@ impl World {
         period: CollectionPeriod,
         config: NodeConfig,
     ) -> Result<SecurityManager, RuntimeError> {
-        let (ledger, rules) = self.chain(store)?;
+        self.manager_with(id, store, policy, period, config, None)
+    }
+
+    /// [`World::manager`], its rules taking checks done ahead from `prechecks`.
+    pub fn manager_with(
+        &self,
+        id: MemberId,
+        store: &Store,
+        policy: Box<dyn PeriodPolicy + Send>,
+        period: CollectionPeriod,
+        config: NodeConfig,
+        prechecks: Option<Arc<dyn Prechecks>>,
+    ) -> Result<SecurityManager, RuntimeError> {
+        let (ledger, rules) = self.chain_with(store, prechecks)?;
         Ok(SecurityManager::new(
             id,
             self.keys(id)?,

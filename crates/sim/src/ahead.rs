@@ -4,11 +4,11 @@
 //! when the message reaches it, and its destination will open it when the block carrying
 //! it connects. That work depends only on the transaction, the registry and (to open it)
 //! the destination's keys, so the measured driver starts it at once, one job per peer and
-//! one for the destination, on worker threads, with each node's own rules
-//! ([`KeyTransferRules::verify_ahead`], [`KeyTransferRules::open_ahead`]). When the state
-//! machine reaches the check (in virtual time) it takes the result instead of doing the
-//! work again and hands back the job's number, and the driver charges the job's measured
-//! duration to that node's CPU then. Every signature is still verified once per receiving
+//! one for the destination, on worker threads ([`verify_ahead`], [`open_ahead`]), each
+//! result kept in that node's [`Memo`]. The node's rules read the memo through the
+//! [`Prechecks`] hook: when the state machine reaches the check (in virtual time) it takes
+//! the result instead of doing the work again, the memo notes the job's number, and the
+//! driver charges the job's measured duration to that node's CPU then. Every signature is still verified once per receiving
 //! security manager and every transfer opened by its destination, each paid for where the
 //! protocol does it; only the wall clock gains, from the other cores.
 //!
@@ -20,10 +20,59 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use vkm_block::KeyTransferTx;
+use vkm_block::{KeyTransferTx, PublicKeyBytes, Transaction, Txid};
 use vkm_ledger::Registry;
 use vkm_transfer::keys::MemberKeys;
-use vkm_transfer::rules::KeyTransferRules;
+use vkm_transfer::rules::{MemberCache, OpenedAhead, Prechecks, open_ahead, verify_ahead};
+
+/// Most results a memo keeps before it is cleared (results never taken: a refused
+/// transfer, a run that ends first).
+const MAX_KEPT: usize = 200_000;
+
+/// One node's results of checks run ahead, each with its job's number, and the numbers of
+/// the results its checks took: the node's rules read it as their [`Prechecks`].
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    signatures: Mutex<HashMap<(Txid, PublicKeyBytes), u64>>,
+    openings: Mutex<HashMap<Sealed, (OpenedAhead, u64)>>,
+    used: Mutex<Vec<u64>>,
+}
+
+/// A transfer's id and the destination entry's binding it was sealed to.
+type Sealed = (Txid, [u8; 32]);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Inserts into a bounded map (cleared when full).
+fn keep<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut map = lock(map);
+    if map.len() >= MAX_KEPT {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+impl Memo {
+    /// The numbers of the jobs whose results the node's checks took since the last call.
+    pub fn take_used(&self) -> Vec<u64> {
+        std::mem::take(&mut lock(&self.used))
+    }
+}
+
+impl Prechecks for Memo {
+    fn take_signature(&self, txid: &Txid, signer: &PublicKeyBytes) -> bool {
+        let job = lock(&self.signatures).remove(&(*txid, *signer));
+        job.map(|job| lock(&self.used).push(job)).is_some()
+    }
+
+    fn take_opening(&self, txid: &Txid, binding: &[u8; 32]) -> Option<OpenedAhead> {
+        let (opened, job) = lock(&self.openings).remove(&(*txid, *binding))?;
+        lock(&self.used).push(job);
+        Some(opened)
+    }
+}
 
 /// What a job does, for one node.
 pub(crate) enum Work {
@@ -35,8 +84,10 @@ pub(crate) enum Work {
 
 /// One node's check of one transfer.
 pub(crate) struct Job {
-    /// The checking node's rules (its memory of results).
-    pub rules: KeyTransferRules,
+    /// The prepared member keys.
+    pub cache: Arc<MemberCache>,
+    /// Where the checking node's rules find the result.
+    pub memo: Arc<Memo>,
     /// The node's registry when the job was made.
     pub registry: Arc<Registry>,
     /// The transaction.
@@ -46,16 +97,27 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// Runs the check, its result kept under `tag` in the node's rules; returns its
+    /// Runs the check, its result kept under `tag` in the node's memo; returns its
     /// wall-clock duration, seconds.
     fn run(self, tag: u64) -> f64 {
         let started = Instant::now();
         // A failed check keeps nothing: the node does the work again when the protocol
         // reaches it, and refuses the transfer then, at its own (measured) cost.
-        let _ = match &self.work {
-            Work::Verify => self.rules.verify_ahead(&self.tx, &self.registry, tag),
-            Work::Open(keys) => self.rules.open_ahead(&self.tx, keys, &self.registry, tag),
-        };
+        let txid = Transaction::KeyTransfer(self.tx.as_ref().clone()).txid();
+        match &self.work {
+            Work::Verify => {
+                if let Ok(signer) = verify_ahead(&self.cache, &self.tx, &self.registry) {
+                    keep(&self.memo.signatures, (txid, signer), tag);
+                }
+            }
+            Work::Open(keys) => {
+                if let Ok((binding, opened)) =
+                    open_ahead(&self.cache, &self.tx, keys, &self.registry)
+                {
+                    keep(&self.memo.openings, (txid, binding), (opened, tag));
+                }
+            }
+        }
         started.elapsed().as_secs_f64()
     }
 }
@@ -254,6 +316,7 @@ mod tests {
     use vkm_ledger::Ledger;
     use vkm_transfer::directory::Directory;
     use vkm_transfer::keys::EncryptionScheme;
+    use vkm_transfer::rules::KeyTransferRules;
     use vkm_transfer::scenario::Scenario;
     use vkm_transfer::transfer::build_key_transfer;
 
@@ -286,14 +349,21 @@ mod tests {
             )
             .unwrap(),
         );
-        let peers: Vec<KeyTransferRules> = (0..8).map(|_| KeyTransferRules::new(1)).collect();
-        let destination = KeyTransferRules::new(1);
+        let cache = Arc::new(MemberCache::default());
+        let node = || {
+            let memo = Arc::new(Memo::default());
+            let rules = KeyTransferRules::with_cache(1, cache.clone()).with_prechecks(memo.clone());
+            (rules, memo)
+        };
+        let peers: Vec<(KeyTransferRules, Arc<Memo>)> = (0..8).map(|_| node()).collect();
+        let (destination, destination_memo) = node();
         let mut ahead = Ahead::new(workers);
         let mut jobs: Vec<u64> = peers
             .iter()
-            .map(|rules| {
+            .map(|(_, memo)| {
                 ahead.submit(Job {
-                    rules: rules.clone(),
+                    cache: cache.clone(),
+                    memo: memo.clone(),
                     registry: registry.clone(),
                     tx: tx.clone(),
                     work: Work::Verify,
@@ -301,7 +371,8 @@ mod tests {
             })
             .collect();
         let opening = ahead.submit(Job {
-            rules: destination.clone(),
+            cache: cache.clone(),
+            memo: destination_memo.clone(),
             registry: registry.clone(),
             tx: tx.clone(),
             work: Work::Open(Arc::new(world.keys(to).unwrap().clone())),
@@ -309,17 +380,17 @@ mod tests {
         // Needed in another order than queued.
         jobs.reverse();
         let seen = HashSet::new();
-        for (job, rules) in jobs.iter().zip(peers.iter().rev()) {
+        for (job, (rules, memo)) in jobs.iter().zip(peers.iter().rev()) {
             ahead.finish(*job);
             rules.check_and_remember(&tx, &registry, &seen).unwrap();
-            assert_eq!(rules.take_used_ahead(), vec![*job]);
+            assert_eq!(memo.take_used(), vec![*job]);
             assert!(ahead.collect(*job).unwrap() > 0.0);
             assert_eq!(ahead.collect(*job), None);
         }
         // No verdict left over (a job run twice would leave one).
-        for rules in &peers {
+        for (rules, memo) in &peers {
             rules.check_and_remember(&tx, &registry, &seen).unwrap();
-            assert!(rules.take_used_ahead().is_empty());
+            assert!(memo.take_used().is_empty());
         }
         ahead.finish(opening);
         let directory = destination.cache().directory(&registry);
@@ -333,7 +404,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(admitted.materials, vehicle);
-        assert_eq!(destination.take_used_ahead(), vec![opening]);
+        assert_eq!(destination_memo.take_used(), vec![opening]);
         assert!(ahead.collect(opening).is_some());
         assert!(ahead.shared.lock().slots.is_empty());
     }

@@ -29,11 +29,11 @@ use vkm_runtime::{
 };
 use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
 use vkm_transfer::keys::MemberKeys;
-use vkm_transfer::rules::KeyTransferRules;
+use vkm_transfer::rules::MemberCache;
 use vkm_transfer::traditional::RelayMessage;
 use vkm_transfer::transfer::TransferError;
 
-use crate::ahead::{Ahead, Job, Work};
+use crate::ahead::{Ahead, Job, Memo, Work};
 use crate::engine::{Arrival, Driver};
 use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
 use crate::scenario::{Scenario, Structure};
@@ -61,9 +61,11 @@ pub enum Input {
     },
 }
 
-/// A security manager's rules, registry as last seen and keys, for checks run ahead.
+/// What checks run ahead need of a security manager: the prepared member keys, the memo
+/// its rules read, its registry as last seen and its keys.
 struct Checks {
-    rules: KeyTransferRules,
+    cache: Arc<MemberCache>,
+    memo: Arc<Memo>,
     registry: Arc<Registry>,
     keys: Arc<MemberKeys>,
 }
@@ -150,17 +152,20 @@ impl Measured {
         match scenario.structure {
             Structure::Blockchain => {
                 for id in world.security_managers() {
+                    let memo = Arc::new(Memo::default());
                     let sm = world
-                        .manager(
+                        .manager_with(
                             id,
                             &Store::Memory,
                             crate::policy(scenario, calibration)?,
                             period,
                             crate::node_config(scenario),
+                            Some(memo.clone()),
                         )
                         .map_err(setup)?;
                     checks.push(Checks {
-                        rules: sm.rules().clone(),
+                        cache: world.member_cache().clone(),
+                        memo,
                         registry: Arc::new(sm.ledger().registry().clone()),
                         keys: Arc::new(world.keys(id).map_err(setup)?),
                     });
@@ -270,7 +275,8 @@ impl Measured {
             checks.registry = Arc::new(sm.ledger().registry().clone());
         }
         Some(self.ahead.submit(Job {
-            rules: checks.rules.clone(),
+            cache: checks.cache.clone(),
+            memo: checks.memo.clone(),
             registry: checks.registry.clone(),
             tx: tx.clone(),
             work: if open {
@@ -374,7 +380,7 @@ impl Measured {
         let mut cost = started.elapsed().as_secs_f64();
         // Work done ahead that the node took is charged here, where it would have run.
         if let Some(checks) = self.checks.get(node) {
-            for job in checks.rules.take_used_ahead() {
+            for job in checks.memo.take_used() {
                 cost += self.ahead.collect(job).unwrap_or(0.0);
             }
         }

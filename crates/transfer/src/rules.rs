@@ -104,43 +104,84 @@ impl SequenceLog for NothingSeen {
     }
 }
 
-/// A transfer's id and the key that signed it: what a remembered signature check is for.
-type Checked = (Txid, PublicKeyBytes);
-
-/// A transfer's id and its destination's registry entry (its binding).
-type Sealed = (Txid, [u8; 32]);
-
-/// Materials opened ahead for their destination.
-#[derive(Debug)]
-struct Opened {
-    materials: IdentityMaterials,
-    /// The binding of the issuer's registry entry whose key verified the certificate.
-    issuer: [u8; 32],
-    tag: u64,
-}
-
-/// Work done ahead of the arrival checks, each result with its caller's tag, and the tags
-/// of the results the checks took.
-#[derive(Debug, Default)]
-struct Ahead {
-    signatures: Mutex<HashMap<Checked, u64>>,
-    openings: Mutex<HashMap<Sealed, Opened>>,
-    used: Mutex<Vec<u64>>,
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Inserts into a bounded memory (cleared when full).
-fn keep<K: std::hash::Hash + Eq, V>(memory: &Mutex<HashMap<K, V>>, key: K, value: V) {
-    let mut memory = lock(memory);
-    if memory.len() >= MAX_REMEMBERED {
-        memory.clear();
-    }
-    memory.insert(key, value);
+/// A transfer's id and the key that signed it: what a remembered signature check is for.
+type Checked = (Txid, PublicKeyBytes);
+
+/// Identity materials opened before their transfer was admitted ([`open_ahead`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedAhead {
+    /// The opened materials.
+    pub materials: IdentityMaterials,
+    /// The binding of the issuer's registry entry whose key verified the certificate.
+    pub issuer: [u8; 32],
+}
+
+/// Checks done before a transfer reaches the state machine (on another core, by the
+/// simulator): the arrival checks take a result from here instead of doing that work
+/// again. Everything else (replay, registration, revocation, validity) is still checked
+/// on arrival.
+pub trait Prechecks: Send + Sync + core::fmt::Debug {
+    /// Whether the signature of transfer `txid` was verified ahead under `signer`
+    /// ([`verify_ahead`]); a result taken is forgotten.
+    fn take_signature(&self, txid: &Txid, signer: &PublicKeyBytes) -> bool;
+
+    /// The materials of transfer `txid` opened ahead for the destination entry with
+    /// `binding` ([`open_ahead`]); a result taken is forgotten.
+    fn take_opening(&self, txid: &Txid, binding: &[u8; 32]) -> Option<OpenedAhead>;
+}
+
+/// Verifies `tx`'s signature with its source's key in `registry` (prepared by `cache`),
+/// before the transfer arrives; returns the key it verified under. Only the signature is
+/// checked: every other rule is checked on arrival. Safe to call from another thread.
+pub fn verify_ahead(
+    cache: &MemberCache,
+    tx: &KeyTransferTx,
+    registry: &Registry,
+) -> Result<PublicKeyBytes, TransferError> {
+    let source = registry
+        .get(tx.source)
+        .ok_or(TransferError::UnknownSender(tx.source))?;
+    let prepared = cache
+        .get(source)
+        .ok_or(TransferError::UnknownSender(tx.source))?;
+    prepared
+        .verifier
+        .verify(&tx.signing_preimage(), &tx.signature)
+        .map_err(|_| TransferError::BadSignature)?;
+    Ok(source.signing_key)
+}
+
+/// Opens `tx` for its destination (`keys` are the destination's) before the transfer is
+/// admitted, and verifies the certificate's signature with its issuer's key in
+/// `registry`; returns the materials with the destination entry's binding they were
+/// sealed to. Revocation, the issuer's registration and the certificate's validity are
+/// checked at admission. Safe to call from another thread.
+pub fn open_ahead(
+    cache: &MemberCache,
+    tx: &KeyTransferTx,
+    keys: &MemberKeys,
+    registry: &Registry,
+) -> Result<([u8; 32], OpenedAhead), TransferError> {
+    let directory = cache.directory(registry);
+    let me = directory
+        .member(tx.destination)
+        .ok_or(TransferError::UnknownDestination(tx.destination))?;
+    let materials = open_materials(keys, me, &tx.ciphertext)?;
+    let issuer = certificate_issuer(&materials, &directory)?;
+    materials.certificate.check_signature(&issuer.verifier)?;
+    Ok((
+        me.binding,
+        OpenedAhead {
+            issuer: issuer.binding,
+            materials,
+        },
+    ))
 }
 
 /// The key-transfer crate's rules for the ledger, and a node's memory of the checks it
@@ -148,19 +189,18 @@ fn keep<K: std::hash::Hash + Eq, V>(memory: &Mutex<HashMap<K, V>>, key: K, value
 ///
 /// Transfers checked on arrival ([`KeyTransferRules::check_and_remember`]) are remembered
 /// by id and signer key, so block validation does not verify their signatures again; every
-/// other rule is checked again against the block's registry.
+/// other rule is checked again against the block's registry. Clones share that memory and
+/// the member cache: a security manager and the ledger validating for it hold one rule
+/// set.
 ///
-/// Work can also be done ahead of a transfer's arrival, on another thread: verifying its
-/// signature for a peer ([`KeyTransferRules::verify_ahead`]) or opening it for its
-/// destination ([`KeyTransferRules::open_ahead`]). The arrival checks then take the result
-/// instead of doing the work again, and hand back the caller's tag for it
-/// ([`KeyTransferRules::take_used_ahead`]): a simulator charges the work's cost there.
+/// A driver may do some checks ahead of a transfer's arrival (the simulator, on another
+/// core) and hand them in through [`Prechecks`] ([`KeyTransferRules::with_prechecks`]).
 #[derive(Debug, Clone)]
 pub struct KeyTransferRules {
     cache: Arc<MemberCache>,
     threads: usize,
     verified: Arc<Mutex<HashSet<Checked>>>,
-    ahead: Arc<Ahead>,
+    prechecks: Option<Arc<dyn Prechecks>>,
 }
 
 impl KeyTransferRules {
@@ -170,7 +210,15 @@ impl KeyTransferRules {
             cache: Arc::new(MemberCache::default()),
             threads: threads.max(1),
             verified: Arc::new(Mutex::new(HashSet::new())),
-            ahead: Arc::new(Ahead::default()),
+            prechecks: None,
+        }
+    }
+
+    /// These rules, taking results of checks done ahead from `prechecks`.
+    pub fn with_prechecks(self, prechecks: Arc<dyn Prechecks>) -> Self {
+        Self {
+            prechecks: Some(prechecks),
+            ..self
         }
     }
 
@@ -186,8 +234,8 @@ impl KeyTransferRules {
     }
 
     /// Checks a transfer on arrival (every rule, signature included, against `registry`
-    /// and `log`) and remembers it when valid. A signature already verified by
-    /// [`KeyTransferRules::verify_ahead`] for the same signer key is not verified again.
+    /// and `log`) and remembers it when valid. A signature already verified ahead
+    /// ([`Prechecks`]) under the same signer key is not verified again.
     pub fn check_and_remember<L: SequenceLog + ?Sized>(
         &self,
         tx: &KeyTransferTx,
@@ -196,15 +244,16 @@ impl KeyTransferRules {
     ) -> Result<(), TransferError> {
         let directory = self.cache.directory(registry);
         let checked = checked(tx, registry);
-        let ahead = checked
-            .as_ref()
-            .and_then(|c| lock(&self.ahead.signatures).remove(c));
-        match ahead {
-            Some(tag) => {
+        // The other rules first: a verdict ahead is taken only for a transfer they pass.
+        let ahead = match (&self.prechecks, &checked) {
+            (Some(prechecks), Some((txid, signer))) => {
                 check_fields(tx, &directory, log)?;
-                lock(&self.ahead.used).push(tag);
+                prechecks.take_signature(txid, signer)
             }
-            None => check_key_transfer(tx, &directory, log)?,
+            _ => false,
+        };
+        if !ahead {
+            check_key_transfer(tx, &directory, log)?;
         }
         if let Some(checked) = checked {
             self.remember(checked);
@@ -230,68 +279,9 @@ impl KeyTransferRules {
         verified.insert(checked);
     }
 
-    /// Verifies `tx`'s signature with its source's key in `registry`, before the transfer
-    /// arrives, and keeps the verdict, tagged `tag`, for
-    /// [`KeyTransferRules::check_and_remember`] when it is valid. Safe to call from another
-    /// thread: a runtime (or the simulator) verifies on a second core what the state
-    /// machine checks later. Only the signature is checked here; every other rule is
-    /// checked on arrival.
-    pub fn verify_ahead(
-        &self,
-        tx: &KeyTransferTx,
-        registry: &Registry,
-        tag: u64,
-    ) -> Result<(), TransferError> {
-        let source = registry
-            .get(tx.source)
-            .ok_or(TransferError::UnknownSender(tx.source))?;
-        let prepared = self
-            .cache
-            .get(source)
-            .ok_or(TransferError::UnknownSender(tx.source))?;
-        prepared
-            .verifier
-            .verify(&tx.signing_preimage(), &tx.signature)
-            .map_err(|_| TransferError::BadSignature)?;
-        keep(
-            &self.ahead.signatures,
-            (transfer_id(tx), source.signing_key),
-            tag,
-        );
-        Ok(())
-    }
-
-    /// Opens `tx` for its destination (`keys` are the destination's) before the transfer
-    /// is admitted, and verifies the certificate's signature with its issuer's key in
-    /// `registry`; keeps the materials, tagged `tag`, for [`KeyTransferRules::admit`]. Safe
-    /// to call from another thread. Revocation, the issuer's registration and the
-    /// certificate's validity are checked at admission.
-    pub fn open_ahead(
-        &self,
-        tx: &KeyTransferTx,
-        keys: &MemberKeys,
-        registry: &Registry,
-        tag: u64,
-    ) -> Result<(), TransferError> {
-        let directory = self.cache.directory(registry);
-        let me = directory
-            .member(tx.destination)
-            .ok_or(TransferError::UnknownDestination(tx.destination))?;
-        let materials = open_materials(keys, me, &tx.ciphertext)?;
-        let issuer = certificate_issuer(&materials, &directory)?;
-        materials.certificate.check_signature(&issuer.verifier)?;
-        let opened = Opened {
-            issuer: issuer.binding,
-            materials,
-            tag,
-        };
-        keep(&self.ahead.openings, (transfer_id(tx), me.binding), opened);
-        Ok(())
-    }
-
     /// Admits `tx` at its destination `me` ([`admit`]), taking the materials opened ahead
-    /// by [`KeyTransferRules::open_ahead`] if they were opened for the same registry
-    /// entries of destination and issuer.
+    /// ([`Prechecks`]) if they were opened for the same registry entries of destination
+    /// and issuer.
     pub fn admit<D: Directory + ?Sized>(
         &self,
         tx: &KeyTransferTx,
@@ -301,13 +291,15 @@ impl KeyTransferRules {
         now: Timestamp,
     ) -> Result<AdmittedVehicle, TransferError> {
         let member = destination_member(tx, me, directory)?;
-        let opened = lock(&self.ahead.openings).remove(&(transfer_id(tx), member.binding));
+        let opened = self
+            .prechecks
+            .as_ref()
+            .and_then(|p| p.take_opening(&transfer_id(tx), &member.binding));
         if let Some(opened) = opened {
             match certificate_issuer(&opened.materials, directory) {
                 // The issuer's entry changed since: open and check again.
                 Ok(issuer) if issuer.binding != opened.issuer => {}
                 issuer => {
-                    lock(&self.ahead.used).push(opened.tag);
                     issuer?;
                     opened.materials.certificate.check_validity(now)?;
                     return Ok(AdmittedVehicle {
@@ -318,11 +310,6 @@ impl KeyTransferRules {
             }
         }
         admit(tx, keys, me, directory, now)
-    }
-
-    /// The tags of the work done ahead that checks took since the last call.
-    pub fn take_used_ahead(&self) -> Vec<u64> {
-        std::mem::take(&mut lock(&self.ahead.used))
     }
 
     fn remembered(&self, tx: &KeyTransferTx, registry: &Registry) -> bool {

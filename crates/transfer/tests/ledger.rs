@@ -3,19 +3,26 @@
 //! store left unchanged), including every single-bit flip of a 10-transaction block.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use vkm_block::{Block, BlockHeader, MemberId, Timestamp, Transaction, deserialize, serialize};
-use vkm_ledger::{Accepted, BlockError, Ledger, LedgerError};
+use vkm_block::{
+    Block, BlockHeader, KeyTransferTx, MemberId, PublicKeyBytes, Timestamp, Transaction, Txid,
+    deserialize, serialize,
+};
+use vkm_ledger::{Accepted, BlockError, Ledger, LedgerError, Registry};
 use vkm_pow::Miner;
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
-use vkm_transfer::rules::{KeyTransferRules, sign_block};
+use vkm_transfer::rules::{
+    KeyTransferRules, MemberCache, OpenedAhead, Prechecks, open_ahead, sign_block, verify_ahead,
+};
 use vkm_transfer::scenario::Scenario;
-use vkm_transfer::transfer::build_key_transfer;
+use vkm_transfer::transfer::{TransferError, build_key_transfer};
 
 const T0: u64 = 1_700_000_000_000;
 const BITS: u8 = 8;
@@ -415,36 +422,96 @@ fn revocation_on_the_chain_is_refused_from_the_next_block_on() {
     );
 }
 
+/// Checks done ahead as a driver keeps them for the rules ([`Prechecks`]), each result
+/// tagged, and the tags of the results the rules took.
+#[derive(Debug, Default)]
+struct Ahead {
+    signatures: Mutex<HashMap<(Txid, PublicKeyBytes), u64>>,
+    #[allow(clippy::type_complexity)]
+    openings: Mutex<HashMap<(Txid, [u8; 32]), (OpenedAhead, u64)>>,
+    used: Mutex<Vec<u64>>,
+}
+
+impl Ahead {
+    fn verify(
+        &self,
+        cache: &MemberCache,
+        tx: &KeyTransferTx,
+        registry: &Registry,
+        tag: u64,
+    ) -> Result<(), TransferError> {
+        let signer = verify_ahead(cache, tx, registry)?;
+        let txid = Transaction::KeyTransfer(tx.clone()).txid();
+        self.signatures.lock().unwrap().insert((txid, signer), tag);
+        Ok(())
+    }
+
+    fn open(
+        &self,
+        cache: &MemberCache,
+        tx: &KeyTransferTx,
+        keys: &MemberKeys,
+        registry: &Registry,
+        tag: u64,
+    ) -> Result<(), TransferError> {
+        let (binding, opened) = open_ahead(cache, tx, keys, registry)?;
+        let txid = Transaction::KeyTransfer(tx.clone()).txid();
+        self.openings
+            .lock()
+            .unwrap()
+            .insert((txid, binding), (opened, tag));
+        Ok(())
+    }
+
+    fn take_used(&self) -> Vec<u64> {
+        std::mem::take(&mut self.used.lock().unwrap())
+    }
+}
+
+impl Prechecks for Ahead {
+    fn take_signature(&self, txid: &Txid, signer: &PublicKeyBytes) -> bool {
+        let tag = self.signatures.lock().unwrap().remove(&(*txid, *signer));
+        tag.map(|t| self.used.lock().unwrap().push(t)).is_some()
+    }
+
+    fn take_opening(&self, txid: &Txid, binding: &[u8; 32]) -> Option<OpenedAhead> {
+        let (opened, tag) = self.openings.lock().unwrap().remove(&(*txid, *binding))?;
+        self.used.lock().unwrap().push(tag);
+        Some(opened)
+    }
+}
+
 #[test]
 fn a_signature_verified_ahead_is_taken_once_on_arrival_for_the_same_key() {
     let mut c = Chain::new("ahead");
     let ledger = c.open();
     let registry = ledger.registry().clone();
-    let rules = KeyTransferRules::new(1);
+    let ahead = Arc::new(Ahead::default());
+    let rules = KeyTransferRules::new(1).with_prechecks(ahead.clone());
     let seen = std::collections::HashSet::new();
     let Transaction::KeyTransfer(tx) = c.transfer(1, 2) else {
         unreachable!()
     };
 
     // Verified on another thread, then checked on arrival: the verdict is taken.
-    let worker = rules.clone();
+    let (worker, cache) = (ahead.clone(), rules.cache().clone());
     let (ahead_tx, ahead_registry) = (tx.clone(), registry.clone());
-    std::thread::spawn(move || worker.verify_ahead(&ahead_tx, &ahead_registry, 7))
+    std::thread::spawn(move || worker.verify(&cache, &ahead_tx, &ahead_registry, 7))
         .join()
         .unwrap()
         .unwrap();
     rules.check_and_remember(&tx, &registry, &seen).unwrap();
-    assert_eq!(rules.take_used_ahead(), vec![7]);
+    assert_eq!(ahead.take_used(), vec![7]);
     // Taken once: a second arrival verifies again.
     rules.check_and_remember(&tx, &registry, &seen).unwrap();
-    assert!(rules.take_used_ahead().is_empty());
+    assert!(ahead.take_used().is_empty());
 
     // A forged signature is refused ahead and on arrival, and nothing is taken.
     let mut forged = tx.clone();
     forged.sequence += 1;
-    assert!(rules.verify_ahead(&forged, &registry, 8).is_err());
+    assert!(ahead.verify(rules.cache(), &forged, &registry, 8).is_err());
     assert!(rules.check_and_remember(&forged, &registry, &seen).is_err());
-    assert!(rules.take_used_ahead().is_empty());
+    assert!(ahead.take_used().is_empty());
 
     // A verdict is for the signer's key: under a registry where the source has another
     // key, it is not taken and the signature does not verify.
@@ -453,20 +520,20 @@ fn a_signature_verified_ahead_is_taken_once_on_arrival_for_the_same_key() {
         other_registry.get(tx.source).unwrap().signing_key,
         registry.get(tx.source).unwrap().signing_key
     );
-    rules.verify_ahead(&tx, &registry, 9).unwrap();
+    ahead.verify(rules.cache(), &tx, &registry, 9).unwrap();
     assert!(
         rules
             .check_and_remember(&tx, &other_registry, &seen)
             .is_err()
     );
-    assert!(rules.take_used_ahead().is_empty());
+    assert!(ahead.take_used().is_empty());
 
     // The rules other than the signature are still checked on arrival: a replayed
     // sequence number is refused even with a verdict ahead, and not counted.
-    rules.verify_ahead(&tx, &registry, 10).unwrap();
+    ahead.verify(rules.cache(), &tx, &registry, 10).unwrap();
     let replayed: std::collections::HashSet<_> = [(tx.source, tx.sequence)].into();
     assert!(rules.check_and_remember(&tx, &registry, &replayed).is_err());
-    assert!(rules.take_used_ahead().is_empty());
+    assert!(ahead.take_used().is_empty());
 }
 
 /// The registry of a world with other keys for the same member ids.
@@ -492,7 +559,8 @@ fn materials_opened_ahead_admit_like_opening_on_arrival() {
     let ledger = c.open();
     let registry = ledger.registry().clone();
     let directory = KeyTransferRules::new(1).cache().directory(&registry);
-    let rules = KeyTransferRules::new(1);
+    let ahead = Arc::new(Ahead::default());
+    let rules = KeyTransferRules::new(1).with_prechecks(ahead.clone());
     let keys = c.world.keys(MemberId(2)).unwrap().clone();
     let Transaction::KeyTransfer(tx) = c.transfer(1, 2) else {
         unreachable!()
@@ -502,9 +570,14 @@ fn materials_opened_ahead_admit_like_opening_on_arrival() {
             .unwrap();
 
     // Opened on another thread, taken at admission: the same vehicle, tag handed back.
-    let (worker, ahead_tx, ahead_keys, ahead_registry) =
-        (rules.clone(), tx.clone(), keys.clone(), registry.clone());
-    std::thread::spawn(move || worker.open_ahead(&ahead_tx, &ahead_keys, &ahead_registry, 3))
+    let (worker, cache, ahead_tx, ahead_keys, ahead_registry) = (
+        ahead.clone(),
+        rules.cache().clone(),
+        tx.clone(),
+        keys.clone(),
+        registry.clone(),
+    );
+    std::thread::spawn(move || worker.open(&cache, &ahead_tx, &ahead_keys, &ahead_registry, 3))
         .join()
         .unwrap()
         .unwrap();
@@ -512,33 +585,37 @@ fn materials_opened_ahead_admit_like_opening_on_arrival() {
         .admit(&tx, &keys, MemberId(2), &directory, Timestamp(T0 + 1000))
         .unwrap();
     assert_eq!(admitted, inline);
-    assert_eq!(rules.take_used_ahead(), vec![3]);
+    assert_eq!(ahead.take_used(), vec![3]);
 
     // Validity is checked at admission, not ahead: an expired certificate is refused.
-    rules.open_ahead(&tx, &keys, &registry, 4).unwrap();
+    ahead.open(rules.cache(), &tx, &keys, &registry, 4).unwrap();
     let late = Timestamp(T0 + 3_600_000 * 100);
     assert!(
         rules
             .admit(&tx, &keys, MemberId(2), &directory, late)
             .is_err()
     );
-    assert_eq!(rules.take_used_ahead(), vec![4]);
+    assert_eq!(ahead.take_used(), vec![4]);
 
     // Another security manager's keys cannot open it ahead, and nothing is kept.
     let wrong = c.world.keys(MemberId(3)).unwrap().clone();
-    assert!(rules.open_ahead(&tx, &wrong, &registry, 5).is_err());
+    assert!(
+        ahead
+            .open(rules.cache(), &tx, &wrong, &registry, 5)
+            .is_err()
+    );
     rules
         .admit(&tx, &keys, MemberId(2), &directory, Timestamp(T0 + 1000))
         .unwrap();
-    assert!(rules.take_used_ahead().is_empty());
+    assert!(ahead.take_used().is_empty());
 
     // The destination is still checked at admission.
-    rules.open_ahead(&tx, &keys, &registry, 6).unwrap();
+    ahead.open(rules.cache(), &tx, &keys, &registry, 6).unwrap();
     assert!(matches!(
         rules.admit(&tx, &keys, MemberId(3), &directory, Timestamp(T0 + 1000)),
         Err(vkm_transfer::transfer::TransferError::NotForUs(_))
     ));
-    assert!(rules.take_used_ahead().is_empty());
+    assert!(ahead.take_used().is_empty());
 }
 
 #[test]
