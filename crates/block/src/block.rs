@@ -12,7 +12,7 @@ use crate::transaction::{MIN_TX_LEN, Transaction};
 ///
 /// Besides Table II's header and payload it names its miner, a registered security
 /// manager, and carries the miner's ECDSA signature over the block hash, so only
-/// registered members can extend the chain (reading guide 6). The signature is not
+/// registered members can extend the chain (`docs/deviations.md`, decision 6). The signature is not
 /// covered by the block hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {

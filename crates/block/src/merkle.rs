@@ -1,4 +1,4 @@
-//! The merkle tree over a block's transaction ids (reading guide 5).
+//! The merkle tree over a block's transaction ids (`docs/deviations.md`, decision 5).
 //!
 //! Built with `rs_merkle`, with a hasher that makes two changes to Bitcoin's tree:
 //! leaves are `dhash(0x00 || txid)` and inner nodes `dhash(0x01 || left || right)` (as in

@@ -1,4 +1,4 @@
-//! The paper's literal designs, attacked from the chain alone (reading guide 7 and 8).
+//! The paper's literal designs, attacked from the chain alone (`docs/deviations.md`, decisions 7 and 8).
 //!
 //! - [`small_group`]: Alice and Bob negotiate in the value channel over the paper's
 //!   8-digit group; an observer reads the parameters and Alice's share from the chain and

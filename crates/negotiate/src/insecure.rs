@@ -1,7 +1,7 @@
 //! The paper's demonstration group (Chen et al. 4.1, Algorithms 1-2): a random prime below
 //! 10^8, so shares fit the value channel's 8-digit amounts, and a random generator. Its
 //! discrete logarithms fall in milliseconds ([`baby_step_giant_step`]); it exists only to
-//! show that, under a name that says so (reading guide 7).
+//! show that, under a name that says so (`docs/deviations.md`, decision 7).
 
 use std::collections::HashMap;
 

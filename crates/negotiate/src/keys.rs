@@ -1,6 +1,6 @@
-//! What follows agreement: key confirmation over the transcript (reading guide 10),
+//! What follows agreement: key confirmation over the transcript (`docs/deviations.md`, decision 10),
 //! session keys with HKDF-SHA256 from the master key and a block header hash (Chen et al.
-//! 4.4, reading guide 11), and the key book of the C(n,2) master keys of n parties.
+//! 4.4, `docs/deviations.md`, decision 11), and the key book of the C(n,2) master keys of n parties.
 
 use std::collections::BTreeMap;
 

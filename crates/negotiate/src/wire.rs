@@ -304,7 +304,7 @@ impl StaticMessage {
     }
 }
 
-/// The dynamic channel's locking script (Chen et al. 4.3, reading guide 8): only public
+/// The dynamic channel's locking script (Chen et al. 4.3, `docs/deviations.md`, decision 8): only public
 /// values. It carries Alice's share and the group, and lets only `spender` spend it, by
 /// revealing a share `B` the chain checks: for a finite-field group `B < p` in minimal
 /// form (`B^1 mod p = B`), `B != 1`, and `B^q mod p = 1` (which also refuses 0 and

@@ -1,5 +1,5 @@
-//! Groups and validation (reading guide 9), agreement, and the attack on the paper's group
-//! (reading guide 7).
+//! Groups and validation (`docs/deviations.md`, decision 9), agreement, and the attack on the paper's group
+//! (`docs/deviations.md`, decision 7).
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 use std::time::Instant;

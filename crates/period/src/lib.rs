@@ -6,8 +6,8 @@
 //! - [`cost`]: the time elements of Table III and the [`CostModel`] trait, Eqs. (2)-(4).
 //! - [`calibration`]: the elements as an editable JSON file; `paper` is built in
 //!   (`calibrations/paper.json`); `vkm calibrate` measures this machine.
-//! - [`objective`]: Eq. (6) and Algorithm 3, and the delay-aware objective (reading guide
-//!   4) with feasibility.
+//! - [`objective`]: Eq. (6) and Algorithm 3, and the delay-aware objective
+//!   (`docs/deviations.md`, decision 4) with feasibility.
 //! - [`policy`]: fixed and adaptive period policies for a security manager.
 //!
 //! ```

@@ -1,5 +1,5 @@
 //! Choosing the collection period: Eq. (6) and Algorithm 3 as the paper states them, and
-//! the delay-aware objective of reading guide 4.
+//! the delay-aware objective of `docs/deviations.md`, decision 4.
 
 use serde::Serialize;
 

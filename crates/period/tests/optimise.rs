@@ -88,7 +88,7 @@ fn delay_objective_picks_the_feasible_period_with_least_delay() {
         // With linear costs, waiting dominates: the shortest period has the least delay.
         assert_eq!(best.period_s, 0.5);
     }
-    // Paper's objective with linear costs favours the longest period (reading guide 4).
+    // Paper's objective with linear costs favours the longest period (`docs/deviations.md`, decision 4).
     let paper_choice = algorithm3(&measured, &load(15_000.0), &candidates()).unwrap();
     assert_eq!(paper_choice.seconds(), 1.0);
 }

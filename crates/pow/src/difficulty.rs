@@ -1,4 +1,4 @@
-//! Difficulty as leading zero bits of the block hash (reading guide 2).
+//! Difficulty as leading zero bits of the block hash (`docs/deviations.md`, decision 2).
 
 use core::fmt;
 

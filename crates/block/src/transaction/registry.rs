@@ -1,4 +1,4 @@
-//! Registry transactions: who may submit transactions and mine blocks (reading guide 6).
+//! Registry transactions: who may submit transactions and mine blocks (`docs/deviations.md`, decision 6).
 
 use crate::encode::{Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, put_seq};
 use crate::hash::CertificateId;
