@@ -67,6 +67,33 @@ pub enum State {
     Failed(NegotiationError),
 }
 
+/// Why a transaction that looked like part of a negotiation was ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// A confirmation tag the initiator did not sign.
+    #[error("confirmation tag not signed by the initiator")]
+    TagNotSigned,
+    /// An offer the initiator did not sign (a man in the middle?).
+    #[error("offer not signed by the initiator (a man in the middle?)")]
+    OfferNotSigned,
+    /// A value-channel offer without a share in its amounts.
+    #[error("offer without a share in the amounts")]
+    NoShareInAmounts,
+    /// A static-channel messageA naming other parameters than the published ones.
+    #[error("messageA names other parameters than the published ones")]
+    OtherParameters,
+    /// A dynamic-channel offer without an output for this party.
+    #[error("offer without a dynamic output for this party")]
+    NoDynamicOutput,
+    /// A reply whose share cannot be read.
+    #[error("reply without a readable share")]
+    NoShareInReply,
+    /// A reply the responder did not sign (a man in the middle?).
+    #[error("reply not signed by the responder (a man in the middle?)")]
+    ReplyNotSigned,
+}
+
 /// What happens to a party.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
@@ -97,7 +124,7 @@ pub enum Action {
         /// The transaction.
         txid: Txid,
         /// Why.
-        reason: String,
+        reason: Ignored,
     },
     /// The negotiation is confirmed.
     Confirmed,
@@ -374,7 +401,7 @@ impl Party {
                     if !self.signed_by_peer(tx, None) {
                         actions.push(Action::Ignored {
                             txid,
-                            reason: "confirmation tag not signed by the initiator".into(),
+                            reason: Ignored::TagNotSigned,
                         });
                         return Ok(());
                     }
@@ -621,7 +648,7 @@ impl Party {
         if !self.signed_by_peer(tx, None) {
             actions.push(Action::Ignored {
                 txid,
-                reason: "offer not signed by the initiator (a man in the middle?)".into(),
+                reason: Ignored::OfferNotSigned,
             });
             return Ok(());
         }
@@ -631,7 +658,7 @@ impl Party {
                 None => {
                     actions.push(Action::Ignored {
                         txid,
-                        reason: "offer without a share in the amounts".into(),
+                        reason: Ignored::NoShareInAmounts,
                     });
                     return Ok(());
                 }
@@ -646,8 +673,7 @@ impl Party {
                     if pg != (g, p) {
                         actions.push(Action::Ignored {
                             txid,
-                            reason: "messageA names other parameters than the published ones"
-                                .into(),
+                            reason: Ignored::OtherParameters,
                         });
                         return Ok(());
                     }
@@ -674,7 +700,7 @@ impl Party {
                     None => {
                         actions.push(Action::Ignored {
                             txid,
-                            reason: "offer without a dynamic output for this party".into(),
+                            reason: Ignored::NoDynamicOutput,
                         });
                         return Ok(());
                     }
@@ -782,14 +808,14 @@ impl Party {
         let Some(peer_share) = peer_share else {
             actions.push(Action::Ignored {
                 txid,
-                reason: "reply without a readable share".into(),
+                reason: Ignored::NoShareInReply,
             });
             return Ok(());
         };
         if !self.signed_by_peer(tx, skip) {
             actions.push(Action::Ignored {
                 txid,
-                reason: "reply not signed by the responder (a man in the middle?)".into(),
+                reason: Ignored::ReplyNotSigned,
             });
             return Ok(());
         }

@@ -8,10 +8,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{Amount, Transaction, TxOut};
 use vkm_coins::Wallet;
-use vkm_negotiate::local::{LocalChain, run};
-use vkm_negotiate::party::{Action, State};
+use vkm_negotiate::local::{LocalChain, LocalError, run};
+use vkm_negotiate::party::{Action, Ignored, State};
 use vkm_negotiate::wire::Carrier;
 use vkm_negotiate::{Channel, Group, InsecurePaperGroup, KeyBook, Party, Terms};
+use vkm_node::sm::{Refusal, ValueRefusal};
+use vkm_runtime::LocalError as ChainError;
 
 struct Setup {
     chain: LocalChain,
@@ -225,7 +227,16 @@ fn a_share_replaced_off_chain_is_refused_or_ignored() {
     assert_ne!(tampered.outputs[1].amount, tampered.outputs[2].amount);
     tampered.outputs.swap(1, 2);
     let refused = s.chain.submit(tampered).unwrap_err();
-    assert!(refused.to_string().contains("script"), "{refused}");
+    assert!(
+        matches!(
+            &refused,
+            LocalError::Chain(ChainError::Refused(Refusal::Value {
+                error: ValueRefusal::Script(_),
+                ..
+            }))
+        ),
+        "{refused}"
+    );
     // 2. He drops Alice's offer and pays Bob his own share under Alice's session from
     //    his own coins: Bob ignores it, because Alice did not sign it.
     let mut forged_outputs = offer.outputs.clone();
@@ -243,9 +254,13 @@ fn a_share_replaced_off_chain_is_refused_or_ignored() {
     let mut reports = s.chain.deliver(&mut s.bob, 0).unwrap();
     reports.extend(s.chain.deliver(&mut s.bob, h).unwrap());
     assert!(
-        reports
-            .iter()
-            .any(|a| matches!(a, Action::Ignored { reason, .. } if reason.contains("not signed"))),
+        reports.iter().any(|a| matches!(
+            a,
+            Action::Ignored {
+                reason: Ignored::OfferNotSigned,
+                ..
+            }
+        )),
         "{reports:?}"
     );
     assert_eq!(s.bob.state(), &State::Ready);
