@@ -100,7 +100,7 @@ fn channels(c: &mut Criterion) {
                     };
                     let (mut a, mut b) = Party::pair(terms, alice, bob, &mut rng);
                     run(&mut chain, &mut [&mut a, &mut b], 10, |_, _| false).expect("run");
-                    assert_eq!(a.state(), &State::Confirmed);
+                    assert_eq!(a.state(), State::Confirmed);
                     drop(chain);
                     let _ = std::fs::remove_file(&path);
                 })

@@ -146,7 +146,7 @@ pub fn run_command(args: &NegotiateArgs) -> Result<ExitCode, CliError> {
     let (mut alice, mut bob) = Party::pair(terms, alice_wallet, bob_wallet, &mut rng);
     let outcome = run(&mut chain, &mut [&mut alice, &mut bob], 20, |_, _| false).map_err(fail)?;
 
-    let confirmed = *alice.state() == State::Confirmed && *bob.state() == State::Confirmed;
+    let confirmed = alice.state() == State::Confirmed && bob.state() == State::Confirmed;
     let tip = chain.ledger().tip();
     let session_key = alice.session_key(&tip).map(|k| k.fingerprint());
     let hashed = |p: &Party| p.master_key().map(|k| hex_digest(k.as_bytes()));

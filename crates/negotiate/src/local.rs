@@ -10,7 +10,7 @@ use vkm_coins::{Address, genesis_allocation};
 use vkm_ledger::Ledger;
 
 use crate::group::Group;
-use crate::party::{Action, Event, Party, State};
+use crate::party::{Action, Event, Party};
 use crate::wire::parameters_transaction;
 
 pub use vkm_runtime::local::LOCAL_PERIOD_SECONDS;
@@ -148,11 +148,7 @@ pub fn run(
     mut drop: impl FnMut(usize, u64) -> bool,
 ) -> Result<Outcome, LocalError> {
     let mut outcome = Outcome::default();
-    let done = |parties: &[&mut Party]| {
-        parties
-            .iter()
-            .all(|p| matches!(p.state(), State::Confirmed | State::Failed(_)))
-    };
+    let done = |parties: &[&mut Party]| parties.iter().all(|p| p.is_finished());
     let mut height = chain.ledger().height();
     for (i, party) in parties.iter_mut().enumerate() {
         for h in 0..=height {

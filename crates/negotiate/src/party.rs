@@ -176,24 +176,52 @@ pub struct Terms {
     pub payment: Amount,
 }
 
+/// Where a party stands, with what it holds at that step and nothing more: the group
+/// once read, its secret only until it agreed, the master key and transcript once agreed.
+enum Phase {
+    /// The parameters transaction is not yet on the chain seen.
+    WaitingForParameters,
+    /// The group is known. Alice: about to offer. Bob: waiting for Alice's offer.
+    Ready { group: Group },
+    /// Alice: offered her share; waiting for Bob's reply.
+    Offered {
+        group: Group,
+        secret: Secret,
+        share: Vec<u8>,
+        /// The dynamic channel's output Bob spends to reveal his share.
+        dynamic_output: Option<(OutPoint, Amount)>,
+    },
+    /// Agreed, own tag submitted. Bob (`Replied`): waiting for Alice's tag. Alice
+    /// (`ConfirmationSent`): Bob's tag verified, waiting for her own to be mined.
+    Agreed {
+        group: Group,
+        share: Vec<u8>,
+        master: MasterKey,
+        transcript: Transcript,
+    },
+    /// Both tags verified and on the chain.
+    Confirmed {
+        group: Group,
+        share: Vec<u8>,
+        master: MasterKey,
+        confirmed_in: BlockHash,
+    },
+    /// Stopped; nothing kept.
+    Failed(NegotiationError),
+}
+
 /// One side of a negotiation.
 pub struct Party {
     config: PartyConfig,
     wallet: Wallet,
     encryption: SecretKey,
     rng: StdRng,
-    group: Option<Group>,
-    secret: Option<Secret>,
-    share: Option<Vec<u8>>,
-    master: Option<MasterKey>,
-    transcript: Option<Transcript>,
-    dynamic_output: Option<(OutPoint, Amount)>,
+    phase: Phase,
+    /// This party's submitted transaction not yet seen mined.
     pending: Option<Txid>,
-    state: State,
     next_height: u64,
     txids: Vec<Txid>,
     last_block: Option<BlockHash>,
-    confirmed_in: Option<BlockHash>,
 }
 
 impl core::fmt::Debug for Party {
@@ -202,9 +230,21 @@ impl core::fmt::Debug for Party {
             .field("role", &self.config.role)
             .field("channel", &self.config.channel)
             .field("address", &self.wallet.address())
-            .field("state", &self.state)
+            .field("state", &self.state())
             .finish_non_exhaustive()
     }
+}
+
+/// The peer's share validated and agreed with `secret`: the master key and the share as
+/// validated.
+fn agree(
+    group: &Group,
+    secret: &Secret,
+    peer_share: &[u8],
+) -> Result<(MasterKey, Vec<u8>), NegotiationError> {
+    let peer_share = group.validate_share(peer_share)?;
+    let master = group.agree(secret, &peer_share)?;
+    Ok((master, peer_share.as_bytes().to_vec()))
 }
 
 impl Party {
@@ -215,18 +255,11 @@ impl Party {
             wallet,
             encryption,
             rng: StdRng::seed_from_u64(seed),
-            group: None,
-            secret: None,
-            share: None,
-            master: None,
-            transcript: None,
-            dynamic_output: None,
+            phase: Phase::WaitingForParameters,
             pending: None,
-            state: State::WaitingForParameters,
             next_height: 0,
             txids: Vec::new(),
             last_block: None,
-            confirmed_in: None,
         }
     }
 
@@ -261,8 +294,23 @@ impl Party {
     }
 
     /// Where it stands.
-    pub fn state(&self) -> &State {
-        &self.state
+    pub fn state(&self) -> State {
+        match &self.phase {
+            Phase::WaitingForParameters => State::WaitingForParameters,
+            Phase::Ready { .. } => State::Ready,
+            Phase::Offered { .. } => State::Offered,
+            Phase::Agreed { .. } => match self.config.role {
+                Role::Initiator => State::ConfirmationSent,
+                Role::Responder => State::Replied,
+            },
+            Phase::Confirmed { .. } => State::Confirmed,
+            Phase::Failed(error) => State::Failed(error.clone()),
+        }
+    }
+
+    /// Whether the negotiation ended, confirmed or failed.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Confirmed { .. } | Phase::Failed(_))
     }
 
     /// Its address.
@@ -277,17 +325,32 @@ impl Party {
 
     /// The group read from the chain.
     pub fn group(&self) -> Option<&Group> {
-        self.group.as_ref()
+        match &self.phase {
+            Phase::Ready { group }
+            | Phase::Offered { group, .. }
+            | Phase::Agreed { group, .. }
+            | Phase::Confirmed { group, .. } => Some(group),
+            Phase::WaitingForParameters | Phase::Failed(_) => None,
+        }
     }
 
     /// Its own share (public).
     pub fn share(&self) -> Option<&[u8]> {
-        self.share.as_deref()
+        match &self.phase {
+            Phase::Offered { share, .. }
+            | Phase::Agreed { share, .. }
+            | Phase::Confirmed { share, .. } => Some(share),
+            _ => None,
+        }
     }
 
-    /// The master key, once agreed (confirmed or not: see [`Party::state`]).
+    /// The master key, once agreed (confirmed or not: see [`Party::state`]); none after
+    /// a failure.
     pub fn master_key(&self) -> Option<&MasterKey> {
-        self.master.as_ref()
+        match &self.phase {
+            Phase::Agreed { master, .. } | Phase::Confirmed { master, .. } => Some(master),
+            _ => None,
+        }
     }
 
     /// The negotiation's transactions this party saw mined, in order.
@@ -297,11 +360,15 @@ impl Party {
 
     /// The confirmed negotiation, for a [`crate::KeyBook`].
     pub fn negotiated(&self) -> Option<Negotiated> {
-        match (&self.state, &self.master, self.confirmed_in) {
-            (State::Confirmed, Some(master), Some(block)) => Some(Negotiated {
+        match &self.phase {
+            Phase::Confirmed {
+                master,
+                confirmed_in,
+                ..
+            } => Some(Negotiated {
                 master: master.clone(),
                 txids: self.txids.clone(),
-                confirmed_in: block,
+                confirmed_in: *confirmed_in,
             }),
             _ => None,
         }
@@ -327,7 +394,7 @@ impl Party {
     pub fn handle(&mut self, event: Event<'_>) -> Vec<Action> {
         let Event::Block { height, block, now } = event;
         let mut actions = Vec::new();
-        if height < self.next_height || matches!(self.state, State::Confirmed | State::Failed(_)) {
+        if height < self.next_height || self.is_finished() {
             if height >= self.next_height {
                 self.next_height = height + 1;
                 block
@@ -353,19 +420,24 @@ impl Party {
             let Transaction::Value(v) = tx else { continue };
             let txid = tx.txid();
             if let Err(error) = self.on_transaction(v, txid, hash, now, &mut actions) {
-                self.state = State::Failed(error.clone());
-                actions.push(Action::Failed(error));
+                self.fail(error, &mut actions);
                 return actions;
             }
         }
-        if self.state == State::Ready
-            && self.config.role == Role::Initiator
-            && let Err(error) = self.offer(now, &mut actions)
+        if self.config.role == Role::Initiator
+            && let Phase::Ready { group } = &self.phase
         {
-            self.state = State::Failed(error.clone());
-            actions.push(Action::Failed(error));
+            let group = group.clone();
+            if let Err(error) = self.offer(group, now, &mut actions) {
+                self.fail(error, &mut actions);
+            }
         }
         actions
+    }
+
+    fn fail(&mut self, error: NegotiationError, actions: &mut Vec<Action>) {
+        self.phase = Phase::Failed(error.clone());
+        actions.push(Action::Failed(error));
     }
 
     fn on_transaction(
@@ -379,24 +451,27 @@ impl Party {
         if self.pending == Some(txid) {
             self.pending = None;
             self.txids.push(txid);
-            if self.state == State::ConfirmationSent {
+            // Alice's own tag mined: confirmed (Bob's tag was verified before she sent it).
+            if self.config.role == Role::Initiator && matches!(self.phase, Phase::Agreed { .. }) {
                 self.confirm(block, actions);
             }
             return Ok(());
         }
-        match self.state.clone() {
-            State::WaitingForParameters if txid == self.config.parameters => {
+        match &self.phase {
+            Phase::WaitingForParameters if txid == self.config.parameters => {
                 let tx = Transaction::Value(tx.clone());
                 if let Some(group) = read_parameters(&tx, self.config.allow_insecure) {
-                    self.group = Some(group?);
-                    self.state = State::Ready;
+                    self.phase = Phase::Ready { group: group? };
                 }
             }
-            State::Ready if self.config.role == Role::Responder => {
-                self.on_offer(tx, txid, now, actions)?;
+            Phase::Ready { group } if self.config.role == Role::Responder => {
+                let group = group.clone();
+                self.on_offer(group, tx, txid, now, actions)?;
             }
-            State::Offered => self.on_reply(tx, txid, now, actions)?,
-            State::Replied => {
+            Phase::Offered { .. } => self.on_reply(tx, txid, actions)?,
+            Phase::Agreed {
+                master, transcript, ..
+            } if self.config.role == Role::Responder => {
                 if let Some(tag) = self.tag_in(tx, Role::Initiator) {
                     if !self.signed_by_peer(tx, None) {
                         actions.push(Action::Ignored {
@@ -405,7 +480,7 @@ impl Party {
                         });
                         return Ok(());
                     }
-                    self.check_tag(Role::Initiator, &tag)?;
+                    check_tag(master, transcript, Role::Initiator, &tag)?;
                     self.txids.push(txid);
                     self.confirm(block, actions);
                 }
@@ -415,17 +490,26 @@ impl Party {
         Ok(())
     }
 
+    /// Agreed becomes confirmed in `block`; the transcript is dropped.
     fn confirm(&mut self, block: BlockHash, actions: &mut Vec<Action>) {
-        self.state = State::Confirmed;
-        self.confirmed_in = Some(block);
-        self.secret = None;
-        actions.push(Action::Confirmed);
-    }
-
-    fn group_or_err(&self) -> Result<&Group, NegotiationError> {
-        self.group
-            .as_ref()
-            .ok_or(NegotiationError::Group(GroupError::Malformed))
+        let phase = std::mem::replace(&mut self.phase, Phase::WaitingForParameters);
+        self.phase = match phase {
+            Phase::Agreed {
+                group,
+                share,
+                master,
+                ..
+            } => {
+                actions.push(Action::Confirmed);
+                Phase::Confirmed {
+                    group,
+                    share,
+                    master,
+                    confirmed_in: block,
+                }
+            }
+            other => other,
+        };
     }
 
     /// Whether every input (but `skip`) presents a public key of the peer's address. The
@@ -483,9 +567,8 @@ impl Party {
         })
     }
 
-    /// The share paid in amounts to `to`, in the outputs right after output 0.
-    fn share_in_amounts(&self, tx: &ValueTx, to: &Address) -> Option<Vec<u8>> {
-        let group = self.group.as_ref()?;
+    /// The share in `group` paid in amounts to `to`, in the outputs right after output 0.
+    fn share_in_amounts(&self, group: &Group, tx: &ValueTx, to: &Address) -> Option<Vec<u8>> {
         let n = group.share_digits();
         let script = to.p2pkh_script();
         let outputs = tx.outputs.get(1..=n)?;
@@ -496,51 +579,23 @@ impl Party {
         from_amounts(&amounts, group.share_len())
     }
 
-    fn agree(&mut self, peer_share: &[u8]) -> Result<Vec<u8>, NegotiationError> {
-        let group = self.group_or_err()?.clone();
-        let peer_share = group.validate_share(peer_share)?;
-        let secret = self.secret.as_ref().ok_or(GroupError::WrongSecret)?;
-        self.master = Some(group.agree(secret, &peer_share)?);
-        Ok(peer_share.as_bytes().to_vec())
-    }
-
-    fn transcript_with(&self, peer_share: &[u8]) -> Result<Transcript, NegotiationError> {
-        let own = self.share.as_deref().unwrap_or_default();
+    /// The transcript of this negotiation with this party's `own` share and the peer's.
+    fn transcript(&self, group: &Group, own: &[u8], peer_share: &[u8]) -> Transcript {
         let me = self.address();
         let peer = self.config.peer.address;
         let (a, b, alice, bob) = match self.config.role {
             Role::Initiator => (own, peer_share, me, peer),
             Role::Responder => (peer_share, own, peer, me),
         };
-        Ok(Transcript::new(
+        Transcript::new(
             self.config.channel,
-            self.group_or_err()?,
+            group,
             &self.config.session,
             &alice,
             &bob,
             a,
             b,
-        ))
-    }
-
-    fn check_tag(&self, role: Role, tag: &[u8; 32]) -> Result<(), NegotiationError> {
-        match (&self.master, &self.transcript) {
-            (Some(master), Some(transcript))
-                if verify_confirmation(master, transcript, role, tag) =>
-            {
-                Ok(())
-            }
-            _ => Err(NegotiationError::ConfirmationFailed),
-        }
-    }
-
-    fn own_tag(&self) -> Result<[u8; 32], NegotiationError> {
-        match (&self.master, &self.transcript) {
-            (Some(master), Some(transcript)) => {
-                Ok(confirmation_tag(master, transcript, self.config.role))
-            }
-            _ => Err(NegotiationError::ConfirmationFailed),
-        }
+        )
     }
 
     fn seal(&mut self, message: &StaticMessage) -> Result<Vec<u8>, NegotiationError> {
@@ -560,11 +615,13 @@ impl Party {
     }
 
     /// Alice's first transaction.
-    fn offer(&mut self, now: Timestamp, actions: &mut Vec<Action>) -> Result<(), NegotiationError> {
-        let group = self.group_or_err()?.clone();
+    fn offer(
+        &mut self,
+        group: Group,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NegotiationError> {
         let (secret, share) = group.keypair(&mut self.rng);
-        self.secret = Some(secret);
-        self.share = Some(share.clone());
         let session = self.config.session;
         let offer = Carrier::Offer {
             session,
@@ -587,7 +644,7 @@ impl Party {
             Channel::StaticScript => {
                 let (p, g) = group.p_and_g();
                 let sealed = self.seal(&StaticMessage {
-                    share,
+                    share: share.clone(),
                     group: Some((g, p)),
                     timestamp: now.0,
                 })?;
@@ -612,16 +669,16 @@ impl Party {
             ],
         };
         let tx = self.wallet.build_spend(payments, &[])?;
-        if self.config.channel == Channel::DynamicScript {
-            self.dynamic_output = Some((
-                OutPoint {
-                    txid: vkm_coins::value_txid(&tx),
-                    vout: 0,
-                },
-                self.config.payment,
-            ));
-        }
-        self.state = State::Offered;
+        let dynamic_output = (self.config.channel == Channel::DynamicScript).then(|| {
+            let txid = vkm_coins::value_txid(&tx);
+            (OutPoint { txid, vout: 0 }, self.config.payment)
+        });
+        self.phase = Phase::Offered {
+            group,
+            secret,
+            share,
+            dynamic_output,
+        };
         self.submit(tx, actions);
         Ok(())
     }
@@ -629,12 +686,12 @@ impl Party {
     /// Bob reads Alice's offer and replies.
     fn on_offer(
         &mut self,
+        group: Group,
         tx: &ValueTx,
         txid: Txid,
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) -> Result<(), NegotiationError> {
-        let group = self.group_or_err()?.clone();
         let me = self.address();
         let is_offer = match self.config.channel {
             Channel::Value | Channel::DynamicScript => self.offers_channel(tx),
@@ -653,7 +710,7 @@ impl Party {
             return Ok(());
         }
         let (peer_share, dynamic) = match self.config.channel {
-            Channel::Value => match self.share_in_amounts(tx, &me) {
+            Channel::Value => match self.share_in_amounts(&group, tx, &me) {
                 Some(share) => (share, None),
                 None => {
                     actions.push(Action::Ignored {
@@ -708,14 +765,13 @@ impl Party {
             }
         };
         let (secret, share) = group.keypair(&mut self.rng);
-        self.secret = Some(secret);
-        self.share = Some(share.clone());
-        let peer_share = self.agree(&peer_share)?;
-        self.transcript = Some(self.transcript_with(&peer_share)?);
+        let (master, peer_share) = agree(&group, &secret, &peer_share)?;
+        drop(secret);
+        let transcript = self.transcript(&group, &share, &peer_share);
         let tag = Carrier::Tag {
             session: self.config.session,
             role: Role::Responder,
-            tag: self.own_tag()?,
+            tag: confirmation_tag(&master, &transcript, self.config.role),
         }
         .output();
         self.txids.push(txid);
@@ -733,7 +789,7 @@ impl Party {
             }
             Channel::StaticScript => {
                 let sealed = self.seal(&StaticMessage {
-                    share,
+                    share: share.clone(),
                     group: None,
                     timestamp: now.0,
                 })?;
@@ -768,7 +824,12 @@ impl Party {
                 reply
             }
         };
-        self.state = State::Replied;
+        self.phase = Phase::Agreed {
+            group,
+            share,
+            master,
+            transcript,
+        };
         self.submit(tx, actions);
         Ok(())
     }
@@ -778,15 +839,22 @@ impl Party {
         &mut self,
         tx: &ValueTx,
         txid: Txid,
-        _now: Timestamp,
         actions: &mut Vec<Action>,
     ) -> Result<(), NegotiationError> {
+        let Phase::Offered {
+            group,
+            dynamic_output,
+            ..
+        } = &self.phase
+        else {
+            return Ok(());
+        };
         let Some(tag) = self.tag_in(tx, Role::Responder) else {
             return Ok(());
         };
         let me = self.address();
         let (peer_share, skip) = match self.config.channel {
-            Channel::Value => (self.share_in_amounts(tx, &me), None),
+            Channel::Value => (self.share_in_amounts(group, tx, &me), None),
             Channel::StaticScript => (
                 self.sealed_in(tx)
                     .filter(|m| m.group.is_none())
@@ -794,7 +862,7 @@ impl Party {
                 None,
             ),
             Channel::DynamicScript => {
-                let spent = self.dynamic_output.map(|(o, _)| o);
+                let spent = dynamic_output.map(|(o, _)| o);
                 let index = tx
                     .inputs
                     .iter()
@@ -819,20 +887,49 @@ impl Party {
             });
             return Ok(());
         }
-        let peer_share = self.agree(&peer_share)?;
-        self.transcript = Some(self.transcript_with(&peer_share)?);
-        self.check_tag(Role::Responder, &tag)?;
+        let Phase::Offered {
+            group,
+            secret,
+            share,
+            ..
+        } = std::mem::replace(&mut self.phase, Phase::WaitingForParameters)
+        else {
+            return Ok(());
+        };
+        let (master, peer_share) = agree(&group, &secret, &peer_share)?;
+        drop(secret);
+        let transcript = self.transcript(&group, &share, &peer_share);
+        check_tag(&master, &transcript, Role::Responder, &tag)?;
         self.txids.push(txid);
         let confirm = Carrier::Tag {
             session: self.config.session,
             role: Role::Initiator,
-            tag: self.own_tag()?,
+            tag: confirmation_tag(&master, &transcript, self.config.role),
         }
         .output();
         let tx = self.wallet.build_spend(vec![confirm], &[])?;
-        self.state = State::ConfirmationSent;
+        self.phase = Phase::Agreed {
+            group,
+            share,
+            master,
+            transcript,
+        };
         self.submit(tx, actions);
         Ok(())
+    }
+}
+
+/// The peer's tag for `role` verifies over `transcript` under `master`.
+fn check_tag(
+    master: &MasterKey,
+    transcript: &Transcript,
+    role: Role,
+    tag: &[u8; 32],
+) -> Result<(), NegotiationError> {
+    if verify_confirmation(master, transcript, role, tag) {
+        Ok(())
+    } else {
+        Err(NegotiationError::ConfirmationFailed)
     }
 }
 

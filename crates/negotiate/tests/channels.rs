@@ -80,11 +80,11 @@ fn negotiate(s: &mut Setup) {
     .unwrap();
     assert_eq!(
         s.alice.state(),
-        &State::Confirmed,
+        State::Confirmed,
         "alice: {:?}",
         s.alice.state()
     );
-    assert_eq!(s.bob.state(), &State::Confirmed, "bob: {:?}", s.bob.state());
+    assert_eq!(s.bob.state(), State::Confirmed, "bob: {:?}", s.bob.state());
     assert_eq!(s.alice.master_key(), s.bob.master_key());
     assert!(s.alice.master_key().is_some());
     let tip = s.chain.ledger().tip();
@@ -199,8 +199,8 @@ fn a_dropped_block_only_delays_the_negotiation() {
     )
     .unwrap();
     assert_eq!(dropped.len(), 2);
-    assert_eq!(s.alice.state(), &State::Confirmed);
-    assert_eq!(s.bob.state(), &State::Confirmed);
+    assert_eq!(s.alice.state(), State::Confirmed);
+    assert_eq!(s.bob.state(), State::Confirmed);
     assert_eq!(s.alice.master_key(), s.bob.master_key());
     assert!(outcome.blocks >= 3);
 }
@@ -263,7 +263,7 @@ fn a_share_replaced_off_chain_is_refused_or_ignored() {
         )),
         "{reports:?}"
     );
-    assert_eq!(s.bob.state(), &State::Ready);
+    assert_eq!(s.bob.state(), State::Ready);
     assert!(s.bob.master_key().is_none());
 }
 
