@@ -3,9 +3,9 @@
 //! spends with change, and [`ValueRules`], the script half of the ledger's UTXO rules
 //! (the ledger keeps the UTXO set and checks the accounting itself).
 //!
-//! - [`address`]: [`Address`] (HASH160 of a compressed P-256 key), P2PKH scripts.
-//! - [`wallet`]: [`Wallet`], [`genesis_allocation`].
-//! - [`rules`]: [`ValueRules`] for the ledger's `TransactionRules` seam.
+//! - [`Address`] (HASH160 of a compressed P-256 key), P2PKH scripts.
+//! - [`Wallet`], [`genesis_allocation`].
+//! - [`ValueRules`] for the ledger's `TransactionRules` seam.
 //!
 //! ```
 //! use vkm_block::{Amount, OutPoint, Transaction, TxOut};
@@ -27,9 +27,9 @@
 
 #![forbid(unsafe_code)]
 
-pub mod address;
-pub mod rules;
-pub mod wallet;
+mod address;
+mod rules;
+mod wallet;
 
 pub use address::{Address, hash160, public_key_bytes};
 pub use rules::{ValueRuleError, ValueRules, check_scripts};

@@ -1,13 +1,13 @@
 //! The chain of vkm's security managers (Lei et al. Fig. 2(b)): validation, fork choice,
 //! reorganisation, orphans, persistence in `redb`, and queries.
 //!
-//! - [`validate`](mod@validate): the pipeline; only it creates a [`ValidatedBlock`].
-//! - [`rules`]: the narrow traits the ledger validates with: member signatures
+//! - [`validate()`](validate): the pipeline; only it creates a [`ValidatedBlock`].
+//! - The narrow traits the ledger validates with: member signatures
 //!   ([`SignatureCheck`]) and per-kind transaction rules ([`TransactionRules`]), provided by
 //!   the key-transfer and negotiation crates, so the ledger depends on neither.
-//! - [`ledger`]: the [`Ledger`]: most cumulative work wins (first seen on ties); every
+//! - The [`Ledger`]: most cumulative work wins (first seen on ties); every
 //!   accepted block is committed in one write transaction.
-//! - [`registry`]: registered members as registry transactions leave them.
+//! - The [`Registry`]: registered members as registry transactions leave them.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -38,15 +38,18 @@
 
 #![forbid(unsafe_code)]
 
-pub mod ledger;
-pub mod registry;
-pub mod rules;
+mod ledger;
+mod registry;
+mod rules;
 mod store;
-pub mod validate;
+mod validate;
 
 pub use ledger::{
     Accepted, ChainSummary, ChainUpdate, Ledger, LedgerError, MAX_ORPHANS, TxLocation,
 };
 pub use registry::Registry;
 pub use rules::{RuleError, SignatureCheck, TransactionRules, TxContext};
-pub use validate::{BlockError, RuleSet, ValidatedBlock, check_spend, validate};
+pub use validate::{
+    BlockError, Context, MAX_FUTURE_MS, RuleSet, ValidatedBlock, check_context_free, check_spend,
+    is_unspendable, validate,
+};

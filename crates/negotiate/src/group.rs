@@ -1,5 +1,5 @@
 //! Diffie-Hellman groups: RFC 7919's ffdhe2048 and ffdhe3072, ECDH on P-256, and the
-//! paper's 8-digit demonstration group, which exists only as [`InsecurePaperGroup`]
+//! paper's 8-digit demonstration group, which exists only as [`InsecurePaperGroup`](crate::InsecurePaperGroup)
 //! (`docs/deviations.md`, decision 7). Everything received is validated before use (`docs/deviations.md`, decision 9).
 
 use aws_lc_rs::agreement::ParsedPublicKey;

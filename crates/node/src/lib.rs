@@ -7,10 +7,10 @@
 //!   or clocks inside: `vkm-runtime` applies the actions for every driver (in-process
 //!   network, simulator, local chain). (Its ledger writes to its own store: persistence
 //!   is synchronous, not I/O the runtime schedules.)
-//! - [`schedule`]: collection periods and mining rounds as one pure type ([`Schedule`]),
-//!   shared with the simulator's model mode.
-//! - [`domain`]: the domain's group over any `vkm_rekey::GroupKeyScheme`.
-//! - [`mempool`]: pending key transfers and value transactions, bounded, without two
+//! - [`Schedule`]: collection periods and mining rounds as one pure type, shared with the
+//!   simulator's model mode.
+//! - [`DomainGroup`]: the domain's group over any `vkm_rekey::GroupKeyScheme`.
+//! - [`Mempool`]: pending key transfers and value transactions, bounded, without two
 //!   spends of one output.
 //! - [`relay`]: the traditional structure's nodes.
 //! - [`chain_rules`]: the rule set of vkm's chain (key transfers, value transactions).
@@ -38,15 +38,22 @@
 
 #![forbid(unsafe_code)]
 
-pub mod domain;
-pub mod mempool;
+mod domain;
+mod mempool;
 pub mod relay;
-pub mod schedule;
+mod schedule;
 pub mod sm;
 
 use std::sync::Arc;
 
-pub use schedule::{Round, Schedule, mining_rank, period_end_after};
+pub use domain::DomainGroup;
+pub use mempool::{MAX_MEMPOOL, Mempool};
+pub use relay::{RelayAction, RelayEvent, RelayNode};
+pub use schedule::{Closed, Round, Schedule, mining_rank, period_end_after};
+pub use sm::{
+    Action, Admission, Event, Message, NodeConfig, NodeError, Refusal, SecurityManager, Timer,
+    ValueRefusal,
+};
 
 use vkm_ledger::RuleSet;
 use vkm_transfer::rules::KeyTransferRules;

@@ -3,11 +3,11 @@
 //! (BSMs), changes, so vehicles that left cannot read what follows (forward secrecy) and
 //! vehicles that joined cannot read what came before (backward secrecy).
 //!
-//! - [`scheme`]: the [`GroupKeyScheme`] trait: one batch rekey per collection period.
-//! - [`flat`]: the new group key wrapped under every member's key, O(n).
+//! - The [`GroupKeyScheme`] trait: one batch rekey per collection period.
+//! - [`Flat`]: the new group key wrapped under every member's key, O(n).
 //! - [`lkh`]: a logical key hierarchy with batch rekeying, O(changes x log n).
 //! - [`vehicle`]: the vehicle side: welcome, rekey messages, BSMs (AES-128-CCM).
-//! - [`message`], [`key`]: rekey messages (AES key wrap, RFC 3394) and their encoding.
+//! - [`RekeyMessage`], [`NodeKey`]: rekey messages (AES key wrap, RFC 3394) and their encoding.
 //!
 //! ```
 //! use vkm_rekey::{GroupKeyScheme, Lkh, VehicleId, VehicleKeys};
@@ -25,16 +25,16 @@
 
 #![forbid(unsafe_code)]
 
-pub mod flat;
-pub mod key;
+mod flat;
+mod key;
 pub mod lkh;
-pub mod message;
-pub mod scheme;
+mod message;
+mod scheme;
 pub mod vehicle;
 
 pub use flat::Flat;
-pub use key::NodeKey;
+pub use key::{NodeKey, WRAPPED_BYTES};
 pub use lkh::Lkh;
-pub use message::{RekeyMessage, VehicleId, Welcome, WrappedKey};
-pub use scheme::{GroupKeyScheme, Rekey, RekeyError};
+pub use message::{MAX_WRAPPED_KEYS, RekeyMessage, VehicleId, Welcome, WrappedKey};
+pub use scheme::{GroupKeyScheme, Rekey, RekeyError, check_changes};
 pub use vehicle::{BsmError, SealedBsm, VehicleKeys};

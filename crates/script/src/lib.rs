@@ -9,7 +9,7 @@
 //! - [`exponent`]: OP_EXPONENT at 0xb3 (Bitcoin's OP_NOP4): `base^exponent mod modulus`,
 //!   odd modulus above one, operands of at most 512 bytes, charged to the operation budget
 //!   in proportion to the work.
-//! - [`sighash`]: ECDSA P-256 signatures over vkm's signature hash of a value transaction.
+//! - [`signature_hash`], [`sign_input`]: ECDSA P-256 signatures over vkm's signature hash of a value transaction.
 //! - [`asm`]: Bitcoin's short assembly text, parsed and printed.
 //!
 //! ```
@@ -26,13 +26,13 @@
 #![forbid(unsafe_code)]
 
 pub mod asm;
-pub mod error;
+mod error;
 pub mod exec;
 pub mod exponent;
 pub mod num;
 pub mod opcode;
-pub mod sighash;
+mod sighash;
 
 pub use error::ScriptError;
 pub use exec::{Flags, NoSignatures, SignatureChecker, Stack, eval, verify};
-pub use sighash::{TransactionChecker, sign_input, signature_hash};
+pub use sighash::{SIGHASH_ALL, SIGHASH_TAG, TransactionChecker, sign_input, signature_hash};

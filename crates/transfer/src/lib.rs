@@ -54,3 +54,8 @@ pub mod seal;
 pub mod signature;
 pub mod traditional;
 pub mod transfer;
+
+pub use certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
+pub use keys::{EncryptionScheme, MemberKeys};
+pub use rules::{KeyTransferRules, MemberCache, Prechecks};
+pub use transfer::{AdmittedVehicle, TransferError};
