@@ -291,7 +291,8 @@ impl<G> core::fmt::Debug for SecurityManager<G> {
 impl SecurityManager<Lkh> {
     /// A security manager over `ledger` (which must validate with `rules`, sharing their
     /// key cache), collecting for `period` and then as `policy` decides, its domain keyed
-    /// by LKH ([`vkm_rekey::lkh::DEFAULT_ARITY`]).
+    /// by LKH ([`vkm_rekey::lkh::DEFAULT_ARITY`]; another scheme:
+    /// [`SecurityManager::with_group`]).
     pub fn new(
         id: MemberId,
         keys: MemberKeys,
@@ -301,42 +302,9 @@ impl SecurityManager<Lkh> {
         period: CollectionPeriod,
         config: NodeConfig,
     ) -> Result<Self, NodeError> {
-        let mut rng = manager_rng(&config, id);
-        let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
-        Self::assemble(id, keys, ledger, rules, policy, period, config, rng, group)
-    }
-}
-
-impl<G: GroupKeyScheme> SecurityManager<G> {
-    /// Like [`SecurityManager::new`], its domain keyed by `group`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn with_group(
-        id: MemberId,
-        keys: MemberKeys,
-        ledger: Ledger,
-        rules: KeyTransferRules,
-        policy: Box<dyn PeriodPolicy + Send>,
-        period: CollectionPeriod,
-        config: NodeConfig,
-        group: G,
-    ) -> Result<Self, NodeError> {
-        let rng = manager_rng(&config, id);
-        Self::assemble(id, keys, ledger, rules, policy, period, config, rng, group)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        id: MemberId,
-        keys: MemberKeys,
-        ledger: Ledger,
-        rules: KeyTransferRules,
-        policy: Box<dyn PeriodPolicy + Send>,
-        period: CollectionPeriod,
-        config: NodeConfig,
-        rng: StdRng,
-        group: G,
-    ) -> Result<Self, NodeError> {
         let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
+        let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(id.0));
+        let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
         Ok(Self {
             id,
             keys,
@@ -352,6 +320,24 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             config,
             rng,
         })
+    }
+}
+
+impl<G: GroupKeyScheme> SecurityManager<G> {
+    /// This manager with its domain keyed by `scheme` instead (flat, say); for a manager
+    /// that has handled no event yet, whose group is still empty.
+    pub fn with_group<H: GroupKeyScheme>(self, scheme: H) -> SecurityManager<H> {
+        SecurityManager {
+            id: self.id,
+            keys: self.keys,
+            chain: self.chain,
+            schedule: self.schedule,
+            group: DomainGroup::new(scheme),
+            next_sequence: self.next_sequence,
+            admitted: self.admitted,
+            config: self.config,
+            rng: self.rng,
+        }
     }
 
     /// This manager's id.
@@ -660,9 +646,4 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             None => {}
         }
     }
-}
-
-/// The manager's randomness (sealing, rekeys), reproducible from the run's seed.
-fn manager_rng(config: &NodeConfig, id: MemberId) -> StdRng {
-    StdRng::seed_from_u64(config.seed ^ u64::from(id.0))
 }

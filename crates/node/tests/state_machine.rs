@@ -44,14 +44,31 @@ impl Queue {
 
 #[test]
 fn managers_agree_on_one_chain_and_admit_every_vehicle() {
+    managers_agree_and_rekey("lkh", |sm| sm);
+}
+
+/// The same run with every domain keyed by the flat scheme instead of LKH: the group is
+/// the manager's `GroupKeyScheme` seam.
+#[test]
+fn managers_rekey_their_domains_with_any_group_key_scheme() {
+    managers_agree_and_rekey("flat", |sm| {
+        let mut rng = StdRng::seed_from_u64(u64::from(sm.id().0));
+        sm.with_group(vkm_rekey::Flat::new(&mut rng))
+    });
+}
+
+fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
+    name: &str,
+    scheme: impl Fn(SecurityManager) -> SecurityManager<G>,
+) {
     let mut rng = StdRng::seed_from_u64(8);
     let world = Scenario::new(3, 1, EncryptionScheme::Ieee1609P256, &mut rng);
     let genesis = world.genesis_block(8, Timestamp(T0));
-    let dir = std::env::temp_dir().join(format!("vkm-sm-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("vkm-sm-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let period = CollectionPeriod::new(0.5).unwrap();
-    let mut sms: Vec<SecurityManager> = (1..=3u32)
+    let mut sms: Vec<SecurityManager<G>> = (1..=3u32)
         .map(|i| {
             let rules = KeyTransferRules::new(1);
             let ledger = Ledger::open(
@@ -65,16 +82,18 @@ fn managers_agree_on_one_chain_and_admit_every_vehicle() {
                 seed: 1,
                 ..NodeConfig::default()
             };
-            SecurityManager::new(
-                MemberId(i),
-                keys,
-                ledger,
-                rules,
-                Box::new(FixedPolicy(period)),
-                period,
-                config,
+            scheme(
+                SecurityManager::new(
+                    MemberId(i),
+                    keys,
+                    ledger,
+                    rules,
+                    Box::new(FixedPolicy(period)),
+                    period,
+                    config,
+                )
+                .unwrap(),
             )
-            .unwrap()
         })
         .collect();
 
