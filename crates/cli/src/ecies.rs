@@ -116,19 +116,11 @@ fn field(input: &Value, name: &str) -> Result<Vec<u8>, CliError> {
 }
 
 fn decrypt(args: &DecryptArgs) -> Result<ExitCode, CliError> {
-    let pem = Zeroizing::new(
-        std::fs::read_to_string(&args.recipient_secret_file).map_err(|e| {
-            CliError::Io(format!(
-                "cannot read {}: {e}",
-                args.recipient_secret_file.display()
-            ))
-        })?,
-    );
+    let pem = crate::files::read_secret(&args.recipient_secret_file)?;
     let secret = p256::SecretKey::from_pkcs8_pem(&pem).map_err(|_| {
         CliError::Invalid("--recipient-secret-file is not a PKCS#8 PEM P-256 key".into())
     })?;
-    let text = std::fs::read_to_string(&args.input)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", args.input.display())))?;
+    let text = crate::files::read_text(&args.input, crate::files::MAX_SMALL_BYTES)?;
     let input: Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Invalid(format!("{} is not JSON: {e}", args.input.display())))?;
     let sealed = SealedMessage {

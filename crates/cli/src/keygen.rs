@@ -1,6 +1,6 @@
 //! `vkm keygen`: a member's key pairs as PKCS#8 PEM files and a public JSON entry.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -8,7 +8,7 @@ use p256::elliptic_curve::sec1::ToSec1Point;
 use serde_json::json;
 use vkm_transfer::keys::{EncryptionPublic, EncryptionScheme, MemberKeys};
 
-use crate::{CliError, print_json};
+use crate::{CliError, files, print_json};
 
 /// Encryption schemes on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -40,23 +40,13 @@ pub struct KeygenArgs {
     /// Encryption scheme of the encryption key.
     #[arg(long, value_enum, default_value_t = SchemeArg::Ieee1609)]
     scheme: SchemeArg,
+    /// Replace existing key files (ciphertexts sealed to the old encryption key become
+    /// unreadable).
+    #[arg(long)]
+    force: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// Writes a secret file readable by its owner only.
-fn write_secret(path: &Path, text: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Runs `vkm keygen`.
@@ -73,12 +63,32 @@ pub fn run(args: &KeygenArgs) -> Result<ExitCode, CliError> {
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Io(format!("cannot create {}: {e}", args.out.display())))?;
-    let keys = MemberKeys::generate(args.scheme.into(), &mut rand::rng());
-    let invalid = |e: vkm_transfer::keys::KeyFileError| CliError::Invalid(e.to_string());
     let signing_path = args.out.join(format!("{}.signing.pem", args.name));
     let encryption_path = args.out.join(format!("{}.encryption.pem", args.name));
-    write_secret(&signing_path, &keys.signing_pem().map_err(invalid)?)?;
-    write_secret(&encryption_path, &keys.encryption_pem().map_err(invalid)?)?;
+    let public_path = args.out.join(format!("{}.public.json", args.name));
+    // All or nothing: no file is written while another would be refused.
+    if !args.force
+        && let Some(existing) = [&signing_path, &encryption_path, &public_path]
+            .into_iter()
+            .find(|p| files::exists(p))
+    {
+        return Err(CliError::Invalid(format!(
+            "{} exists; refusing to overwrite keys (--force replaces them, and what was \
+             sealed to the old encryption key can no longer be opened)",
+            existing.display()
+        )));
+    }
+    let keys = MemberKeys::generate(args.scheme.into(), &mut rand::rng());
+    let invalid = |e: vkm_transfer::keys::KeyFileError| CliError::Invalid(e.to_string());
+    let signing_pem = keys.signing_pem().map_err(invalid)?;
+    let encryption_pem = keys.encryption_pem().map_err(invalid)?;
+    files::write_new(&signing_path, signing_pem.as_bytes(), true, args.force)?;
+    files::write_new(
+        &encryption_path,
+        encryption_pem.as_bytes(),
+        true,
+        args.force,
+    )?;
 
     let (encryption_public, scheme) = match keys.encryption_public() {
         EncryptionPublic::P256(key) => (
@@ -96,9 +106,12 @@ pub fn run(args: &KeygenArgs) -> Result<ExitCode, CliError> {
         "encryption_public": encryption_public,
         "encryption_scheme": scheme,
     });
-    let public_path = args.out.join(format!("{}.public.json", args.name));
-    std::fs::write(&public_path, format!("{entry:#}\n"))
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", public_path.display())))?;
+    files::write_new(
+        &public_path,
+        format!("{entry:#}\n").as_bytes(),
+        false,
+        args.force,
+    )?;
     if args.json {
         let mut out = entry;
         out["signing_key_file"] = json!(signing_path.display().to_string());

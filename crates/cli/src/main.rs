@@ -14,6 +14,7 @@ mod calibrate;
 mod chain;
 mod demo;
 mod ecies;
+mod files;
 mod keygen;
 mod mine;
 mod negotiate;

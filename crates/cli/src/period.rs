@@ -89,8 +89,8 @@ pub fn load_calibration(name: &str) -> Result<Calibration, CliError> {
         "paper" => Ok(Calibration::paper()),
         "measured" => calibrate::measure(50),
         path => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::Io(format!("cannot read calibration {path}: {e}")))?;
+            let text =
+                crate::files::read_text(std::path::Path::new(path), crate::files::MAX_SMALL_BYTES)?;
             Calibration::from_json(&text).map_err(|e| CliError::Invalid(format!("{path}: {e}")))
         }
     }

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use vkm_sim::scenario::{GridSpec, NetworkModel, PolicySpec, Traffic};
+use vkm_sim::scenario::{GridSpec, MAX_SCENARIO_BYTES, NetworkModel, PolicySpec, Traffic};
 use vkm_sim::sumo::{Districts, import_fcd};
 use vkm_sim::traffic::{Crossing, read_events, write_events};
 use vkm_sim::{Mode, Options, Scenario, Structure, simulate_with};
 
+use crate::files::{Bounded, MAX_SMALL_BYTES, open_bounded, read_text};
 use crate::period::load_calibration;
 use crate::{CliError, LinkArgs, print_json, progress_bar};
 
@@ -147,22 +148,14 @@ fn parse_grid(text: &str) -> Result<(u32, u32), CliError> {
     Ok((rows, cols))
 }
 
-fn open_limited(path: &Path) -> Result<BufReader<std::fs::File>, CliError> {
-    let io = |e: std::io::Error| CliError::Io(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.len() > MAX_INPUT_BYTES {
-        return Err(CliError::Invalid(format!(
-            "{} is larger than {MAX_INPUT_BYTES} bytes",
-            path.display()
-        )));
-    }
-    Ok(BufReader::new(file))
+/// `path` for reading, failing past [`MAX_INPUT_BYTES`] (also for devices and pipes).
+fn open_limited(path: &Path) -> Result<BufReader<Bounded<std::fs::File>>, CliError> {
+    Ok(BufReader::new(open_bounded(path, MAX_INPUT_BYTES)?))
 }
 
 fn scenario_from(args: &SimulateArgs) -> Result<Scenario, CliError> {
     if let Some(path) = &args.scenario {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let text = read_text(path, MAX_SCENARIO_BYTES as u64)?;
         return Scenario::from_toml(&text)
             .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())));
     }
@@ -280,8 +273,7 @@ pub fn run_sumo(command: &SumoCommand) -> Result<ExitCode, CliError> {
     let SumoCommand::Import(args) = command;
     let districts = match &args.districts {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::Io(format!("cannot read {}: {e}", path.display())))?;
+            let text = read_text(path, MAX_SMALL_BYTES)?;
             Districts::parse(&text).map_err(|e| CliError::Invalid(e.to_string()))?
         }
         None => {

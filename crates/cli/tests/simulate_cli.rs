@@ -220,6 +220,18 @@ fn bad_input_is_refused_with_a_message_not_a_panic() {
             "--out",
             out.to_str().unwrap(),
         ],
+        // Endless inputs: refused after a bounded read, not read to the end.
+        vec!["simulate", "--scenario", "/dev/zero", "--mode", "model"],
+        vec!["simulate", "--events", "/dev/zero", "--mode", "model"],
+        vec!["simulate", "--calibration", "/dev/zero", "--mode", "model"],
+        vec![
+            "sumo",
+            "import",
+            "--fcd",
+            "/dev/zero",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     ] {
         let output = vkm(&args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");

@@ -100,6 +100,72 @@ fn keygen_then_ecies_round_trip_through_files() {
     assert!(!String::from_utf8(bad.stderr).unwrap().contains("panicked"));
 }
 
+#[cfg(unix)]
+#[test]
+fn keygen_never_overwrites_or_writes_through_a_link_and_secrets_stay_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("keep");
+    let out = dir.to_str().unwrap();
+    let keygen = |extra: &[&str]| {
+        let mut args = vec!["keygen", "--out", out, "--name", "sm", "--json"];
+        args.extend_from_slice(extra);
+        vkm(&args)
+    };
+    let first = json(&keygen(&[]));
+    let signing = dir.join("sm.signing.pem");
+    let before = std::fs::read(&signing).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&signing), 0o600);
+    assert_eq!(mode(&dir.join("sm.encryption.pem")), 0o600);
+
+    // Again: refused, every file as it was.
+    let again = keygen(&[]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8(again.stderr).unwrap();
+    assert!(stderr.contains("refusing to overwrite"), "{stderr}");
+    assert_eq!(std::fs::read(&signing).unwrap(), before);
+
+    // --force replaces them, still private.
+    let second = json(&keygen(&["--force"]));
+    assert_ne!(first["signing_public"], second["signing_public"]);
+    assert_ne!(std::fs::read(&signing).unwrap(), before);
+    assert_eq!(mode(&signing), 0o600);
+
+    // A symbolic link where a key goes: refused; with --force the link is replaced and
+    // its target untouched.
+    let target = dir.join("elsewhere.txt");
+    std::fs::write(&target, "do not touch").unwrap();
+    let linked = dir.join("ln.signing.pem");
+    std::os::unix::fs::symlink(&target, &linked).unwrap();
+    let link_keygen = |extra: &[&str]| {
+        let mut args = vec!["keygen", "--out", out, "--name", "ln"];
+        args.extend_from_slice(extra);
+        vkm(&args)
+    };
+    assert!(!link_keygen(&[]).status.success());
+    assert!(link_keygen(&["--force"]).status.success());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "do not touch");
+    assert!(!std::fs::symlink_metadata(&linked).unwrap().is_symlink());
+
+    // A secret file others can read is refused when used.
+    let secret = dir.join("sm.encryption.pem");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let input = dir.join("none.json");
+    std::fs::write(&input, "{}").unwrap();
+    let refused = vkm(&[
+        "ecies",
+        "decrypt",
+        "--recipient-secret-file",
+        secret.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("accessible to others"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn transfer_demo_runs_every_structure() {
     for structure in ["blockchain", "same-domain", "cross-domain"] {

@@ -35,6 +35,18 @@ pub enum SumoError {
     /// More than [`MAX_SAMPLES`] samples.
     #[error("FCD file has more than {MAX_SAMPLES} samples")]
     TooLarge,
+    /// An element has more than [`MAX_ATTRIBUTES`] attributes.
+    #[error("FCD file, sample {sample}: more than {MAX_ATTRIBUTES} attributes in one element")]
+    TooManyAttributes {
+        /// 1-based sample number.
+        sample: usize,
+    },
+    /// The file ends inside an element (a cut-off file).
+    #[error("FCD file is truncated: it ends inside {open} open element(s)")]
+    Truncated {
+        /// Elements opened and not closed.
+        open: usize,
+    },
     /// The districts file is wrong.
     #[error("districts file line {line}: {reason}")]
     Districts {
@@ -147,20 +159,32 @@ struct Sample {
     y: f64,
 }
 
-fn attribute(
+/// Most attributes of one element (SUMO writes about a dozen).
+pub const MAX_ATTRIBUTES: usize = 64;
+
+/// The values of the attributes `names` of `e`, in one pass over its attributes (linear
+/// in their number, which is bounded).
+fn attributes<const N: usize>(
     e: &quick_xml::events::BytesStart<'_>,
-    name: &[u8],
-) -> Result<Option<String>, SumoError> {
-    for a in e.attributes() {
+    names: [&[u8]; N],
+    sample: usize,
+) -> Result<[Option<String>; N], SumoError> {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (count, a) in e.attributes().with_checks(false).enumerate() {
+        if count == MAX_ATTRIBUTES {
+            return Err(SumoError::TooManyAttributes { sample });
+        }
         let a = a.map_err(|err| SumoError::Xml(err.to_string()))?;
-        if a.key.as_ref() == name {
+        if let Some(i) = names.iter().position(|n| *n == a.key.as_ref())
+            && values[i].is_none()
+        {
             let value = a
                 .unescape_value()
                 .map_err(|err| SumoError::Xml(err.to_string()))?;
-            return Ok(Some(value.into_owned()));
+            values[i] = Some(value.into_owned());
         }
     }
-    Ok(None)
+    Ok(values)
 }
 
 /// Reads SUMO floating-car data and returns the crossings between `districts`, sorted by
@@ -171,13 +195,20 @@ pub fn import_fcd(input: impl BufRead, districts: &Districts) -> Result<Vec<Cros
     let mut time = None;
     let mut ids: HashMap<String, u32> = HashMap::new();
     let mut samples = Vec::new();
+    let mut open = 0usize;
     loop {
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|e| SumoError::Xml(e.to_string()))?;
         match &event {
+            Event::Start(_) => open += 1,
+            Event::End(_) => open = open.saturating_sub(1),
+            _ => {}
+        }
+        match &event {
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"timestep" => {
-                let t = attribute(e, b"time")?
+                let [t] = attributes(e, [b"time"], samples.len() + 1)?;
+                let t = t
                     .and_then(|t| t.parse::<f64>().ok())
                     .filter(|t| t.is_finite() && *t >= 0.0);
                 time = Some(t.ok_or_else(|| SumoError::Sample {
@@ -195,14 +226,15 @@ pub fn import_fcd(input: impl BufRead, districts: &Districts) -> Result<Vec<Cros
                     reason: reason.into(),
                 };
                 let time = time.ok_or_else(|| bad("vehicle outside a timestep"))?;
-                let id = attribute(e, b"id")?.ok_or_else(|| bad("vehicle without an id"))?;
-                let coordinate = |name: &[u8]| -> Result<f64, SumoError> {
-                    attribute(e, name)?
+                let [id, x, y] = attributes(e, [b"id", b"x", b"y"], sample)?;
+                let id = id.ok_or_else(|| bad("vehicle without an id"))?;
+                let coordinate = |value: Option<String>| -> Result<f64, SumoError> {
+                    value
                         .and_then(|v| v.parse::<f64>().ok())
                         .filter(|v| v.is_finite())
                         .ok_or_else(|| bad("vehicle without finite x and y"))
                 };
-                let (x, y) = (coordinate(b"x")?, coordinate(b"y")?);
+                let (x, y) = (coordinate(x)?, coordinate(y)?);
                 let next = ids.len() as u32;
                 let vehicle = *ids.entry(id).or_insert(next);
                 samples.push(Sample {
@@ -212,6 +244,7 @@ pub fn import_fcd(input: impl BufRead, districts: &Districts) -> Result<Vec<Cros
                     y,
                 });
             }
+            Event::Eof if open > 0 => return Err(SumoError::Truncated { open }),
             Event::Eof => break,
             _ => {}
         }
@@ -281,6 +314,31 @@ mod tests {
         <vehicle id="a" x="170.0" y="10.0"/>
     </timestep>
 </fcd-export>"#;
+
+    #[test]
+    fn a_cut_off_file_is_refused_not_read_as_a_shorter_one() {
+        let grid = Districts::Grid { rows: 2, cols: 2 };
+        let cut = &FCD[..FCD.find("<timestep time=\"2.00\">").unwrap()];
+        assert!(matches!(
+            import_fcd(cut.as_bytes(), &grid),
+            Err(SumoError::Truncated { open: 1 })
+        ));
+    }
+
+    #[test]
+    fn an_element_with_too_many_attributes_is_refused() {
+        let many: String = (0..MAX_ATTRIBUTES + 1)
+            .map(|i| format!(" a{i}=\"1\""))
+            .collect();
+        let xml = format!(
+            "<fcd-export><timestep time=\"0\"><vehicle id=\"a\" x=\"1\" y=\"1\"{many}/></timestep></fcd-export>"
+        );
+        let grid = Districts::Grid { rows: 2, cols: 2 };
+        assert!(matches!(
+            import_fcd(xml.as_bytes(), &grid),
+            Err(SumoError::TooManyAttributes { sample: 1 })
+        ));
+    }
 
     #[test]
     fn crossings_on_a_grid_over_the_bounding_box() {

@@ -1,12 +1,12 @@
 //! Crossings: generated from a scenario (Poisson arrivals on every flow of the grid, the
 //! rate following the traffic profile), or replayed from an events file (SUMO import).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::scenario::Scenario;
+use crate::scenario::{MAX_DURATION_S, Scenario};
 
 /// Most events an events file may hold.
 pub const MAX_EVENTS: usize = 20_000_000;
@@ -126,20 +126,39 @@ pub fn write_events(out: &mut dyn std::io::Write, events: &[Crossing]) -> std::i
 /// be below `districts`, times finite and not negative. The result is sorted by time.
 pub fn read_events(input: impl BufRead, districts: usize) -> Result<Vec<Crossing>, EventsError> {
     let mut events = Vec::new();
-    let mut lines = input.lines().enumerate();
+    let mut input = input;
     let bad = |line: usize, reason: String| EventsError::Line {
         line: line + 1,
         reason,
     };
-    let header = lines.next().map(|(_, l)| l).transpose()?;
-    if header.as_deref().map(str::trim) != Some(EVENTS_HEADER) {
-        return Err(bad(0, format!("the first line must be `{EVENTS_HEADER}`")));
-    }
-    for (n, line) in lines {
-        let line = line?;
+    // Lines are read at most MAX_EVENT_LINE bytes at a time: an input without line breaks
+    // is refused at its first long line, not held in memory.
+    let mut buf = Vec::with_capacity(MAX_EVENT_LINE + 1);
+    let mut next_line = |n: usize| -> Result<Option<String>, EventsError> {
+        buf.clear();
+        let read = (&mut input)
+            .take(MAX_EVENT_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         if line.len() > MAX_EVENT_LINE {
             return Err(bad(n, format!("longer than {MAX_EVENT_LINE} bytes")));
         }
+        String::from_utf8(line.to_vec())
+            .map(Some)
+            .map_err(|_| bad(n, "not UTF-8 text".into()))
+    };
+    let header = next_line(0)?;
+    if header.as_deref().map(str::trim) != Some(EVENTS_HEADER) {
+        return Err(bad(0, format!("the first line must be `{EVENTS_HEADER}`")));
+    }
+    let mut n = 0;
+    while let Some(line) = {
+        n += 1;
+        next_line(n)?
+    } {
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -159,8 +178,8 @@ pub fn read_events(input: impl BufRead, districts: usize) -> Result<Vec<Crossing
             .trim()
             .parse::<f64>()
             .ok()
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .ok_or_else(|| bad(n, "time_s must be a finite number >= 0".into()))?;
+            .filter(|t| (0.0..=MAX_DURATION_S).contains(t))
+            .ok_or_else(|| bad(n, format!("time_s must be within 0..={MAX_DURATION_S}")))?;
         let district = |s: &str, name: &str| {
             s.trim()
                 .parse::<usize>()
@@ -226,11 +245,23 @@ mod tests {
             ("vehicle,time_s,from,to\n1,0,0,9\n", 2),
             ("vehicle,time_s,from,to\n\n1,NaN,0,1\n", 3),
             ("vehicle,time_s,from,to\n1,1,3,3\n", 2),
+            ("vehicle,time_s,from,to\n1,1e15,0,1\n", 2),
+            ("vehicle,time_s,from,to\n1,86400.5,0,1\n", 2),
         ] {
             match read(text) {
                 Err(EventsError::Line { line: l, .. }) => assert_eq!(l, line, "{text:?}"),
                 other => panic!("{text:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn an_input_without_line_breaks_is_refused_at_its_first_long_line() {
+        // An endless stream of zeros (as /dev/zero): refused after one bounded read.
+        let endless = std::io::BufReader::new(std::io::repeat(b'0'));
+        match read_events(endless, 9) {
+            Err(EventsError::Line { line: 1, reason }) => assert!(reason.contains("longer")),
+            other => panic!("{other:?}"),
         }
     }
 
