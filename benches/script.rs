@@ -1,6 +1,7 @@
 //! Script benchmarks: a P2PKH spend (P-256 signature over vkm's signature hash) beside one
 //! plain ECDSA verification in the same group, and OP_EXPONENT at 2048 and 3072 bits
-//! (RFC 7919 groups, full-size exponents).
+//! (RFC 7919 groups, full-size exponents); the most expensive block of value transactions
+//! the budgets accept.
 
 use std::hint::black_box;
 
@@ -82,5 +83,89 @@ fn exponent(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, p2pkh, exponent);
+/// The most expensive block the value rules accept: value transactions whose scripts run
+/// 4096-bit exponentiations (the largest operands, and the most time per budget unit) up
+/// to the block's budget of `MAX_BLOCK_EXPONENT_UNITS`; beside it, the same work with a
+/// 512-byte base and a one-byte modulus, which the cost once undercharged.
+fn worst_case_block(c: &mut Criterion) {
+    use vkm::block::Transaction;
+    use vkm::coins::{MAX_BLOCK_EXPONENT_UNITS, ValueRules};
+    use vkm::ledger::{Registry, TransactionRules, TxContext};
+    let lock = |base: &[u8], modulus: &[u8], count: usize| {
+        let mut script = Vec::new();
+        push_data(&mut script, base);
+        push_data(&mut script, &[0xab; 512]);
+        push_data(&mut script, modulus);
+        for _ in 0..count {
+            script.extend([op::OP_3DUP, op::OP_EXPONENT, op::OP_DROP]);
+        }
+        script.push(op::OP_1);
+        TxOut {
+            amount: Amount(1),
+            locking_script: ScriptBytes::new(script).expect("small"),
+        }
+    };
+    let spend = |salt: u8| {
+        Transaction::Value(ValueTx {
+            inputs: vec![TxIn {
+                previous_output: OutPoint {
+                    txid: Txid([salt; 32]),
+                    vout: 0,
+                },
+                unlocking_script: ScriptBytes::default(),
+            }],
+            outputs: vec![],
+            lock_time: 0,
+        })
+    };
+    let mut modulus = vec![0xff; 512];
+    modulus[511] = 0xfd;
+    // 4096-bit: 33 units each, 35 operations with its 3DUP and DROP: 5 in a script (175 of
+    // 201 operations, 165 of a transaction's 201 units), 6 transactions: 990 units.
+    let heavy = lock(&[0x07; 512], &modulus, 5);
+    let per_tx = 5 * 33;
+    let txs = MAX_BLOCK_EXPONENT_UNITS as usize / per_tx;
+    let block: Vec<Transaction> = (0..txs).map(|i| spend(i as u8)).collect();
+    let spent = vec![heavy];
+    let contexts: Vec<TxContext<'_>> = block
+        .iter()
+        .map(|tx| TxContext {
+            transaction: tx,
+            spent_outputs: &spent,
+        })
+        .collect();
+    let rules = ValueRules::new(1);
+    assert!(
+        rules
+            .check_batch(&contexts, &Registry::default())
+            .iter()
+            .all(Result::is_ok)
+    );
+    // A one-byte modulus costs 2 units: 50 a script (200 operations).
+    let cheap = vec![lock(&[0xff; 512], &[0x07], 50)];
+    let cheap_contexts: Vec<TxContext<'_>> = block
+        .iter()
+        .map(|tx| TxContext {
+            transaction: tx,
+            spent_outputs: &cheap,
+        })
+        .collect();
+    assert!(
+        rules
+            .check_batch(&cheap_contexts, &Registry::default())
+            .iter()
+            .all(Result::is_ok)
+    );
+    let mut group = c.benchmark_group("value_block");
+    group.sample_size(10);
+    group.bench_function("worst_case_exponent_budget_one_thread", |b| {
+        b.iter(|| black_box(rules.check_batch(&contexts, &Registry::default())))
+    });
+    group.bench_function("huge_base_tiny_modulus_same_count_one_thread", |b| {
+        b.iter(|| black_box(rules.check_batch(&cheap_contexts, &Registry::default())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, p2pkh, exponent, worst_case_block);
 criterion_main!(benches);

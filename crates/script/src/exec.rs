@@ -129,11 +129,41 @@ fn pop_num(stack: &mut Stack) -> Result<i64, ScriptError> {
     num::decode(&top, 4)
 }
 
+/// The expensive work scripts did, summed over every script run: what the budgets of a
+/// transaction and of a block are counted in (as Bitcoin bounds signature operations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// OP_EXPONENT's work: the sum of [`exponent::cost`] over the exponentiations run.
+    pub exponent_units: u64,
+    /// Signature checks: one per CHECKSIG, one per key of a CHECKMULTISIG.
+    pub signature_checks: u64,
+}
+
+impl Cost {
+    /// Both costs added.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            exponent_units: self.exponent_units.saturating_add(other.exponent_units),
+            signature_checks: self.signature_checks.saturating_add(other.signature_checks),
+        }
+    }
+}
+
 /// Runs one script on `stack` (Bitcoin's `EvalScript`).
 pub fn eval(
     script: &[u8],
     stack: &mut Stack,
     checker: &dyn SignatureChecker,
+) -> Result<(), ScriptError> {
+    eval_with(script, stack, checker, &mut Cost::default())
+}
+
+/// [`eval`], adding the work done to `cost` (also when the script fails).
+pub fn eval_with(
+    script: &[u8],
+    stack: &mut Stack,
+    checker: &dyn SignatureChecker,
+    cost: &mut Cost,
 ) -> Result<(), ScriptError> {
     if script.len() > MAX_SCRIPT_BYTES {
         return Err(ScriptError::ScriptSize);
@@ -361,6 +391,7 @@ pub fn eval(
                 OP_CODESEPARATOR => code_start = pc,
                 OP_CHECKSIG | OP_CHECKSIGVERIFY => {
                     need(stack, 2)?;
+                    cost.signature_checks = cost.signature_checks.saturating_add(1);
                     let key = pop(stack)?;
                     let sig = pop(stack)?;
                     let ok = checker.check_signature(&sig, &key, &script[code_start..]);
@@ -373,7 +404,7 @@ pub fn eval(
                     }
                 }
                 OP_CHECKMULTISIG | OP_CHECKMULTISIGVERIFY => {
-                    let ok = check_multisig(stack, &mut ops, checker, &script[code_start..])?;
+                    let ok = check_multisig(stack, &mut ops, cost, checker, &script[code_start..])?;
                     if code == OP_CHECKMULTISIGVERIFY {
                         if !ok {
                             return Err(ScriptError::CheckSigVerify);
@@ -387,10 +418,12 @@ pub fn eval(
                     let modulus = pop(stack)?;
                     let exponent_bytes = pop(stack)?;
                     let base = pop(stack)?;
-                    ops += exponent::cost(&modulus, &exponent_bytes) - 1;
+                    let units = exponent::cost(&modulus, &exponent_bytes);
+                    ops += units - 1;
                     if ops > MAX_OPS {
                         return Err(ScriptError::OpCount);
                     }
+                    cost.exponent_units = cost.exponent_units.saturating_add(units as u64);
                     stack.push(exponent::modpow(&base, &exponent_bytes, &modulus)?);
                 }
                 _ => return Err(ScriptError::BadOpcode),
@@ -410,6 +443,7 @@ pub fn eval(
 fn check_multisig(
     stack: &mut Stack,
     ops: &mut usize,
+    cost: &mut Cost,
     checker: &dyn SignatureChecker,
     script_code: &[u8],
 ) -> Result<bool, ScriptError> {
@@ -422,6 +456,7 @@ fn check_multisig(
     if *ops > MAX_OPS {
         return Err(ScriptError::OpCount);
     }
+    cost.signature_checks = cost.signature_checks.saturating_add(keys as u64);
     let keys = keys as usize;
     need(stack, 2 + keys)?;
     let sigs = num::decode(at(stack, 2 + keys)?, 4)?;
@@ -466,14 +501,25 @@ pub fn verify(
     flags: Flags,
     checker: &dyn SignatureChecker,
 ) -> Result<Stack, ScriptError> {
+    verify_with(unlocking, locking, flags, checker, &mut Cost::default())
+}
+
+/// [`verify`], adding the work of every script run to `cost`.
+pub fn verify_with(
+    unlocking: &[u8],
+    locking: &[u8],
+    flags: Flags,
+    checker: &dyn SignatureChecker,
+    cost: &mut Cost,
+) -> Result<Stack, ScriptError> {
     let mut stack = Stack::new();
-    eval(unlocking, &mut stack, checker)?;
+    eval_with(unlocking, &mut stack, checker, cost)?;
     let after_unlocking = if flags.p2sh {
         Some(stack.clone())
     } else {
         None
     };
-    eval(locking, &mut stack, checker)?;
+    eval_with(locking, &mut stack, checker, cost)?;
     if !stack.last().is_some_and(|top| num::as_bool(top)) {
         return Err(ScriptError::EvalFalse);
     }
@@ -482,7 +528,7 @@ pub fn verify(
             return Err(ScriptError::SigPushOnly);
         }
         let redeem = pop(&mut stack)?;
-        eval(&redeem, &mut stack, checker)?;
+        eval_with(&redeem, &mut stack, checker, cost)?;
         if !stack.last().is_some_and(|top| num::as_bool(top)) {
             return Err(ScriptError::EvalFalse);
         }

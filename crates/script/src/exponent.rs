@@ -12,6 +12,8 @@ pub const MAX_OPERAND_BYTES: usize = 512;
 /// Operation-budget units one OP_EXPONENT costs: 1, plus one per 2^31 of
 /// `modulus_bits^2 x exponent_bits` (the work of a square-and-multiply), rounded up. A
 /// 2048-bit exponentiation costs 5, 3072-bit 15, 4096-bit 33, against the budget of 201.
+/// The base costs nothing beyond: [`modpow`] reduces it modulo the modulus first (work
+/// linear in the base's length) and exponentiates at the modulus' width.
 pub fn cost(modulus: &[u8], exponent: &[u8]) -> usize {
     let m = (modulus.len() * 8) as u128;
     let e = (exponent.len() * 8) as u128;
@@ -28,10 +30,9 @@ pub fn modpow(base: &[u8], exponent: &[u8], modulus: &[u8]) -> Result<Vec<u8>, S
     {
         return Err(ScriptError::ExponentSize);
     }
-    let bits = (modulus.len().max(base.len()).max(1) * 8).next_multiple_of(64) as u32;
-    let parse =
-        |bytes: &[u8]| BoxedUint::from_be_slice(bytes, bits).map_err(|_| ScriptError::ExponentSize);
-    let m = parse(modulus)?;
+    let width = |bytes: &[u8]| (bytes.len().max(1) * 8).next_multiple_of(64) as u32;
+    let bits = width(modulus);
+    let m = BoxedUint::from_be_slice(modulus, bits).map_err(|_| ScriptError::ExponentSize)?;
     let one = BoxedUint::one_with_precision(bits);
     if m <= one {
         return Err(ScriptError::ExponentModulus);
@@ -40,7 +41,11 @@ pub fn modpow(base: &[u8], exponent: &[u8], modulus: &[u8]) -> Result<Vec<u8>, S
         Option::<Odd<BoxedUint>>::from(Odd::new(m.clone())).ok_or(ScriptError::ExponentModulus)?;
     let nonzero =
         Option::<NonZero<BoxedUint>>::from(NonZero::new(m)).ok_or(ScriptError::ExponentModulus)?;
-    let reduced = parse(base)?.rem_vartime(&nonzero);
+    // Reduced at the base's width, the remainder at the modulus' width: the
+    // exponentiation never runs wider than the modulus, whatever the base.
+    let reduced = BoxedUint::from_be_slice(base, width(base))
+        .map_err(|_| ScriptError::ExponentSize)?
+        .rem_vartime(&nonzero);
     let e = BoxedUint::from_be_slice(
         exponent,
         (exponent.len().max(1) * 8).next_multiple_of(64) as u32,
@@ -56,6 +61,19 @@ pub fn modpow(base: &[u8], exponent: &[u8], modulus: &[u8]) -> Result<Vec<u8>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_wider_than_the_modulus_is_reduced_first() {
+        // 512 bytes of 0xff mod 7: 2^4096 - 1 = (2^3)^1365 * 2 - 1 = 2 - 1 = 1 (mod 7).
+        let base = [0xff; MAX_OPERAND_BYTES];
+        assert_eq!(modpow(&base, &[1], &[7]).unwrap(), vec![1]);
+        assert_eq!(
+            modpow(&base, &[0xab; 64], &[7]).unwrap(),
+            modpow(&[1], &[0xab; 64], &[7]).unwrap()
+        );
+        // Charged by the modulus and exponent alone: the work follows them.
+        assert_eq!(cost(&[7], &[1]), 2);
+    }
 
     #[test]
     fn known_values_and_refusals() {

@@ -34,5 +34,7 @@ pub mod opcode;
 mod sighash;
 
 pub use error::ScriptError;
-pub use exec::{Flags, NoSignatures, SignatureChecker, Stack, eval, verify};
+pub use exec::{
+    Cost, Flags, NoSignatures, SignatureChecker, Stack, eval, eval_with, verify, verify_with,
+};
 pub use sighash::{SIGHASH_ALL, SIGHASH_TAG, TransactionChecker, sign_input, signature_hash};
