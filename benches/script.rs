@@ -121,7 +121,7 @@ fn worst_case_block(c: &mut Criterion) {
     let mut modulus = vec![0xff; 512];
     modulus[511] = 0xfd;
     // 4096-bit: 33 units each, 35 operations with its 3DUP and DROP: 5 in a script (175 of
-    // 201 operations, 165 of a transaction's 201 units), 6 transactions: 990 units.
+    // 201 operations, 165 of a transaction's 201 units), 3 transactions: 495 units.
     let heavy = lock(&[0x07; 512], &modulus, 5);
     let per_tx = 5 * 33;
     let txs = MAX_BLOCK_EXPONENT_UNITS as usize / per_tx;
