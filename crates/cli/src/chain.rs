@@ -60,7 +60,7 @@ fn open(args: &DbArgs) -> Result<Ledger, CliError> {
             args.db.display()
         )));
     }
-    Ledger::open_existing(
+    Ledger::open_read_only(
         &args.db,
         vkm_node::chain_rules(&KeyTransferRules::new(all_cores().get()), all_cores().get()),
     )
@@ -93,8 +93,27 @@ fn block_json(block: &Block, height: u64) -> serde_json::Value {
     })
 }
 
-/// Runs `vkm chain ...`.
+/// Runs `vkm chain ...`. The store is opened read-only: inspection never changes a byte
+/// of it. A panic inside the storage layer (redb on a damaged file) is contained here and
+/// reported as damage, with a non-zero exit.
 pub fn run(command: &ChainCommand) -> Result<ExitCode, CliError> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inspect(command)));
+    std::panic::set_hook(hook);
+    result.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Err(CliError::Invalid(format!(
+            "the store is damaged: the storage layer failed reading it ({message})"
+        )))
+    })
+}
+
+fn inspect(command: &ChainCommand) -> Result<ExitCode, CliError> {
     match command {
         ChainCommand::Verify(args) => {
             let ledger = open(args)?;

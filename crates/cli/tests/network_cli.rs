@@ -90,6 +90,63 @@ fn short_run_then_inspect_the_chain() {
     assert_eq!(traced["height"], 1);
     assert_eq!(traced["position"], 0);
 
+    // Inspection never changes a byte of the store.
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(
+        vkm(&["chain", "verify", "--db", db.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        vkm(&["chain", "show", "--db", db.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes,
+        "inspection wrote to the store"
+    );
+
+    // Every 4 KiB page zeroed in turn: each inspection answers or refuses with a typed
+    // error (exit 1 for an invalid block, 2 for damage), never panics, and leaves the
+    // damaged file as it was.
+    let damaged = dir.join("damaged.redb");
+    for page in 0..bytes.len().div_ceil(4096) {
+        let mut copy = bytes.clone();
+        let end = ((page + 1) * 4096).min(copy.len());
+        copy[page * 4096..end].fill(0);
+        std::fs::write(&damaged, &copy).unwrap();
+        for args in [
+            vec!["chain", "verify", "--db", damaged.to_str().unwrap()],
+            vec![
+                "chain",
+                "trace",
+                "--db",
+                damaged.to_str().unwrap(),
+                "--tx",
+                txid,
+            ],
+        ] {
+            let out = vkm(&args);
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(
+                !stderr.contains("panicked"),
+                "page {page} {args:?}: {stderr}"
+            );
+            assert!(
+                matches!(out.status.code(), Some(0..=2)),
+                "page {page} {args:?}: {:?} {stderr}",
+                out.status
+            );
+            assert_eq!(
+                std::fs::read(&damaged).unwrap(),
+                copy,
+                "page {page} {args:?}"
+            );
+        }
+    }
+
     let missing = vkm(&["chain", "verify", "--db", "/nonexistent/sm.redb"]);
     assert!(!missing.status.success());
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, WriteTransaction,
+};
 use vkm_block::{
     Block, BlockHash, InclusionProof, MemberId, OutPoint, Timestamp, Transaction, TxOut, Txid,
     deserialize, dhash, serialize,
@@ -48,6 +51,49 @@ pub enum LedgerError {
     /// Stored data does not decode.
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
+    /// A table of the store disagrees with the blocks it indexes (found by
+    /// [`Ledger::revalidate`] or a lookup that checks what it found).
+    #[error("the store is damaged: table {table}: {detail}")]
+    Damaged {
+        /// The redb table.
+        table: &'static str,
+        /// What disagrees (the key, height or entry).
+        detail: String,
+    },
+    /// The ledger was opened read-only ([`Ledger::open_read_only`]).
+    #[error("the store is open read-only")]
+    ReadOnly,
+}
+
+/// A ledger's redb database: writable, or opened read-only for inspection (never a
+/// byte written).
+enum Store {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Store {
+    fn begin_read(&self) -> Result<ReadTransaction, LedgerError> {
+        match self {
+            Self::Writable(db) => db.begin_read(),
+            Self::ReadOnly(db) => db.begin_read(),
+        }
+        .map_err(storage)
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction, LedgerError> {
+        match self {
+            Self::Writable(db) => db.begin_write().map_err(storage),
+            Self::ReadOnly(_) => Err(LedgerError::ReadOnly),
+        }
+    }
+}
+
+fn damaged(table: &'static str, detail: impl Into<String>) -> LedgerError {
+    LedgerError::Damaged {
+        table,
+        detail: detail.into(),
+    }
 }
 
 fn storage<E: Into<redb::Error>>(e: E) -> LedgerError {
@@ -144,7 +190,7 @@ impl OrphanPool {
 
 /// A security manager's copy of the chain.
 pub struct Ledger {
-    db: Database,
+    db: Store,
     rules: RuleSet,
     difficulty_bits: u8,
     genesis: BlockHash,
@@ -217,12 +263,8 @@ impl<'t> Utxos<'t> {
         Ok(())
     }
 
-    /// Rebuilds the index by script if it does not list every output (a store written
-    /// before the index existed).
+    /// Rebuilds the index by script from the outputs.
     fn reindex(&mut self) -> Result<(), LedgerError> {
-        if self.by_script.len().map_err(storage)? == self.outputs.len().map_err(storage)? {
-            return Ok(());
-        }
         self.by_script.retain(|_, _| false).map_err(storage)?;
         for entry in self.outputs.iter().map_err(storage)? {
             let (key, bytes) = entry.map_err(storage)?;
@@ -265,7 +307,7 @@ impl Ledger {
     fn with_database(db: Database, genesis: &Block, rules: RuleSet) -> Result<Self, LedgerError> {
         let genesis_hash = genesis.block_hash();
         let mut ledger = Self {
-            db,
+            db: Store::Writable(db),
             rules,
             difficulty_bits: genesis.header.difficulty_bits,
             genesis: genesis_hash,
@@ -276,9 +318,13 @@ impl Ledger {
             reorgs: 0,
         };
         if ledger.load()? {
-            let wtxn = ledger.db.begin_write().map_err(storage)?;
-            Utxos::open(&wtxn)?.reindex()?;
-            wtxn.commit().map_err(storage)?;
+            // A store written before the index by script existed: rebuild it (the only
+            // write an open makes, and only then).
+            if !ledger.index_by_script_complete()? {
+                let wtxn = ledger.db.begin_write()?;
+                Utxos::open(&wtxn)?.reindex()?;
+                wtxn.commit().map_err(storage)?;
+            }
         } else {
             ledger.initialise(genesis)?;
         }
@@ -312,9 +358,53 @@ impl Ledger {
         Self::open(path, &genesis, rules)
     }
 
+    /// Opens the store at `path` read-only, for inspection: nothing is written, not even
+    /// the repair redb would make of an uncleanly closed file (refused instead), and
+    /// [`Ledger::accept`] fails with [`LedgerError::ReadOnly`].
+    pub fn open_read_only(path: impl AsRef<Path>, rules: RuleSet) -> Result<Self, LedgerError> {
+        let db = ReadOnlyDatabase::open(path.as_ref()).map_err(storage)?;
+        let mut ledger = Self {
+            db: Store::ReadOnly(db),
+            rules,
+            difficulty_bits: 0,
+            genesis: BlockHash::default(),
+            index: HashMap::new(),
+            main: Vec::new(),
+            registry: Registry::default(),
+            orphans: OrphanPool::default(),
+            reorgs: 0,
+        };
+        if !ledger.load()? {
+            return Err(LedgerError::Corrupt("the store holds no chain".into()));
+        }
+        let genesis = ledger
+            .block_at(0)?
+            .ok_or_else(|| damaged("blocks", "the genesis block is missing"))?;
+        ledger.genesis = genesis.block_hash();
+        ledger.difficulty_bits = genesis.header.difficulty_bits;
+        Ok(ledger)
+    }
+
+    /// Whether the index by script lists as many outputs as the unspent set.
+    fn index_by_script_complete(&self) -> Result<bool, LedgerError> {
+        let read = self.db.begin_read()?;
+        let count = |t: Result<u64, redb::StorageError>| t.map_err(storage);
+        let outputs = match read.open_table(UTXOS) {
+            Ok(t) => count(t.len())?,
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(storage(e)),
+        };
+        let indexed = match read.open_table(UTXOS_BY_SCRIPT) {
+            Ok(t) => count(t.len())?,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(outputs == 0),
+            Err(e) => return Err(storage(e)),
+        };
+        Ok(indexed == outputs)
+    }
+
     /// Loads the in-memory index from the store; `false` if the store is empty.
     fn load(&mut self) -> Result<bool, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let main = match read.open_table(MAIN) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
@@ -351,7 +441,7 @@ impl Ledger {
                 registry.apply(r);
             }
         }
-        let wtxn = self.db.begin_write().map_err(storage)?;
+        let wtxn = self.db.begin_write()?;
         let meta = Meta {
             parent: [0; 32],
             height: 0,
@@ -514,6 +604,9 @@ impl Ledger {
 
     /// Offers a block, with the node's clock. An invalid block changes nothing.
     pub fn accept(&mut self, block: Block, now: Timestamp) -> Result<Accepted, LedgerError> {
+        if let Store::ReadOnly(_) = self.db {
+            return Err(LedgerError::ReadOnly);
+        }
         let hash = block.block_hash();
         if self.index.contains_key(&hash) {
             return Ok(Accepted::AlreadyKnown(hash));
@@ -566,7 +659,7 @@ impl Ledger {
             return self.switch(Vec::new(), vec![block], now, update);
         }
         if meta.work <= tip.work {
-            let wtxn = self.db.begin_write().map_err(storage)?;
+            let wtxn = self.db.begin_write()?;
             wtxn.open_table(BLOCKS)
                 .map_err(storage)?
                 .insert(hash.0, serialize(&block).as_slice())
@@ -599,7 +692,7 @@ impl Ledger {
         now: Timestamp,
         update: &mut ChainUpdate,
     ) -> Result<Accepted, LedgerError> {
-        let wtxn = self.db.begin_write().map_err(storage)?;
+        let wtxn = self.db.begin_write()?;
         let mut branch = Vec::with_capacity(stored_branch.len() + new.len());
         for hash in &stored_branch {
             branch.push(self.stored_block(&wtxn, hash)?);
@@ -741,10 +834,20 @@ impl Ledger {
 
     /// The stored block with this hash.
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(BLOCKS).map_err(storage)?;
         match table.get(hash.0).map_err(storage)? {
-            Some(bytes) => decode_block(bytes.value()).map(Some),
+            Some(bytes) => {
+                let block = decode_block(bytes.value())?;
+                // What was found must be what was asked for.
+                if block.block_hash() != *hash {
+                    return Err(damaged(
+                        "blocks",
+                        format!("the entry for {hash} holds block {}", block.block_hash()),
+                    ));
+                }
+                Ok(Some(block))
+            }
             None => Ok(None),
         }
     }
@@ -759,7 +862,7 @@ impl Ledger {
 
     /// Whether a transaction is on the best chain.
     pub fn has_transaction(&self, txid: &Txid) -> Result<bool, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(TXS).map_err(storage)?;
         Ok(table.get(txid.0).map_err(storage)?.is_some())
     }
@@ -767,7 +870,7 @@ impl Ledger {
     /// A best-chain transaction with its block, position and inclusion proof.
     pub fn transaction(&self, txid: &Txid) -> Result<Option<TxLocation>, LedgerError> {
         let located = {
-            let read = self.db.begin_read().map_err(storage)?;
+            let read = self.db.begin_read()?;
             let table = read.open_table(TXS).map_err(storage)?;
             table.get(txid.0).map_err(storage)?.map(|v| v.value())
         };
@@ -777,15 +880,24 @@ impl Ledger {
         let hash = BlockHash(hash);
         let block = self
             .block(&hash)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("block {hash} missing")))?;
+            .ok_or_else(|| damaged("tx_index", format!("{txid} points to missing block {hash}")))?;
         let txids = block.txids();
+        // What was found must be what was asked for.
+        if txids.get(position as usize) != Some(txid) {
+            return Err(damaged(
+                "tx_index",
+                format!(
+                    "{txid} points to position {position} of block {hash}, which holds another transaction"
+                ),
+            ));
+        }
         let proof = InclusionProof::build(&txids, position as usize)
-            .ok_or_else(|| LedgerError::Corrupt("transaction position out of range".into()))?;
+            .ok_or_else(|| damaged("tx_index", format!("{txid}: position out of range")))?;
         let transaction = block
             .transactions
             .get(position as usize)
             .cloned()
-            .ok_or_else(|| LedgerError::Corrupt("transaction position out of range".into()))?;
+            .ok_or_else(|| damaged("tx_index", format!("{txid}: position out of range")))?;
         Ok(Some(TxLocation {
             transaction,
             block: hash,
@@ -804,7 +916,7 @@ impl Ledger {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(Timestamp, Txid)>, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(TRANSFERS).map_err(storage)?;
         let mut out = Vec::new();
         for entry in table
@@ -822,7 +934,7 @@ impl Ledger {
 
     /// The highest key-transfer sequence number `source` used on the best chain.
     pub fn last_sequence(&self, source: MemberId) -> Result<Option<u64>, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(SEQUENCES).map_err(storage)?;
         let mut range = table
             .range((source.0, 0)..=(source.0, u64::MAX))
@@ -835,14 +947,14 @@ impl Ledger {
 
     /// Whether `(source, sequence)` is used on the best chain.
     pub fn has_sequence(&self, source: MemberId, sequence: u64) -> Result<bool, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(SEQUENCES).map_err(storage)?;
         Ok(table.get((source.0, sequence)).map_err(storage)?.is_some())
     }
 
     /// The unspent output at `outpoint` on the best chain.
     pub fn utxo(&self, outpoint: &OutPoint) -> Result<Option<TxOut>, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(UTXOS).map_err(storage)?;
         match table
             .get((outpoint.txid.0, outpoint.vout))
@@ -861,7 +973,7 @@ impl Ledger {
         &self,
         locking_script: &[u8],
     ) -> Result<Vec<(OutPoint, TxOut)>, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         let table = read.open_table(UTXOS).map_err(storage)?;
         let by_script = read.open_table(UTXOS_BY_SCRIPT).map_err(storage)?;
         let key = dhash(locking_script);
@@ -893,7 +1005,7 @@ impl Ledger {
 
     /// The registry in force after the best-chain block at `height`.
     pub fn registry_at(&self, height: u64) -> Result<Registry, LedgerError> {
-        let read = self.db.begin_read().map_err(storage)?;
+        let read = self.db.begin_read()?;
         registry_from(&read.open_table(REGISTRY).map_err(storage)?, height)
     }
 
@@ -917,6 +1029,8 @@ impl Ledger {
             }
         }
         let mut seen_sequences = HashSet::new();
+        let mut expected = Indexes::default();
+        expected.add(&genesis, genesis.block_hash(), &genesis.txids());
         let mut parent = genesis.header;
         let mut transactions = genesis.transactions.len() as u64;
         for height in 1..self.main.len() as u64 {
@@ -960,14 +1074,176 @@ impl Ledger {
                 }
             }
             seen_txids.extend(validated.txids().iter().copied());
+            expected.add(validated.block(), hash, validated.txids());
             transactions += validated.txids().len() as u64;
             parent = validated.block().header;
         }
+        self.check_indexes(&expected, &utxos)?;
         Ok(ChainSummary {
             height: self.height(),
             tip: self.tip(),
             blocks: self.main.len() as u64,
             transactions,
         })
+    }
+
+    /// Every index table against what the best chain's blocks say it must hold, and the
+    /// stored tip and block metadata against the chain: the first disagreement, named by
+    /// table and key.
+    fn check_indexes(
+        &self,
+        expected: &Indexes,
+        utxos: &HashMap<OutPoint, TxOut>,
+    ) -> Result<(), LedgerError> {
+        let read = self.db.begin_read()?;
+        let txs = read.open_table(TXS).map_err(storage)?;
+        for (txid, (block, position)) in &expected.txs {
+            match txs.get(txid.0).map_err(storage)?.map(|v| v.value()) {
+                Some(found) if found == (block.0, *position) => {}
+                found => {
+                    return Err(damaged(
+                        "tx_index",
+                        format!("{txid}: expected ({block}, {position}), found {found:?}"),
+                    ));
+                }
+            }
+        }
+        let count = |n: Result<u64, redb::StorageError>| n.map_err(storage);
+        if count(txs.len())? != expected.txs.len() as u64 {
+            return Err(damaged(
+                "tx_index",
+                format!(
+                    "{} entries for {} best-chain transactions",
+                    count(txs.len())?,
+                    expected.txs.len()
+                ),
+            ));
+        }
+        let sequences = read.open_table(SEQUENCES).map_err(storage)?;
+        for ((source, sequence), txid) in &expected.sequences {
+            if sequences
+                .get((*source, *sequence))
+                .map_err(storage)?
+                .map(|v| v.value())
+                != Some(txid.0)
+            {
+                return Err(damaged(
+                    "sequences",
+                    format!("({source}, {sequence}) should name {txid}"),
+                ));
+            }
+        }
+        if count(sequences.len())? != expected.sequences.len() as u64 {
+            return Err(damaged("sequences", "entries for no best-chain transfer"));
+        }
+        let transfers = read.open_table(TRANSFERS).map_err(storage)?;
+        for (key, destination) in &expected.transfers {
+            if transfers.get(*key).map_err(storage)?.map(|v| v.value()) != Some(*destination) {
+                return Err(damaged(
+                    "transfers",
+                    format!(
+                        "source {}, time {}: destination {destination} missing",
+                        key.0, key.1
+                    ),
+                ));
+            }
+        }
+        if count(transfers.len())? != expected.transfers.len() as u64 {
+            return Err(damaged("transfers", "entries for no best-chain transfer"));
+        }
+        let stored = read.open_table(UTXOS).map_err(storage)?;
+        let by_script = read.open_table(UTXOS_BY_SCRIPT).map_err(storage)?;
+        for (outpoint, out) in utxos {
+            let found = stored
+                .get((outpoint.txid.0, outpoint.vout))
+                .map_err(storage)?
+                .map(|bytes| deserialize::<TxOut>(bytes.value()));
+            match found {
+                Some(Ok(found)) if found == *out => {}
+                _ => {
+                    return Err(damaged(
+                        "utxos",
+                        format!(
+                            "unspent output {}:{} missing or different",
+                            outpoint.txid, outpoint.vout
+                        ),
+                    ));
+                }
+            }
+            let key = (
+                dhash(out.locking_script.as_bytes()),
+                outpoint.txid.0,
+                outpoint.vout,
+            );
+            if by_script.get(key).map_err(storage)?.is_none() {
+                return Err(damaged(
+                    "utxos_by_script",
+                    format!(
+                        "unspent output {}:{} not indexed",
+                        outpoint.txid, outpoint.vout
+                    ),
+                ));
+            }
+        }
+        if count(stored.len())? != utxos.len() as u64 {
+            return Err(damaged(
+                "utxos",
+                "outputs that the best chain does not leave unspent",
+            ));
+        }
+        if count(by_script.len())? != utxos.len() as u64 {
+            return Err(damaged("utxos_by_script", "entries for no unspent output"));
+        }
+        let meta = read.open_table(META).map_err(storage)?;
+        let mut parent = [0u8; 32];
+        for (height, hash) in self.main.iter().enumerate() {
+            let found = meta
+                .get(hash.0)
+                .map_err(storage)?
+                .map(|v| Meta::from_bytes(&v.value()));
+            match found {
+                Some(m) if m.height == height as u64 && m.parent == parent => {}
+                _ => {
+                    return Err(damaged(
+                        "block_meta",
+                        format!("height {height} ({hash}): missing or not on the chain"),
+                    ));
+                }
+            }
+            parent = hash.0;
+        }
+        let main = read.open_table(MAIN).map_err(storage)?;
+        let tip = main
+            .last()
+            .map_err(storage)?
+            .map(|(h, v)| (h.value(), v.value()));
+        if tip != Some((self.height(), self.tip().0)) {
+            return Err(damaged(
+                "main_chain",
+                "the stored tip is not the chain's last block",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the index tables must hold for the best chain, built from its blocks.
+#[derive(Default)]
+struct Indexes {
+    txs: HashMap<Txid, (BlockHash, u32)>,
+    sequences: HashMap<(u32, u64), Txid>,
+    transfers: HashMap<(u32, u64, [u8; 32]), u32>,
+}
+
+impl Indexes {
+    fn add(&mut self, block: &Block, hash: BlockHash, txids: &[Txid]) {
+        for (position, (tx, txid)) in block.transactions.iter().zip(txids).enumerate() {
+            self.txs.insert(*txid, (hash, position as u32));
+            if let Transaction::KeyTransfer(t) = tx {
+                self.sequences.insert((t.source.0, t.sequence), *txid);
+                self.transfers
+                    .insert((t.source.0, t.timestamp.0, txid.0), t.destination.0);
+            }
+        }
     }
 }
