@@ -658,3 +658,77 @@ fn only_the_sources_own_keys_vouch_for_a_transfer() {
         Ok(Accepted::Connected(_))
     ));
 }
+
+/// An index entry pointing elsewhere: the store opens (read-only, nothing written), the
+/// lookup refuses to hand back another transaction, and revalidation names the table.
+#[test]
+fn an_index_entry_pointing_elsewhere_is_found_and_named() {
+    let mut c = Chain::new("index");
+    let path = c.dir.join("chain.redb");
+    use redb::ReadableTable;
+    let (moved, other) = {
+        let mut ledger = c.open();
+        let genesis = c.genesis.clone();
+        let txs = vec![c.transfer(1, 2), c.transfer(2, 3)];
+        let ids: Vec<Txid> = txs.iter().map(Transaction::txid).collect();
+        let b1 = c.block_on(&genesis, 1, txs, 1000);
+        ledger.accept(b1, now()).unwrap();
+        (ids[0], ids[1])
+    };
+    let rules = || KeyTransferRules::new(1).rule_set();
+    {
+        let ledger = Ledger::open_read_only(&path, rules()).unwrap();
+        assert!(ledger.revalidate(now()).is_ok());
+        assert_eq!(
+            ledger
+                .transaction(&moved)
+                .unwrap()
+                .unwrap()
+                .transaction
+                .txid(),
+            moved
+        );
+    }
+    // Damage: the first transfer's entry names the second's position.
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let table: redb::TableDefinition<[u8; 32], ([u8; 32], u32)> =
+            redb::TableDefinition::new("tx_index");
+        let write = db.begin_write().unwrap();
+        {
+            let mut index = write.open_table(table).unwrap();
+            let (block, position) = index.get(other.0).unwrap().unwrap().value();
+            index.insert(moved.0, (block, position)).unwrap();
+        }
+        write.commit().unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let ledger = Ledger::open_read_only(&path, rules()).unwrap();
+    match ledger.transaction(&moved) {
+        Err(LedgerError::Damaged { table, detail }) => {
+            assert_eq!(table, "tx_index");
+            assert!(detail.contains("holds another transaction"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        ledger.revalidate(now()),
+        Err(LedgerError::Damaged {
+            table: "tx_index",
+            ..
+        })
+    ));
+    drop(ledger);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "read-only open wrote"
+    );
+    let mut ledger = Ledger::open_read_only(&path, rules()).unwrap();
+    let genesis = c.genesis.clone();
+    let b = c.block_on(&genesis, 2, vec![], 2000);
+    assert!(matches!(
+        ledger.accept(b, now()),
+        Err(LedgerError::ReadOnly)
+    ));
+}
