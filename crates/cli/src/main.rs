@@ -136,6 +136,34 @@ enum CliError {
     Invalid(String),
 }
 
+/// The highest difficulty the commands that mine accept: 2^40 expected hashes (hours on
+/// this machine's cores). Higher would run for ever without a word.
+const MAX_DIFFICULTY_BITS: u8 = 40;
+
+/// The most worker threads a command starts.
+const MAX_THREADS: usize = 256;
+
+/// Refuses a difficulty the machine cannot mine in a run, saying what it would cost.
+fn check_difficulty(bits: u8) -> Result<(), CliError> {
+    if bits > MAX_DIFFICULTY_BITS {
+        return Err(CliError::Invalid(format!(
+            "--difficulty-bits {bits} needs 2^{bits} hashes a block on average; at most \
+             {MAX_DIFFICULTY_BITS} is accepted (the paper's setting is 10)"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses more threads than [`MAX_THREADS`].
+fn check_threads(threads: usize) -> Result<(), CliError> {
+    if threads > MAX_THREADS {
+        return Err(CliError::Invalid(format!(
+            "--threads {threads}: at most {MAX_THREADS}"
+        )));
+    }
+    Ok(())
+}
+
 /// The default thread count: every core the machine offers.
 fn all_cores() -> NonZeroUsize {
     std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)

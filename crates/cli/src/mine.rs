@@ -50,8 +50,10 @@ pub fn run(args: &MineArgs) -> Result<ExitCode, CliError> {
             vkm_block::limits::MAX_BLOCK_TRANSACTIONS
         )));
     }
+    crate::check_difficulty(args.difficulty_bits)?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let threads = args.threads.unwrap_or_else(all_cores);
+    crate::check_threads(threads.get())?;
     let timestamp = args.timestamp.map_or_else(Timestamp::now, Timestamp);
     let mut rng = StdRng::seed_from_u64(seed);
 

@@ -72,6 +72,7 @@ fn grid_of(n: u32) -> Grid {
 
 /// Runs `vkm network run`.
 pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
+    crate::check_difficulty(args.difficulty_bits)?;
     if !(2..=64).contains(&args.sms) {
         return Err(CliError::Invalid("--sms must be 2..=64".into()));
     }

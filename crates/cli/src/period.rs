@@ -99,13 +99,13 @@ pub fn load_calibration(name: &str) -> Result<Calibration, CliError> {
 /// Runs `vkm period ...`.
 pub fn run(command: &PeriodCommand) -> Result<ExitCode, CliError> {
     let PeriodCommand::Optimise(args) = command;
-    if !(args.traffic.is_finite() && args.traffic >= 0.0) {
+    if !(args.traffic.is_finite() && (0.0..=1e6).contains(&args.traffic)) {
         return Err(CliError::Invalid(
-            "--traffic must be a non-negative number of vehicles per hour".into(),
+            "--traffic must be 0..=1000000 vehicles per hour on a road".into(),
         ));
     }
-    if args.roads == 0 {
-        return Err(CliError::Invalid("--roads must be at least 1".into()));
+    if !(1..=100_000).contains(&args.roads) {
+        return Err(CliError::Invalid("--roads must be 1..=100000".into()));
     }
     let candidates = parse_periods(&args.periods)?;
     let calibration = load_calibration(&args.calibration)?;

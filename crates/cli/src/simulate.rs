@@ -220,6 +220,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
     let bar = progress_bar(1000, &format!("simulate ({})", mode.name()));
     let mut options = Options::default();
     if let Some(threads) = args.threads {
+        crate::check_threads(threads)?;
         options = options.with_threads(threads);
     }
     let run = simulate_with(

@@ -127,6 +127,33 @@ fn bad_arguments_are_refused_without_panicking() {
         &["mine", "--difficulty-bits", "8", "--threads", "0"],
         &["mine", "--difficulty-bits", "8", "--txs", "70000"],
         &["bench", "mining", "--seconds", "-1"],
+        // Work that could not finish is refused up front (each would hang or sleep).
+        &["mine", "--difficulty-bits", "255"],
+        &["mine", "--difficulty-bits", "8", "--threads", "100000"],
+        &["network", "run", "--sms", "2", "--difficulty-bits", "41"],
+        &["network", "run", "--sms", "2", "--period", "1e9"],
+        &["network", "run", "--sms", "2", "--period", "1e19"],
+        &["simulate", "--mode", "model", "--period", "1e16"],
+        &["simulate", "--mode", "model", "--threads", "100000"],
+        &[
+            "period",
+            "optimise",
+            "--traffic",
+            "15000",
+            "--roads",
+            "120",
+            "--periods",
+            "1e16:1e16:1",
+        ],
+        &["period", "optimise", "--traffic", "1e308", "--roads", "120"],
+        &[
+            "period",
+            "optimise",
+            "--traffic",
+            "15000",
+            "--roads",
+            "4294967295",
+        ],
     ] {
         let output = vkm(args);
         assert!(!output.status.success(), "{args:?}");

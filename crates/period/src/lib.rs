@@ -46,6 +46,9 @@ pub enum PeriodError {
     /// Not a positive finite number of seconds.
     #[error("a collection period must be a positive finite number of seconds, not {0}")]
     NotPositive(f64),
+    /// Outside what a security manager can run: a millisecond to an hour.
+    #[error("a collection period must be within {min} s and {max} s, not {0}", min = CollectionPeriod::MIN_SECONDS, max = CollectionPeriod::MAX_SECONDS)]
+    OutOfRange(f64),
     /// A range whose end is before its start, or whose step is not positive.
     #[error("invalid range {start}:{end}:{step}")]
     BadRange {
@@ -65,12 +68,21 @@ impl CollectionPeriod {
     /// One second: the paper's usual period.
     pub const ONE_SECOND: Self = Self(1.0);
 
-    /// A period of `seconds`.
+    /// The shortest period: periods are counted in milliseconds.
+    pub const MIN_SECONDS: f64 = 0.001;
+
+    /// The longest period (the paper's are 0.5 to 1 s): longer ones would hold transfers
+    /// for longer than any run lasts, and overflow the timers.
+    pub const MAX_SECONDS: f64 = 3600.0;
+
+    /// A period of `seconds`, within [`Self::MIN_SECONDS`] and [`Self::MAX_SECONDS`].
     pub fn new(seconds: f64) -> Result<Self, PeriodError> {
-        if seconds.is_finite() && seconds > 0.0 {
-            Ok(Self(seconds))
-        } else {
+        if !(seconds.is_finite() && seconds > 0.0) {
             Err(PeriodError::NotPositive(seconds))
+        } else if !(Self::MIN_SECONDS..=Self::MAX_SECONDS).contains(&seconds) {
+            Err(PeriodError::OutOfRange(seconds))
+        } else {
+            Ok(Self(seconds))
         }
     }
 

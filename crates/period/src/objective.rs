@@ -40,22 +40,42 @@ pub struct Evaluation {
     pub feasible: bool,
 }
 
-/// Smallest `k` with `P(Poisson(mean) <= k) >= p`, computed in log space.
+/// `ln P(Poisson(mean) = k)` for `k` of at least a few hundred, by Stirling's series for
+/// `ln k!`, written so that no two large terms cancel (`k ln(mean/k) + k - mean` instead
+/// of `k ln mean - mean - k ln k + k`).
+fn ln_poisson_pmf(mean: f64, k: f64) -> f64 {
+    k * ((mean - k) / k).ln_1p() + (k - mean)
+        - 0.5 * (2.0 * std::f64::consts::PI * k).ln()
+        - 1.0 / (12.0 * k)
+        + 1.0 / (360.0 * k * k * k)
+}
+
+/// Smallest `k` with `P(Poisson(mean) <= k) >= p`, computed in log space. For a large
+/// mean the sum starts 20 standard deviations below it (the mass below is under 1e-80),
+/// so the work grows with the square root of the mean, not with the mean.
 pub fn poisson_quantile(mean: f64, p: f64) -> f64 {
     if !(mean.is_finite() && mean > 0.0) {
         return 0.0;
     }
-    let mut log_pmf = -mean;
+    let mut k = if mean > 1_000.0 {
+        (mean - 20.0 * mean.sqrt()).floor()
+    } else {
+        0.0
+    };
+    let mut log_pmf = if k > 0.0 {
+        ln_poisson_pmf(mean, k)
+    } else {
+        -mean
+    };
     let mut cdf = 0.0;
     let limit = mean + 20.0 * mean.sqrt() + 20.0;
-    let mut k = 0.0;
     while k < limit {
         cdf += log_pmf.exp();
         if cdf >= p {
             return k;
         }
         k += 1.0;
-        log_pmf += (mean / k).ln();
+        log_pmf += ((mean - k) / k).ln_1p();
     }
     k
 }
@@ -163,5 +183,13 @@ mod tests {
         // Large means do not underflow: close to mean + 1.645 sqrt(mean).
         let q = poisson_quantile(10_000.0, 0.95);
         assert!((q - 10_165.0).abs() < 3.0, "{q}");
+        // Either side of where the sum starts below the mean, the same quantile.
+        let below = poisson_quantile(1_000.0, 0.95);
+        let above = poisson_quantile(1_000.000_001, 0.95);
+        assert_eq!(below, above);
+        assert_eq!(below, 1_052.0);
+        // A huge mean answers at once (the work follows the square root).
+        let q = poisson_quantile(1e12, 0.95);
+        assert!((q - (1e12 + 1.644_854 * 1e6)).abs() < 10.0, "{q}");
     }
 }

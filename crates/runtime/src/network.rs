@@ -425,6 +425,7 @@ pub fn run(
     let mut chain_threads = Vec::new();
     let mut relay_threads = Vec::new();
     let mut miners = Vec::new();
+    let mut aborts = Vec::new();
     for (index, receiver) in receivers.into_iter().enumerate() {
         let id = node_ids[index];
         let schedule = schedule.clone();
@@ -448,6 +449,7 @@ pub fn run(
                 )?;
                 // The mining worker: one thread, abortable.
                 let abort = Arc::new(AtomicBool::new(false));
+                aborts.push(abort.clone());
                 let (mine_tx, mine_rx) = channel::<Block>();
                 let to_sm = senders[index].clone();
                 let worker_abort = abort.clone();
@@ -602,6 +604,10 @@ pub fn run(
         }
     }
     drop(senders);
+    // A job still searching (a high difficulty) is stopped, not waited for.
+    for abort in &aborts {
+        abort.store(true, Ordering::Relaxed);
+    }
     for miner in miners {
         // The mining channels close with their security managers.
         let _ = miner.join();
