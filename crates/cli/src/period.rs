@@ -99,13 +99,18 @@ pub fn load_calibration(name: &str) -> Result<Calibration, CliError> {
 /// Runs `vkm period ...`.
 pub fn run(command: &PeriodCommand) -> Result<ExitCode, CliError> {
     let PeriodCommand::Optimise(args) = command;
-    if !(args.traffic.is_finite() && (0.0..=1e6).contains(&args.traffic)) {
+    if !(args.traffic.is_finite() && (0.0..=1e8).contains(&args.traffic)) {
         return Err(CliError::Invalid(
-            "--traffic must be 0..=1000000 vehicles per hour on a road".into(),
+            "--traffic must be 0..=1e8 vehicles per hour on a road".into(),
         ));
     }
     if !(1..=100_000).contains(&args.roads) {
         return Err(CliError::Invalid("--roads must be 1..=100000".into()));
+    }
+    if args.traffic * f64::from(args.roads) > 1e10 {
+        return Err(CliError::Invalid(
+            "--traffic times --roads must be at most 1e10 vehicles per hour".into(),
+        ));
     }
     let candidates = parse_periods(&args.periods)?;
     let calibration = load_calibration(&args.calibration)?;
