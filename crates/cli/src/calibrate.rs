@@ -134,6 +134,9 @@ pub fn measure(iterations: usize) -> Result<Calibration, CliError> {
 
 /// Runs `vkm calibrate`.
 pub fn run(args: &CalibrateArgs) -> Result<ExitCode, CliError> {
+    if !(1..=100_000).contains(&args.iterations) {
+        return Err(CliError::Invalid("--iterations must be 1..=100000".into()));
+    }
     let calibration = measure(args.iterations)?;
     let text = calibration.to_json();
     if let Some(path) = &args.out {

@@ -77,8 +77,12 @@ pub fn run(command: &EciesCommand) -> Result<ExitCode, CliError> {
 }
 
 fn encrypt(args: &EncryptArgs) -> Result<ExitCode, CliError> {
-    let recipient = parse_point(&hex_arg("--recipient-public", &args.recipient_public)?)
-        .map_err(|e| CliError::Invalid(format!("--recipient-public: {e}")))?;
+    let recipient =
+        parse_point(&hex_arg("--recipient-public", &args.recipient_public)?).map_err(|_| {
+            CliError::Invalid(
+                "--recipient-public is not a P-256 public key (SEC1, compressed or not)".into(),
+            )
+        })?;
     let plaintext = Zeroizing::new(hex_arg("--plaintext", &args.plaintext)?);
     let p1 = match &args.p1 {
         Some(p1) => hex_arg("--p1", p1)?,

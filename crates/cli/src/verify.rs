@@ -50,6 +50,9 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, CliError> {
             if json {
                 print_json(&json!({
                     "valid": true,
+                    // What "valid" covers: the block file alone says nothing of the chain.
+                    "checked": ["decode", "merkle_root", "work"],
+                    "not_checked": ["miner_signature", "transactions", "chain_context"],
                     "block_hash": hash.to_string(),
                     "difficulty_bits": block.header.difficulty_bits,
                     "nonce": block.header.nonce,
@@ -57,7 +60,8 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, CliError> {
                 }));
             } else {
                 println!(
-                    "valid block {hash}: {} transactions",
+                    "valid block {hash}: {} transactions (checked: decoding, merkle root, \
+                     proof of work; not the miner signature, the transactions or the chain)",
                     block.transactions.len()
                 );
             }

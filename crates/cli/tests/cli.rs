@@ -78,7 +78,19 @@ fn mine_prints_the_contract_fields_and_writes_a_valid_block() {
 
     let verified = vkm(&["block", "verify", out.to_str().unwrap(), "--json"]);
     assert!(verified.status.success(), "{verified:?}");
-    assert_eq!(json(&verified)["valid"], true);
+    let report = json(&verified);
+    assert_eq!(report["valid"], true);
+    // It says what "valid" covers, and that the miner signature is not part of it.
+    assert_eq!(
+        report["checked"],
+        serde_json::json!(["decode", "merkle_root", "work"])
+    );
+    assert!(
+        report["not_checked"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("miner_signature"))
+    );
 
     // Flip a byte inside a transaction: the merkle check names itself.
     let mut bytes = std::fs::read(&out).unwrap();
@@ -146,6 +158,7 @@ fn bad_arguments_are_refused_without_panicking() {
             "1e16:1e16:1",
         ],
         &["period", "optimise", "--traffic", "1e308", "--roads", "120"],
+        &["calibrate", "--iterations", "0"],
         &[
             "period",
             "optimise",
