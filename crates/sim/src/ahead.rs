@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use vkm_block::{KeyTransferTx, PublicKeyBytes, Transaction, Txid};
+use vkm_block::{KeyTransferTx, PublicKeyBytes, Txid};
 use vkm_ledger::Registry;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{MemberCache, OpenedAhead, Prechecks, open_ahead, verify_ahead};
@@ -92,6 +92,8 @@ pub(crate) struct Job {
     pub registry: Arc<Registry>,
     /// The transaction.
     pub tx: Arc<KeyTransferTx>,
+    /// Its id.
+    pub txid: Txid,
     /// What to do.
     pub work: Work,
 }
@@ -103,7 +105,7 @@ impl Job {
         let started = Instant::now();
         // A failed check keeps nothing: the node does the work again when the protocol
         // reaches it, and refuses the transfer then, at its own (measured) cost.
-        let txid = Transaction::KeyTransfer(self.tx.as_ref().clone()).txid();
+        let txid = self.txid;
         match &self.work {
             Work::Verify => {
                 if let Ok(signer) = verify_ahead(&self.cache, &self.tx, &self.registry) {
@@ -349,6 +351,7 @@ mod tests {
             )
             .unwrap(),
         );
+        let txid = vkm_block::Transaction::KeyTransfer(tx.as_ref().clone()).txid();
         let cache = Arc::new(MemberCache::default());
         let node = || {
             let memo = Arc::new(Memo::default());
@@ -366,6 +369,7 @@ mod tests {
                     memo: memo.clone(),
                     registry: registry.clone(),
                     tx: tx.clone(),
+                    txid,
                     work: Work::Verify,
                 })
             })
@@ -375,6 +379,7 @@ mod tests {
             memo: destination_memo.clone(),
             registry: registry.clone(),
             tx: tx.clone(),
+            txid,
             work: Work::Open(Arc::new(world.keys(to).unwrap().clone())),
         });
         // Needed in another order than queued.

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transaction};
+use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transaction, Txid};
 use vkm_ledger::Registry;
 use vkm_node::relay::{RelayEvent, RelayNode};
 use vkm_node::sm::{Admission, Event, Message, Refusal, SecurityManager, Timer};
@@ -267,7 +267,13 @@ impl Measured {
 
     /// Starts `node`'s check of `tx` on another core, with its rules and its registry as
     /// it stands now; returns the job's number.
-    fn ahead(&mut self, node: usize, tx: &Arc<KeyTransferTx>, open: bool) -> Option<u64> {
+    fn ahead(
+        &mut self,
+        node: usize,
+        tx: &Arc<KeyTransferTx>,
+        txid: Txid,
+        open: bool,
+    ) -> Option<u64> {
         let checks = self.checks.get_mut(node)?;
         if let Node::Manager(sm) = &self.nodes[node]
             && *checks.registry != *sm.ledger().registry()
@@ -279,6 +285,7 @@ impl Measured {
             memo: checks.memo.clone(),
             registry: checks.registry.clone(),
             tx: tx.clone(),
+            txid,
             work: if open {
                 Work::Open(checks.keys.clone())
             } else {
@@ -508,13 +515,17 @@ impl ManagerEffects for ManagerStep<'_> {
                 },
             );
         }
+        // The transfer and its id, computed once for all the checks run ahead.
         let transfer = match &msg {
-            Message::Transaction(tx) => Some(Arc::new(tx.clone())),
+            Message::Transaction(tx) => Some((
+                Arc::new(tx.clone()),
+                Transaction::KeyTransfer(tx.clone()).txid(),
+            )),
             _ => None,
         };
-        if let Some(tx) = &transfer
+        if let Some((tx, txid)) = &transfer
             && let Some(&destination) = sim.index_of.get(&tx.destination)
-            && let Some(job) = sim.ahead(destination, tx, true)
+            && let Some(job) = sim.ahead(destination, tx, *txid, true)
         {
             sim.openings.insert((tx.source, tx.sequence), job);
         }
@@ -526,7 +537,10 @@ impl ManagerEffects for ManagerStep<'_> {
         arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (at, peer) in arrivals {
             let event = Event::Received(msg.clone());
-            let input = match transfer.as_ref().and_then(|tx| sim.ahead(peer, tx, false)) {
+            let input = match transfer
+                .as_ref()
+                .and_then(|(tx, txid)| sim.ahead(peer, tx, *txid, false))
+            {
                 Some(job) => Input::Transfer(event, job),
                 None => Input::Chain(event),
             };
