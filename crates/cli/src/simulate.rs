@@ -266,6 +266,16 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
             s.max_cpu_share * 100.0
         );
     }
+    let s = &run.summary;
+    if s.saturated {
+        // On stderr too, so that it is seen beside --json.
+        eprintln!(
+            "warning: saturated: {} of {} crossings not admitted, {} inputs still queued and \
+             {:.1} s of work booked past the end on the busiest node; the delays describe \
+             only the transfers that got through",
+            s.not_admitted, s.crossings, s.backlog_inputs, s.backlog_s
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

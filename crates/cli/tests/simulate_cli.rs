@@ -45,6 +45,44 @@ fn simulate_prints_the_contract_fields_in_both_modes() {
     }
 }
 
+/// An overloaded run says so: saturated, the crossings not admitted, the backlog, and a CPU
+/// share that is a share (the run's busy time over its length); a run that keeps up does
+/// not.
+#[test]
+fn an_overloaded_run_is_reported_as_saturated() {
+    let run = |traffic: &str| {
+        let out = vkm(&[
+            "simulate",
+            "--mode",
+            "model",
+            "--traffic",
+            traffic,
+            "--duration",
+            "5",
+            "--json",
+        ]);
+        (json(&out), String::from_utf8(out.stderr).unwrap())
+    };
+    let (over, stderr) = run("70000");
+    assert_eq!(over["saturated"], true, "{over}");
+    assert!(stderr.contains("saturated"), "{stderr}");
+    let crossings = over["crossings"].as_u64().unwrap();
+    let admitted = over["key_transfers"].as_u64().unwrap();
+    assert!(crossings > 10_000, "every crossing counted: {over}");
+    assert_eq!(over["not_admitted"].as_u64().unwrap(), crossings - admitted);
+    assert!(admitted < crossings / 2, "{over}");
+    assert!(over["backlog_inputs"].as_u64().unwrap() > 0, "{over}");
+    let share = over["max_cpu_share"].as_f64().unwrap();
+    assert!((0.9..=1.0).contains(&share), "{over}");
+
+    let (fine, stderr) = run("3000");
+    assert_eq!(fine["saturated"], false, "{fine}");
+    assert!(!stderr.contains("saturated"), "{stderr}");
+    assert_eq!(fine["not_admitted"], 0, "{fine}");
+    assert_eq!(fine["backlog_inputs"], 0, "{fine}");
+    assert!(fine["max_cpu_share"].as_f64().unwrap() < 0.9, "{fine}");
+}
+
 #[test]
 fn measured_mode_admits_the_same_with_any_number_of_worker_threads() {
     let runs: Vec<_> = ["0", "1", "3"]

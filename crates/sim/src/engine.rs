@@ -108,6 +108,17 @@ impl<I> Ord for Item<I> {
     }
 }
 
+/// A node's load at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    /// CPU time spent within the run, seconds.
+    pub busy_s: f64,
+    /// CPU time of the input being worked on that lies past the end of the run, seconds.
+    pub booked_past_s: f64,
+    /// Inputs still waiting for the CPU.
+    pub queued: usize,
+}
+
 /// Virtual time, the event queue and the nodes' CPUs.
 pub struct Engine<I> {
     heap: BinaryHeap<Item<I>>,
@@ -179,6 +190,29 @@ impl<I> Engine<I> {
     /// CPU time each node spent so far, seconds.
     pub fn busy_seconds(&self) -> &[f64] {
         &self.busy_s
+    }
+
+    /// Each node's load when a run that stopped at `until` ended: what an overloaded run
+    /// leaves behind.
+    pub fn loads(&self, until: f64) -> Vec<Load> {
+        self.cpus
+            .iter()
+            .zip(&self.queues)
+            .zip(&self.busy_s)
+            .map(|((cpu, queue), busy)| {
+                // A CPU works on one input at a time, so only the input it was working on
+                // when the run stopped reaches past `until`.
+                let booked_past_s = match cpu {
+                    Cpu::Busy(free_at) => (free_at - until).max(0.0),
+                    _ => 0.0,
+                };
+                Load {
+                    busy_s: (busy - booked_past_s).max(0.0),
+                    booked_past_s,
+                    queued: queue.len(),
+                }
+            })
+            .collect()
     }
 
     /// Inputs handled so far.

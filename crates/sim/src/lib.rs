@@ -246,7 +246,7 @@ pub fn simulate_with(
     let nodes = model::Model::nodes(scenario);
     // No message between nodes takes less than the propagation delay.
     let lookahead = scenario.network.propagation_ms / 1000.0;
-    let (metrics, blocks, busy) = match mode {
+    let (metrics, blocks, loads) = match mode {
         Mode::Measured => {
             let (driver, first) = measured::Measured::new(scenario, calibration, options.threads)?;
             drive(
@@ -294,7 +294,16 @@ pub fn simulate_with(
             in_blocks as f64 / metrics.blocks.len() as f64
         },
         refused: metrics.refused,
-        max_cpu_share: busy.iter().copied().fold(0.0, f64::max) / until.max(f64::MIN_POSITIVE),
+        max_cpu_share: loads.iter().map(|l| l.busy_s).fold(0.0, f64::max)
+            / until.max(f64::MIN_POSITIVE),
+        not_admitted: metrics
+            .crossings
+            .saturating_sub(metrics.transfers.len() as u64),
+        backlog_inputs: loads.iter().map(|l| l.queued as u64).sum(),
+        backlog_s: loads.iter().map(|l| l.booked_past_s).fold(0.0, f64::max),
+        saturated: loads
+            .iter()
+            .any(|l| l.queued > 0 || l.booked_past_s > longest),
         wall_seconds,
         simulated_seconds: until,
         speed_vs_real_time: until / wall_seconds.max(1e-9),
@@ -332,7 +341,7 @@ impl Outcome for model::Model {
 }
 
 /// Runs `driver` on `engine` from its first timers and the crossings until `until`;
-/// returns the metrics, the chain's height and each node's busy time.
+/// returns the metrics, the chain's height and each node's load at the end.
 fn drive<D: Outcome>(
     mut driver: D,
     mut engine: Engine<D::Input>,
@@ -341,14 +350,20 @@ fn drive<D: Outcome>(
     until: f64,
     progress: &mut dyn FnMut(f64),
     wrap: impl Fn(Crossing) -> D::Input,
-) -> Result<(Metrics, u64, Vec<f64>), SimError> {
+) -> Result<(Metrics, u64, Vec<engine::Load>), SimError> {
     for a in first {
         engine.schedule(a);
     }
     let mut next_report = 0.0;
     let step = until / 100.0;
+    // Crossings are counted as the traffic makes them, whether or not their security
+    // manager got to them before the run stopped.
+    let mut generated = 0u64;
     engine.run(&mut driver, until, &mut |_| {
         let c = crossings.next()?;
+        if c.at <= until {
+            generated += 1;
+        }
         if c.at >= next_report {
             progress((c.at / until).min(1.0));
             next_report = c.at + step;
@@ -361,5 +376,7 @@ fn drive<D: Outcome>(
     });
     progress(1.0);
     let height = driver.height();
-    Ok((driver.finish()?, height, engine.busy_seconds().to_vec()))
+    let mut metrics = driver.finish()?;
+    metrics.crossings = generated;
+    Ok((metrics, height, engine.loads(until)))
 }

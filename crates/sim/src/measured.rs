@@ -256,7 +256,6 @@ impl Measured {
     /// The crossing as the source node sees it, remembered so that its admission can be
     /// matched to it (by pseudonym and the transfer's timestamp, which is `now`).
     fn crossing(&mut self, c: &Crossing, now: f64) -> (IdentityMaterials, MemberId) {
-        self.metrics.crossings += 1;
         let pool = &self.vehicles[c.from];
         let vehicle = pool[self.next_vehicle[c.from] % pool.len()].clone();
         self.next_vehicle[c.from] += 1;

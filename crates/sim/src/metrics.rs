@@ -104,8 +104,18 @@ pub struct Summary {
     pub transactions_per_block: f64,
     /// Refused messages.
     pub refused: u64,
-    /// Highest CPU share of a node (busy time over simulated time).
+    /// Highest CPU share of a node: its busy time within the run over simulated time
+    /// (at most 1).
     pub max_cpu_share: f64,
+    /// Crossings whose key transfer was not admitted by the end of the run.
+    pub not_admitted: u64,
+    /// Inputs (crossings, messages, timers) still waiting for a node's CPU at the end.
+    pub backlog_inputs: u64,
+    /// The most work a node had booked past the end of the run, seconds.
+    pub backlog_s: f64,
+    /// The run was overloaded: a node still had inputs waiting at the end, or work booked
+    /// past it longer than a collection period. Its delays describe only what got through.
+    pub saturated: bool,
     /// Wall-clock time of the run, seconds.
     pub wall_seconds: f64,
     /// Virtual time simulated, seconds.

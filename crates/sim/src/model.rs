@@ -200,7 +200,6 @@ impl Model {
     }
 
     fn new_transfer(&mut self, c: &Crossing) -> u32 {
-        self.metrics.crossings += 1;
         self.transfers.push(Transfer {
             crossed_s: c.at,
             from: c.from,
