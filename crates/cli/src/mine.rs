@@ -54,6 +54,7 @@ pub fn run(args: &MineArgs) -> Result<ExitCode, CliError> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let threads = args.threads.unwrap_or_else(all_cores);
     crate::check_threads(threads.get())?;
+    crate::announce_mining_time(args.difficulty_bits, threads.get());
     let timestamp = args.timestamp.map_or_else(Timestamp::now, Timestamp);
     let mut rng = StdRng::seed_from_u64(seed);
 

@@ -73,6 +73,8 @@ fn grid_of(n: u32) -> Grid {
 /// Runs `vkm network run`.
 pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
     crate::check_difficulty(args.difficulty_bits)?;
+    // One mining worker per security manager.
+    crate::announce_mining_time(args.difficulty_bits, 1);
     if !(2..=64).contains(&args.sms) {
         return Err(CliError::Invalid("--sms must be 2..=64".into()));
     }
@@ -128,7 +130,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         .map(|n| {
             json!({
                 "id": n.id, "crossings": n.crossings, "admitted": n.admitted, "blocks_mined": n.blocks_mined,
-                "refused": n.refused, "busy_s": n.busy_s, "cpu_share": n.cpu_share,
+                "refused": n.refused, "busy_s": n.busy_s, "cpu_share": n.cpu_share, "backlog_s": n.backlog_s,
                 "rekeys": n.rekeys, "wrapped_keys": n.wrapped_keys,
             })
         })
@@ -144,6 +146,8 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             "seconds": report.seconds,
             "crossings": report.crossings,
             "admitted": report.admitted,
+            "not_admitted": report.not_admitted,
+            "saturated": report.saturated,
             "blocks": report.blocks,
             "transactions": report.transactions,
             "orphans": report.orphans,
@@ -174,13 +178,23 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         );
         for n in &report.nodes {
             println!(
-                "  node {}: busy {:.1} % of the run, {} admitted, {} mined",
+                "  node {}: busy {:.1} % of the run, {} admitted, {} mined, {:.1} s of backlog",
                 n.id,
                 n.cpu_share * 100.0,
                 n.admitted,
-                n.blocks_mined
+                n.blocks_mined,
+                n.backlog_s
             );
         }
+    }
+    if report.saturated {
+        let backlog = report.nodes.iter().map(|n| n.backlog_s).fold(0.0, f64::max);
+        eprintln!(
+            "warning: saturated: {} of {} crossings not admitted; the busiest node needed \
+             {backlog:.1} s after the end to work through its queue; the delays describe only \
+             the vehicles admitted",
+            report.not_admitted, report.crossings
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -92,10 +92,14 @@ pub struct NodeStats {
     pub blocks_mined: u64,
     /// Messages, blocks or admissions refused.
     pub refused: u64,
-    /// Time spent handling events and mining, seconds.
+    /// Time spent handling events and mining, seconds (its event thread and its mining
+    /// worker: up to two cores).
     pub busy_s: f64,
-    /// Busy time over the run's wall-clock time.
+    /// Busy time within the run over the run's wall-clock time.
     pub cpu_share: f64,
+    /// How long after the end of the run it was still working through inputs queued
+    /// before the end, seconds: its backlog.
+    pub backlog_s: f64,
     /// Group rekeys of its domain.
     pub rekeys: u64,
     /// Keys wrapped by those rekeys.
@@ -117,6 +121,12 @@ pub struct NetworkReport {
     pub crossings: u64,
     /// Vehicles admitted.
     pub admitted: u64,
+    /// Crossings whose vehicle was not admitted.
+    pub not_admitted: u64,
+    /// The run was overloaded: a node was still working through inputs queued before the
+    /// end for longer than a collection period (and at least a second) after it. The
+    /// delays describe only the vehicles admitted.
+    pub saturated: bool,
     /// Key delivery delay from crossing to admission.
     pub delay_ms: DelaySummary,
     /// Per node.
@@ -138,6 +148,15 @@ pub enum NetworkError {
     /// A ledger could not be read.
     #[error(transparent)]
     Ledger(#[from] vkm_ledger::LedgerError),
+    /// A security manager's store could not be opened, read or written.
+    #[error("store {}: {source}", path.display())]
+    Store {
+        /// The store's file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<RuntimeError>,
+    },
     /// A file could not be created or written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -221,9 +240,18 @@ struct NodeCounters {
     busy_ns: AtomicU64,
     rekeys: AtomicU64,
     wrapped_keys: AtomicU64,
+    /// When the node took its stop message, ns since the start (it first works through
+    /// everything queued before it).
+    stopped_ns: AtomicU64,
 }
 
 impl NodeCounters {
+    /// Records that the node took its stop message now.
+    fn stopped(&self, start: Instant) {
+        self.stopped_ns
+            .store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
     fn new() -> Arc<Self> {
         Arc::new(Self {
             crossings: AtomicU64::new(0),
@@ -233,6 +261,7 @@ impl NodeCounters {
             busy_ns: AtomicU64::new(0),
             rekeys: AtomicU64::new(0),
             wrapped_keys: AtomicU64::new(0),
+            stopped_ns: AtomicU64::new(0),
         })
     }
 }
@@ -423,6 +452,7 @@ pub fn run(
     let counters: Vec<Arc<NodeCounters>> = node_ids.iter().map(|_| NodeCounters::new()).collect();
 
     let mut chain_threads = Vec::new();
+    let mut store_paths = Vec::new();
     let mut relay_threads = Vec::new();
     let mut miners = Vec::new();
     let mut aborts = Vec::new();
@@ -440,13 +470,20 @@ pub fn run(
                     seed: config.seed,
                     ..NodeConfig::default()
                 };
-                let mut sm = world.manager(
-                    id,
-                    &Store::File(config.db_dir.join(format!("sm-{}.redb", id.0))),
-                    Box::new(FixedPolicy(config.period)),
-                    config.period,
-                    node_config,
-                )?;
+                let path = config.db_dir.join(format!("sm-{}.redb", id.0));
+                let mut sm = world
+                    .manager(
+                        id,
+                        &Store::File(path.clone()),
+                        Box::new(FixedPolicy(config.period)),
+                        config.period,
+                        node_config,
+                    )
+                    .map_err(|e| NetworkError::Store {
+                        path: path.clone(),
+                        source: Box::new(e),
+                    })?;
+                store_paths.push(path);
                 // The mining worker: one thread, abortable.
                 let abort = Arc::new(AtomicBool::new(false));
                 aborts.push(abort.clone());
@@ -488,7 +525,10 @@ pub fn run(
                         loop {
                             let event = match receiver.recv() {
                                 Ok(Envelope::Chain(event)) => event,
-                                Ok(Envelope::Stop) | Err(_) => break,
+                                Ok(Envelope::Stop) | Err(_) => {
+                                    counters.stopped(clock.start);
+                                    break;
+                                }
                                 Ok(Envelope::Relay(_)) => continue,
                             };
                             if matches!(event, Event::Crossing { .. }) {
@@ -521,7 +561,10 @@ pub fn run(
                     while let Ok(envelope) = receiver.recv() {
                         let event = match envelope {
                             Envelope::Relay(event) => event,
-                            Envelope::Stop => break,
+                            Envelope::Stop => {
+                                counters.stopped(clock.start);
+                                break;
+                            }
                             Envelope::Chain(_) => continue,
                         };
                         if matches!(event, RelayEvent::Crossing { .. }) {
@@ -587,14 +630,22 @@ pub fn run(
     // Let transfers in flight arrive: two periods and a second.
     std::thread::sleep(Duration::from_secs_f64(2.0 * config.period.seconds() + 1.0));
     let seconds = clock.start.elapsed().as_secs_f64();
+    // Busy time within the run; what a node does after it is work it had queued.
+    let busy_in_run: Vec<u64> = counters
+        .iter()
+        .map(|c| c.busy_ns.load(Ordering::Relaxed))
+        .collect();
     for sender in &senders {
         let _ = sender.send(Envelope::Stop);
     }
 
     let mut sms = Vec::new();
-    for handle in chain_threads {
+    for (handle, path) in chain_threads.into_iter().zip(store_paths) {
         match handle.join() {
-            Ok(result) => sms.push(result?),
+            Ok(result) => sms.push(result.map_err(|e| NetworkError::Store {
+                path,
+                source: Box::new(e.into()),
+            })?),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -621,8 +672,10 @@ pub fn run(
     let nodes: Vec<NodeStats> = node_ids
         .iter()
         .zip(&counters)
-        .map(|(id, c)| {
+        .zip(&busy_in_run)
+        .map(|((id, c), busy_in_run)| {
             let busy_s = c.busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            let stopped_s = c.stopped_ns.load(Ordering::Relaxed) as f64 / 1e9;
             NodeStats {
                 id: id.0,
                 crossings: c.crossings.load(Ordering::Relaxed),
@@ -630,7 +683,8 @@ pub fn run(
                 blocks_mined: c.mined.load(Ordering::Relaxed),
                 refused: c.refused.load(Ordering::Relaxed),
                 busy_s,
-                cpu_share: busy_s / seconds,
+                cpu_share: *busy_in_run as f64 / 1e9 / seconds,
+                backlog_s: (stopped_s - seconds).max(0.0),
                 rekeys: c.rekeys.load(Ordering::Relaxed),
                 wrapped_keys: c.wrapped_keys.load(Ordering::Relaxed),
             }
@@ -650,13 +704,18 @@ pub fn run(
         None => (0, 0),
     };
     let mined: u64 = nodes.iter().map(|n| n.blocks_mined).sum();
+    let admitted = delays.len() as u64;
     Ok(NetworkReport {
         blocks,
         transactions,
         orphans: mined.saturating_sub(blocks),
         reorgs: sms.iter().map(|sm| sm.ledger().reorgs()).sum(),
         crossings,
-        admitted: delays.len() as u64,
+        admitted,
+        not_admitted: crossings.saturating_sub(admitted),
+        saturated: nodes
+            .iter()
+            .any(|n| n.backlog_s > config.period.seconds().max(1.0)),
         delay_ms: DelaySummary {
             p50: percentile(&delays, 0.5),
             p95: percentile(&delays, 0.95),
