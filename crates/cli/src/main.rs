@@ -111,6 +111,10 @@ enum BlockCommand {
     Verify {
         /// The encoded block, as written by `vkm mine --out`.
         file: PathBuf,
+        /// The chain's genesis block (`vkm chain export --height 0`): also check the
+        /// block's difficulty and its miner's signature against the members it registers.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -152,6 +156,39 @@ fn check_difficulty(bits: u8) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// Says up front, on stderr, how long mining one block takes at `bits` when that is more
+/// than ten seconds: `2^bits` expected hashes at this machine's rate on `threads` threads,
+/// measured on a million nonces.
+fn announce_mining_time(bits: u8, threads: usize) {
+    let difficulty = vkm_pow::Difficulty::new(bits);
+    // A quick look first: no machine does 2^27 hashes a second on one core.
+    if difficulty.expected_hashes() < 1e8 {
+        return;
+    }
+    let template = vkm_pow::NonceTemplate::from_prefix(
+        &[0u8; vkm_block::BlockHeader::NONCE_OFFSET],
+        vkm_pow::Difficulty::new(255),
+    );
+    let started = std::time::Instant::now();
+    let (_, hashes) = template.scan(0..1 << 20);
+    let rate = hashes as f64 / started.elapsed().as_secs_f64().max(1e-9) * threads as f64;
+    let seconds = difficulty.expected_hashes() / rate;
+    if seconds > 10.0 {
+        let (value, unit) = if seconds > 2.0 * 3600.0 {
+            (seconds / 3600.0, "hours")
+        } else if seconds > 120.0 {
+            (seconds / 60.0, "minutes")
+        } else {
+            (seconds, "seconds")
+        };
+        eprintln!(
+            "note: at {bits} bits a block takes 2^{bits} hashes on average: about {value:.1} \
+             {unit} at this machine's {:.1} M hashes/s on {threads} threads",
+            rate / 1e6
+        );
+    }
 }
 
 /// Refuses more threads than [`MAX_THREADS`].
@@ -202,7 +239,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mine(args) => mine::run(&args),
-        Command::Block(BlockCommand::Verify { file, json }) => verify::run(&file, json),
+        Command::Block(BlockCommand::Verify {
+            file,
+            genesis,
+            json,
+        }) => verify::run(&file, genesis.as_deref(), json),
         Command::Bench(BenchCommand::Mining(args)) => bench::run(&args),
         Command::Bench(BenchCommand::Crypto(args)) => bench_crypto::run(&args),
         Command::Bench(BenchCommand::Sim(args)) => bench_sim::run(&args),

@@ -190,3 +190,40 @@ fn bench_mining_reports_both_rates() {
     assert!(v["naive_hashes_per_second"].as_f64().unwrap() > 0.0);
     assert_eq!(v["threads"], 1);
 }
+
+/// Mining at a difficulty that is allowed but slow says how long it will take before it
+/// starts: the first line on stderr, read with a generous deadline; the child is then
+/// stopped.
+#[test]
+fn slow_mining_is_announced_up_front() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vkm"))
+        .args([
+            "mine",
+            "--difficulty-bits",
+            "40",
+            "--txs",
+            "1",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(120));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let line = line.expect("no announcement within two minutes");
+    assert!(line.contains("2^40 hashes"), "{line}");
+    assert!(line.contains("hours"), "{line}");
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{json, vkm};
+use common::{json, printed, vkm};
 
 use serde_json::Value;
 
@@ -108,15 +108,111 @@ fn short_run_then_inspect_the_chain() {
         "inspection wrote to the store"
     );
 
+    // The genesis block exported, a block checked against it (miner signature included),
+    // then with its signature or its miner changed.
+    let genesis = dir.join("genesis.block");
+    let block1 = dir.join("block1.block");
+    for (height, file) in [("0", &genesis), ("1", &block1)] {
+        let exported = vkm(&[
+            "chain",
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--height",
+            height,
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        assert!(exported.status.success(), "{exported:?}");
+    }
+    let checked = json(&vkm(&[
+        "block",
+        "verify",
+        block1.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(checked["valid"], true, "{checked}");
+    assert!(
+        checked["checked"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("miner_signature"))
+    );
+    let block_bytes = std::fs::read(&block1).unwrap();
+    // Header (85 bytes), miner (4), signature (64).
+    for (offset, value) in [(85 + 4 + 20, None), (85, Some([0xffu8; 4]))] {
+        let mut bytes = block_bytes.clone();
+        match value {
+            None => bytes[offset] ^= 1,
+            Some(v) => bytes[offset..offset + 4].copy_from_slice(&v),
+        }
+        let forged = dir.join("forged.block");
+        std::fs::write(&forged, &bytes).unwrap();
+        let out = vkm(&[
+            "block",
+            "verify",
+            forged.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(printed(&out)["check"], "miner_signature");
+        // Without the genesis the same file passes what a block file alone can show.
+        assert!(
+            vkm(&["block", "verify", forged.to_str().unwrap()])
+                .status
+                .success()
+        );
+    }
+
+    // An intact store rebuilds completely.
+    let rebuilt = dir.join("rebuilt.redb");
+    let report = json(&vkm(&[
+        "chain",
+        "repair",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        rebuilt.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["recovered"]["height"], summary["blocks"]);
+    assert_eq!(report["recovered"]["tip"], verified["tip"]);
+    let again = vkm(&[
+        "chain",
+        "repair",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        rebuilt.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing output is refused"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes,
+        "repair wrote to the store"
+    );
+    let _ = std::fs::remove_file(&rebuilt);
+
     // Every 4 KiB page zeroed in turn: each inspection answers or refuses with a typed
     // error (exit 1 for an invalid block, 2 for damage), never panics, and leaves the
     // damaged file as it was.
     let damaged = dir.join("damaged.redb");
+    let mut repaired = 0;
     for page in 0..bytes.len().div_ceil(4096) {
         let mut copy = bytes.clone();
         let end = ((page + 1) * 4096).min(copy.len());
         copy[page * 4096..end].fill(0);
         std::fs::write(&damaged, &copy).unwrap();
+        let mut verified = true;
         for args in [
             vec!["chain", "verify", "--db", damaged.to_str().unwrap()],
             vec![
@@ -144,8 +240,44 @@ fn short_run_then_inspect_the_chain() {
                 copy,
                 "page {page} {args:?}"
             );
+            verified &= out.status.success();
+        }
+        // Where inspection refused (and on every 16th page), a repair rebuilds a store
+        // that verifies, never panics, and leaves the damaged file as it was.
+        if !verified || page % 16 == 0 {
+            let rebuilt = dir.join(format!("rebuilt-{page}.redb"));
+            let out = vkm(&[
+                "chain",
+                "repair",
+                "--db",
+                damaged.to_str().unwrap(),
+                "--out",
+                rebuilt.to_str().unwrap(),
+                "--json",
+            ]);
+            let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+            assert!(!stderr.contains("panicked"), "page {page}: {stderr}");
+            assert_eq!(std::fs::read(&damaged).unwrap(), copy, "page {page} repair");
+            if out.status.success() {
+                repaired += 1;
+                let report = json(&out);
+                assert!(
+                    report["recovered"]["height"].as_u64().unwrap()
+                        <= summary["blocks"].as_u64().unwrap()
+                );
+                assert!(
+                    vkm(&["chain", "verify", "--db", rebuilt.to_str().unwrap()])
+                        .status
+                        .success(),
+                    "page {page}: the rebuilt store does not verify: {report}"
+                );
+            } else {
+                assert_eq!(out.status.code(), Some(2), "page {page}: {stderr}");
+            }
+            let _ = std::fs::remove_file(&rebuilt);
         }
     }
+    assert!(repaired > 0, "no repair succeeded");
 
     let missing = vkm(&["chain", "verify", "--db", "/nonexistent/sm.redb"]);
     assert!(!missing.status.success());

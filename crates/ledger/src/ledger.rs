@@ -63,6 +63,34 @@ pub enum LedgerError {
     /// The ledger was opened read-only ([`Ledger::open_read_only`]).
     #[error("the store is open read-only")]
     ReadOnly,
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is larger than the operation reads.
+    #[error("{} is larger than {max} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The limit.
+        max: u64,
+    },
+    /// A repair writes a new store and never over an existing file.
+    #[error("{} exists: a repair writes a new store", .0.display())]
+    OutputExists(std::path::PathBuf),
+    /// No genesis block could be chosen for a repair: give it.
+    #[error(
+        "no genesis block to rebuild from ({found} parentless blocks found): give the genesis block"
+    )]
+    NoGenesis {
+        /// Blocks found with no parent.
+        found: usize,
+    },
 }
 
 /// A ledger's redb database: writable, or opened read-only for inspection (never a
@@ -81,9 +109,17 @@ impl Store {
         .map_err(storage)
     }
 
+    /// A write transaction committed in two phases: blocks carry data chosen by peers,
+    /// and redb's one-phase commit trusts a non-cryptographic checksum to tell a torn
+    /// commit from a whole one (`docs/storage.md`). One commit per block makes the second
+    /// `fsync` cheap.
     fn begin_write(&self) -> Result<WriteTransaction, LedgerError> {
         match self {
-            Self::Writable(db) => db.begin_write().map_err(storage),
+            Self::Writable(db) => {
+                let mut wtxn = db.begin_write().map_err(storage)?;
+                wtxn.set_two_phase_commit(true);
+                Ok(wtxn)
+            }
             Self::ReadOnly(_) => Err(LedgerError::ReadOnly),
         }
     }

@@ -8,6 +8,8 @@
 //! - The [`Ledger`]: most cumulative work wins (first seen on ties); every
 //!   accepted block is committed in one write transaction.
 //! - The [`Registry`]: registered members as registry transactions leave them.
+//! - [`repair`]: redb's page checksums checked on a copy, and a fresh store rebuilt
+//!   from the blocks a damaged one still holds.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,6 +42,7 @@
 
 mod ledger;
 mod registry;
+pub mod repair;
 mod rules;
 mod store;
 mod validate;

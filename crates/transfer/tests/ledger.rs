@@ -732,3 +732,99 @@ fn an_index_entry_pointing_elsewhere_is_found_and_named() {
         Err(LedgerError::ReadOnly)
     ));
 }
+
+/// Every occurrence of `needle` in `haystack`, by offset.
+fn occurrences(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// `vkm_ledger::repair`: an intact store rebuilds to the same chain; a store whose second
+/// block is damaged (every copy of it in the file) rebuilds up to the block before it,
+/// reports the heights lost and the block it could not connect, and the damaged file is
+/// never written; an existing output is refused.
+#[test]
+fn repair_rebuilds_from_the_blocks_that_still_validate() {
+    use vkm_ledger::repair::{Integrity, repair};
+    let mut c = Chain::new("repair");
+    let path = c.dir.join("chain.redb");
+    let genesis = c.genesis.clone();
+    let mut blocks = vec![genesis.clone()];
+    let side = {
+        let mut ledger = c.open();
+        for i in 0..3u32 {
+            let txs = vec![c.transfer(1 + i % 3, 1 + (i + 1) % 3), c.transfer(2, 1)];
+            let parent = blocks.last().unwrap().clone();
+            let block = c.block_on(&parent, 1 + i % 3, txs, 1000);
+            ledger.accept(block.clone(), now()).unwrap();
+            blocks.push(block);
+        }
+        // A side branch on block 1, with less work than the best chain.
+        let side = c.block_on(&blocks[1], 3, vec![], 1500);
+        assert!(matches!(
+            ledger.accept(side.clone(), now()).unwrap(),
+            Accepted::SideBranch(_)
+        ));
+        side
+    };
+    let rules = || KeyTransferRules::new(1).rule_set();
+
+    let intact = c.dir.join("intact.redb");
+    let report = repair(&path, &intact, None, rules(), now()).unwrap();
+    assert_eq!(report.integrity, Integrity::Verified { unclean: false });
+    assert_eq!(report.genesis, genesis.block_hash());
+    assert_eq!(report.recovered.height, 3);
+    assert_eq!(report.recovered.tip, blocks[3].block_hash());
+    assert_eq!(report.side_blocks, 1);
+    assert_eq!(report.found, 5);
+    assert!(report.invalid.is_empty() && report.unconnected.is_empty());
+    assert_eq!(report.previous.as_ref().unwrap().lost, Vec::<u64>::new());
+    let rebuilt = Ledger::open_read_only(&intact, rules()).unwrap();
+    assert_eq!(rebuilt.revalidate(now()).unwrap().transactions, 1 + 3 * 2);
+
+    // Damage every stored copy of block 2: one byte of its first transaction.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let encoded = serialize(&blocks[2]);
+    let at = occurrences(&bytes, &encoded);
+    assert!(!at.is_empty(), "block 2 is stored contiguously");
+    for offset in at {
+        bytes[offset + encoded.len() - 40] ^= 0x01;
+    }
+    let damaged = c.dir.join("damaged.redb");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let out = c.dir.join("rebuilt.redb");
+    let report = repair(&damaged, &out, None, rules(), now()).unwrap();
+    // Block 2 is gone, so the side block on block 1 is now the best chain's tip.
+    assert_eq!(report.recovered.height, 2);
+    assert_eq!(report.recovered.tip, side.block_hash());
+    assert_eq!(report.side_blocks, 0);
+    assert_eq!(report.previous.as_ref().unwrap().height, 3);
+    assert_eq!(report.previous.as_ref().unwrap().lost, vec![2, 3]);
+    assert_eq!(report.unconnected, vec![blocks[3].block_hash()]);
+    assert_eq!(std::fs::read(&damaged).unwrap(), bytes, "repair wrote");
+    Ledger::open_read_only(&out, rules())
+        .unwrap()
+        .revalidate(now())
+        .unwrap();
+
+    assert!(matches!(
+        repair(&damaged, &out, None, rules(), now()),
+        Err(LedgerError::OutputExists(_))
+    ));
+    // A given genesis of another chain connects nothing found.
+    let other = c.world.genesis_block(BITS, Timestamp(T0 + 1));
+    let report = repair(
+        &path,
+        &c.dir.join("other.redb"),
+        Some(&other),
+        rules(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(report.recovered.height, 0);
+    assert_eq!(report.genesis, other.block_hash());
+}
