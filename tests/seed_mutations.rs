@@ -100,6 +100,27 @@ fn block_mutants() {
     );
 }
 
+/// `vkm chain repair`'s scan of a damaged store: a block between unrelated bytes is found
+/// in the seed; in every mutant, what is found holds together and is in the input.
+#[test]
+fn store_scan_mutants() {
+    let mut found_in = 0;
+    each_of_n_mutants("scan_store", 1000, |bytes| {
+        let found = vkm::ledger::repair::scan_blocks(bytes, None);
+        found_in += usize::from(!found.is_empty());
+        for (hash, block) in found {
+            assert_eq!(block.block_hash(), hash);
+            let encoded = serialize(&block);
+            assert!(
+                bytes
+                    .windows(encoded.len())
+                    .any(|w| w == encoded.as_slice())
+            );
+        }
+    });
+    assert!(found_in > 1, "the seed and some mutants hold a block");
+}
+
 #[test]
 fn transaction_mutants() {
     each_mutant("decode_transaction", |bytes| {
