@@ -863,6 +863,36 @@ impl Ledger {
         self.orphans.len()
     }
 
+    /// The best chain's block hash at `height`.
+    pub fn hash_at(&self, height: u64) -> Option<BlockHash> {
+        self.main.get(usize::try_from(height).ok()?).copied()
+    }
+
+    /// The height of `hash` if it is on the best chain.
+    pub fn height_of(&self, hash: &BlockHash) -> Option<u64> {
+        let height = self.index.get(hash)?.height;
+        (self.hash_at(height) == Some(*hash)).then_some(height)
+    }
+
+    /// A locator of the best chain for catching up: the tip, then ancestors at
+    /// exponentially growing distances, ending with genesis; at most `max` hashes (the
+    /// last is always genesis). A peer answers with what follows the first hash it has
+    /// on its best chain.
+    pub fn locator(&self, max: usize) -> Vec<BlockHash> {
+        let mut hashes = Vec::new();
+        let mut height = self.height();
+        let mut step = 1;
+        while height > 0 && hashes.len() + 1 < max {
+            hashes.push(self.main[height as usize]);
+            if hashes.len() >= 8 {
+                step *= 2;
+            }
+            height = height.saturating_sub(step);
+        }
+        hashes.push(self.genesis);
+        hashes
+    }
+
     /// Whether the block is stored (main chain or side branch).
     pub fn contains(&self, hash: &BlockHash) -> bool {
         self.index.contains_key(hash)

@@ -51,8 +51,8 @@ pub use mempool::{MAX_MEMPOOL, Mempool};
 pub use relay::{RelayAction, RelayEvent, RelayNode};
 pub use schedule::{Closed, Round, Schedule, mining_rank, period_end_after};
 pub use sm::{
-    Action, Admission, Event, Message, NodeConfig, NodeError, Refusal, SecurityManager, Timer,
-    ValueRefusal,
+    Action, Admission, Event, FaultCounters, MAX_LOCATOR, MAX_SYNC_BLOCKS, Message, NodeConfig,
+    NodeError, Refusal, SecurityManager, Timer, ValueRefusal,
 };
 
 use vkm_ledger::RuleSet;

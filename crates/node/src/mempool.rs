@@ -1,9 +1,11 @@
 //! Transactions waiting for a block (key transfers and value transactions), in arrival
-//! order, bounded; no two pending value transactions spend the same output.
+//! order, bounded; no two pending value transactions spend the same output, and no two
+//! pending key transfers share a source and sequence number (a block holding both would be
+//! invalid).
 
 use std::collections::{BTreeMap, HashMap};
 
-use vkm_block::{OutPoint, Transaction, Txid};
+use vkm_block::{MemberId, OutPoint, Transaction, Txid};
 
 /// Most transactions a mempool holds; more are refused until a block takes some.
 pub const MAX_MEMPOOL: usize = 50_000;
@@ -14,7 +16,16 @@ pub struct Mempool {
     order: BTreeMap<u64, Txid>,
     entries: HashMap<Txid, (u64, Transaction)>,
     spending: HashMap<OutPoint, Txid>,
+    sequences: HashMap<(MemberId, u64), Txid>,
     next: u64,
+}
+
+/// A key transfer's source and sequence number.
+fn sequence(tx: &Transaction) -> Option<(MemberId, u64)> {
+    match tx {
+        Transaction::KeyTransfer(t) => Some((t.source, t.sequence)),
+        _ => None,
+    }
 }
 
 fn inputs(tx: &Transaction) -> impl Iterator<Item = OutPoint> + '_ {
@@ -26,17 +37,22 @@ fn inputs(tx: &Transaction) -> impl Iterator<Item = OutPoint> + '_ {
 }
 
 impl Mempool {
-    /// Adds a transaction; `false` if it is already here, the pool is full, or it spends
-    /// an output a pending transaction already spends.
+    /// Adds a transaction; `false` if it is already here, the pool is full, it spends an
+    /// output a pending transaction already spends, or it is a key transfer whose source
+    /// and sequence number a pending one has.
     pub fn insert(&mut self, txid: Txid, tx: Transaction) -> bool {
         if self.entries.contains_key(&txid)
             || self.entries.len() >= MAX_MEMPOOL
             || inputs(&tx).any(|o| self.spending.contains_key(&o))
+            || sequence(&tx).is_some_and(|s| self.sequences.contains_key(&s))
         {
             return false;
         }
         for outpoint in inputs(&tx) {
             self.spending.insert(outpoint, txid);
+        }
+        if let Some(s) = sequence(&tx) {
+            self.sequences.insert(s, txid);
         }
         self.order.insert(self.next, txid);
         self.entries.insert(txid, (self.next, tx));
@@ -51,14 +67,18 @@ impl Mempool {
             for outpoint in inputs(&tx) {
                 self.spending.remove(&outpoint);
             }
+            if let Some(s) = sequence(&tx) {
+                self.sequences.remove(&s);
+            }
         }
     }
 
-    /// Removes the pending transactions that spend any output `tx` spends (a block took
-    /// `tx`, so they can never be valid).
+    /// Removes the pending transactions that spend any output `tx` spends, or that reuse
+    /// its source and sequence number (a block took `tx`, so they can never be valid).
     pub fn remove_conflicts(&mut self, tx: &Transaction) {
         let conflicting: Vec<Txid> = inputs(tx)
             .filter_map(|o| self.spending.get(&o).copied())
+            .chain(sequence(tx).and_then(|s| self.sequences.get(&s).copied()))
             .collect();
         for txid in conflicting {
             self.remove(&txid);

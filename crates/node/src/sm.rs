@@ -33,7 +33,31 @@ pub enum Message {
     Value(ValueTx),
     /// A mined block.
     Block(Block),
+    /// The sender's best chain: sent when it changed, and now and then, so that a manager
+    /// that missed a block notices and asks for it.
+    Tip {
+        /// Height of the sender's best chain.
+        height: u64,
+        /// Its tip.
+        hash: BlockHash,
+    },
+    /// Catching up: "send me the best-chain blocks after the first of these I share with
+    /// you" (a locator: tip first, then ancestors at growing distances, genesis last; at
+    /// most [`MAX_LOCATOR`] hashes are read).
+    GetBlocks {
+        /// The locator.
+        locator: Vec<BlockHash>,
+    },
+    /// The answer to [`Message::GetBlocks`]: at most [`MAX_SYNC_BLOCKS`] consecutive
+    /// best-chain blocks, in height order (none when the asker is up to date).
+    Blocks(Vec<Block>),
 }
+
+/// Most locator hashes read from a [`Message::GetBlocks`].
+pub const MAX_LOCATOR: usize = 64;
+
+/// Most blocks in one [`Message::Blocks`] answer; more are asked for with a new request.
+pub const MAX_SYNC_BLOCKS: usize = 32;
 
 /// The timers a security manager asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +66,8 @@ pub enum Timer {
     PeriodEnd,
     /// This manager's turn to start mining the round with this number.
     MiningSlot(u64),
+    /// The catching-up request with this number had no answer in time: ask another peer.
+    SyncTimeout(u64),
 }
 
 /// What happens to a security manager.
@@ -55,7 +81,12 @@ pub enum Event {
         destination: MemberId,
     },
     /// A peer's message.
-    Received(Message),
+    Received {
+        /// The peer that sent it (the manager's own id for what its own clients submit).
+        from: MemberId,
+        /// The message.
+        message: Message,
+    },
     /// A timer this manager set.
     Timer(Timer),
     /// The miner solved the candidate this manager asked for (unsigned).
@@ -78,6 +109,13 @@ pub struct Admission {
 pub enum Action {
     /// Send to every other security manager.
     Broadcast(Message),
+    /// Send to one security manager (catching up).
+    Send {
+        /// The receiver.
+        to: MemberId,
+        /// The message.
+        message: Message,
+    },
     /// Mine this candidate (Algorithm 1) and report [`Event::Mined`].
     StartMining(Block),
     /// Stop mining: a peer's block arrived (Algorithm 1's abort).
@@ -181,6 +219,17 @@ pub struct NodeConfig {
     pub max_block_transactions: usize,
     /// Seed of the randomness used to seal identity materials (reproducible runs).
     pub seed: u64,
+    /// A key transfer this manager made is kept until its block is this many blocks deep
+    /// on its best chain (the `k` of the fault model; 1: on the chain at all).
+    pub bury_depth: u64,
+    /// Periods after which a transfer this manager made and no block holds yet is
+    /// broadcast again.
+    pub rebroadcast_after_periods: u64,
+    /// How long a catching-up request may go unanswered before another peer is asked, ms.
+    pub sync_timeout_ms: u64,
+    /// The best chain is announced ([`Message::Tip`]) at the end of a period in which it
+    /// changed, and at least every this many periods (0: never).
+    pub announce_every_periods: u64,
 }
 
 impl Default for NodeConfig {
@@ -189,9 +238,50 @@ impl Default for NodeConfig {
             mining_slot_ms: 100,
             max_block_transactions: 10_000,
             seed: 0,
+            bury_depth: 6,
+            rebroadcast_after_periods: 3,
+            sync_timeout_ms: 2_000,
+            announce_every_periods: 10,
         }
     }
 }
+
+/// What a security manager did to survive lost messages and restarts, counted since it
+/// started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounters {
+    /// Key transfers it broadcast again (not mined after a few periods, or dropped by a
+    /// reorganisation).
+    pub rebroadcasts: u64,
+    /// Catching-up requests it sent.
+    pub sync_requests: u64,
+    /// Blocks it connected from catching-up answers.
+    pub blocks_synced: u64,
+}
+
+/// A transfer this manager made, kept until it is buried deep enough.
+#[derive(Debug, Clone)]
+struct OwnTransfer {
+    tx: KeyTransferTx,
+    /// The period count when it was last broadcast.
+    sent_in_period: u64,
+    /// The best-chain height of its block, if one holds it.
+    mined_at: Option<u64>,
+}
+
+/// Catching up: at most one request outstanding, to one peer, with a timeout; the peers
+/// tried since the last answer, for the fallback.
+#[derive(Debug, Default)]
+struct Sync {
+    pending: Option<(MemberId, u64)>,
+    next_id: u64,
+    tried: Vec<MemberId>,
+    /// When each peer's request was last served (bounded work for a flood of requests).
+    served: std::collections::HashMap<MemberId, Timestamp>,
+}
+
+/// Least time between two catching-up answers to the same peer, ms.
+const SERVE_INTERVAL_MS: u64 = 20;
 
 /// A node operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -274,8 +364,29 @@ pub struct SecurityManager<G = Lkh> {
     group: DomainGroup<G>,
     next_sequence: u64,
     admitted: HashSet<Txid>,
+    own: std::collections::HashMap<Txid, OwnTransfer>,
+    sync: Sync,
+    periods: u64,
+    announced: Option<(BlockHash, u64)>,
+    counters: FaultCounters,
     config: NodeConfig,
     rng: StdRng,
+}
+
+/// The transfers to `me` on `ledger`'s best chain: admitted before (a manager restarted
+/// from its store admits none of them again, also when a reorganisation reconnects them).
+fn admitted_on_chain(ledger: &Ledger, me: MemberId) -> Result<HashSet<Txid>, NodeError> {
+    let mut admitted = HashSet::new();
+    for height in 1..=ledger.height() {
+        if let Some(block) = ledger.block_at(height)? {
+            for (tx, txid) in block.transactions.iter().zip(block.txids()) {
+                if matches!(tx, Transaction::KeyTransfer(t) if t.destination == me) {
+                    admitted.insert(txid);
+                }
+            }
+        }
+    }
+    Ok(admitted)
 }
 
 impl<G> core::fmt::Debug for SecurityManager<G> {
@@ -305,6 +416,7 @@ impl SecurityManager<Lkh> {
         let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
         let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(id.0));
         let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
+        let admitted = admitted_on_chain(&ledger, id)?;
         Ok(Self {
             id,
             keys,
@@ -316,7 +428,12 @@ impl SecurityManager<Lkh> {
             schedule: Schedule::new(policy, period, config.mining_slot_ms),
             group: DomainGroup::new(group),
             next_sequence,
-            admitted: HashSet::new(),
+            admitted,
+            own: Default::default(),
+            sync: Sync::default(),
+            periods: 0,
+            announced: None,
+            counters: FaultCounters::default(),
             config,
             rng,
         })
@@ -335,9 +452,24 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             group: DomainGroup::new(scheme),
             next_sequence: self.next_sequence,
             admitted: self.admitted,
+            own: self.own,
+            sync: self.sync,
+            periods: self.periods,
+            announced: self.announced,
+            counters: self.counters,
             config: self.config,
             rng: self.rng,
         }
+    }
+
+    /// What it did to survive lost messages and restarts.
+    pub fn fault_counters(&self) -> FaultCounters {
+        self.counters
+    }
+
+    /// Gives back its ledger (the store, which outlives a crash of the manager).
+    pub fn into_ledger(self) -> Ledger {
+        self.chain.ledger
     }
 
     /// This manager's id.
@@ -385,12 +517,20 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         self.schedule.collected()
     }
 
-    /// The first period timer.
+    /// Starts (or restarts, from its store): the first period timer, and a request for
+    /// what peers have above its tip.
+    ///
+    /// Sequence numbers continue from the clock as well as from the chain: transfers made
+    /// before a crash may be pending at peers, unmined, and must not be shadowed by new
+    /// ones with the same number.
     pub fn start(&mut self, now: Timestamp) -> Vec<Action> {
-        vec![Action::SetTimer {
+        self.next_sequence = self.next_sequence.max(now.0.saturating_mul(1_000));
+        let mut actions = vec![Action::SetTimer {
             at: self.schedule.period_end(now),
             timer: Timer::PeriodEnd,
-        }]
+        }];
+        self.request_blocks(None, now, &mut actions);
+        actions
     }
 
     /// Handles one event at time `now`.
@@ -401,9 +541,31 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 vehicle,
                 destination,
             } => self.on_crossing(&vehicle, destination, now, &mut actions),
-            Event::Received(Message::Transaction(tx)) => self.on_transaction(tx, &mut actions)?,
-            Event::Received(Message::Value(tx)) => self.on_value(tx, &mut actions)?,
-            Event::Received(Message::Block(block)) => self.on_block(block, now, &mut actions)?,
+            Event::Received { from, message } => match message {
+                Message::Transaction(tx) => self.on_transaction(tx, &mut actions)?,
+                Message::Value(tx) => self.on_value(tx, &mut actions)?,
+                Message::Block(block) => {
+                    if let Some(Accepted::Orphan(_)) = self.on_block(block, now, &mut actions)? {
+                        // Its parent is missing: ask the peer that has it.
+                        self.request_blocks(Some(from), now, &mut actions);
+                    }
+                }
+                Message::Tip { height, hash } => {
+                    if height > self.ledger().height() && !self.ledger().contains(&hash) {
+                        self.request_blocks(Some(from), now, &mut actions);
+                    }
+                }
+                Message::GetBlocks { locator } => {
+                    self.on_get_blocks(from, &locator, now, &mut actions)?
+                }
+                Message::Blocks(blocks) => self.on_blocks(from, blocks, now, &mut actions)?,
+            },
+            Event::Timer(Timer::SyncTimeout(id)) => {
+                if self.sync.pending.is_some_and(|(_, pending)| pending == id) {
+                    self.sync.pending = None;
+                    self.request_blocks(None, now, &mut actions);
+                }
+            }
             Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions),
             Event::Timer(Timer::MiningSlot(round)) => {
                 if self.schedule.slot_due(round) {
@@ -450,6 +612,14 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                     .mempool
                     .insert(txid, Transaction::KeyTransfer(tx.clone()));
                 self.schedule.collect();
+                self.own.insert(
+                    txid,
+                    OwnTransfer {
+                        tx: tx.clone(),
+                        sent_in_period: self.periods,
+                        mined_at: None,
+                    },
+                );
                 actions.push(Action::Broadcast(Message::Transaction(tx)));
             }
             Err(e) => actions.push(Action::Refused(Refusal::Build(e))),
@@ -510,6 +680,9 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
     }
 
     fn on_period_end(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        self.periods += 1;
+        self.rebroadcast_unmined(actions);
+        self.announce_tip(actions);
         let chain = &self.chain;
         let me = self.id;
         let closed = self
@@ -567,24 +740,197 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         // Broadcast first: the candidate was built from checked transactions on this tip,
         // and peers waiting for their mining slot must see it as early as possible.
         actions.push(Action::Broadcast(Message::Block(block.clone())));
-        self.on_block(block, now, actions)
+        self.on_block(block, now, actions).map(|_| ())
     }
 
+    /// Offers a block to the ledger; what it did with it (`None`: invalid, refused).
     fn on_block(
         &mut self,
         block: Block,
         now: Timestamp,
         actions: &mut Vec<Action>,
-    ) -> Result<(), NodeError> {
+    ) -> Result<Option<Accepted>, NodeError> {
         match self.chain.ledger.accept(block, now) {
-            Ok(Accepted::Connected(update)) => self.apply(update, now, actions),
-            Ok(_) => {}
-            Err(LedgerError::Invalid { hash, error }) => {
-                actions.push(Action::Refused(Refusal::InvalidBlock { hash, error }))
+            Ok(Accepted::Connected(update)) => {
+                self.apply(update, now, actions);
+                Ok(Some(Accepted::Connected(ChainUpdate::default())))
             }
-            Err(e) => return Err(e.into()),
+            Ok(other) => Ok(Some(other)),
+            Err(LedgerError::Invalid { hash, error }) => {
+                actions.push(Action::Refused(Refusal::InvalidBlock { hash, error }));
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The other security managers of the registry, starting after this one (so that
+    /// managers falling back spread over their peers).
+    fn peers(&self) -> impl Iterator<Item = MemberId> + '_ {
+        let mut ids: Vec<MemberId> = self
+            .ledger()
+            .registry()
+            .members()
+            .filter(|m| m.role == vkm_block::Role::SecurityManager && m.id != self.id)
+            .map(|m| m.id)
+            .collect();
+        ids.sort();
+        let split = ids.partition_point(|id| *id < self.id);
+        ids.rotate_left(split);
+        ids.into_iter()
+    }
+
+    /// Asks `peer` (or, without one, the next peer not tried since the last answer) for
+    /// the best-chain blocks above this manager's locator, unless a request is pending.
+    fn request_blocks(
+        &mut self,
+        peer: Option<MemberId>,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.sync.pending.is_some() {
+            return;
+        }
+        let peer = match peer {
+            Some(peer) => peer,
+            None => {
+                let tried = &self.sync.tried;
+                let Some(next) = self.peers().find(|p| !tried.contains(p)) else {
+                    // Every peer tried: wait for the next trigger (a tip, an orphan).
+                    self.sync.tried.clear();
+                    return;
+                };
+                next
+            }
+        };
+        self.sync.next_id += 1;
+        let id = self.sync.next_id;
+        self.sync.pending = Some((peer, id));
+        self.sync.tried.push(peer);
+        self.counters.sync_requests += 1;
+        actions.push(Action::Send {
+            to: peer,
+            message: Message::GetBlocks {
+                locator: self.ledger().locator(MAX_LOCATOR),
+            },
+        });
+        actions.push(Action::SetTimer {
+            at: Timestamp(now.0 + self.config.sync_timeout_ms),
+            timer: Timer::SyncTimeout(id),
+        });
+    }
+
+    /// Answers a catching-up request: the best-chain blocks after the first locator hash
+    /// on this manager's best chain (after genesis if none is), at most
+    /// [`MAX_SYNC_BLOCKS`]. A peer is answered at most once every few milliseconds.
+    fn on_get_blocks(
+        &mut self,
+        from: MemberId,
+        locator: &[BlockHash],
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
+        if self
+            .sync
+            .served
+            .get(&from)
+            .is_some_and(|last| now.0 < last.0 + SERVE_INTERVAL_MS)
+        {
+            return Ok(());
+        }
+        self.sync.served.insert(from, now);
+        let ledger = self.ledger();
+        let fork = locator
+            .iter()
+            .take(MAX_LOCATOR)
+            .find_map(|hash| ledger.height_of(hash))
+            .unwrap_or(0);
+        let mut blocks = Vec::new();
+        for height in fork + 1..=ledger.height().min(fork + MAX_SYNC_BLOCKS as u64) {
+            if let Some(block) = ledger.block_at(height)? {
+                blocks.push(block);
+            }
+        }
+        actions.push(Action::Send {
+            to: from,
+            message: Message::Blocks(blocks),
+        });
+        Ok(())
+    }
+
+    /// An answer to this manager's catching-up request: its blocks offered in order; a
+    /// full batch asks the same peer for more. Blocks nobody asked for are ignored.
+    fn on_blocks(
+        &mut self,
+        from: MemberId,
+        blocks: Vec<Block>,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
+        if self.sync.pending.map(|(peer, _)| peer) != Some(from) {
+            return Ok(());
+        }
+        self.sync.pending = None;
+        self.sync.tried.clear();
+        let full = blocks.len() >= MAX_SYNC_BLOCKS;
+        let mut progressed = false;
+        for block in blocks.into_iter().take(MAX_SYNC_BLOCKS) {
+            match self.on_block(block, now, actions)? {
+                Some(Accepted::Connected(_) | Accepted::SideBranch(_)) => {
+                    self.counters.blocks_synced += 1;
+                    progressed = true;
+                }
+                Some(Accepted::AlreadyKnown(_)) => {}
+                // An orphan or an invalid block: this peer's answer does not connect.
+                Some(Accepted::Orphan(_)) | None => return Ok(()),
+            }
+        }
+        if full && progressed {
+            self.request_blocks(Some(from), now, actions);
         }
         Ok(())
+    }
+
+    /// Broadcasts again the transfers this manager made that no block holds after a few
+    /// periods; forgets those buried deep enough.
+    fn rebroadcast_unmined(&mut self, actions: &mut Vec<Action>) {
+        let height = self.chain.ledger.height();
+        let depth = self.config.bury_depth.max(1);
+        self.own
+            .retain(|_, own| own.mined_at.is_none_or(|h| height + 1 < h + depth));
+        let after = self.config.rebroadcast_after_periods.max(1);
+        for (txid, own) in &mut self.own {
+            if own.mined_at.is_none() && self.periods >= own.sent_in_period + after {
+                own.sent_in_period = self.periods;
+                self.counters.rebroadcasts += 1;
+                let tx = Transaction::KeyTransfer(own.tx.clone());
+                if !self.chain.mempool.contains(txid) && self.chain.mempool.insert(*txid, tx) {
+                    self.schedule.collect();
+                }
+                actions.push(Action::Broadcast(Message::Transaction(own.tx.clone())));
+            }
+        }
+    }
+
+    /// Announces the best chain when it changed since the last announcement, or when
+    /// `announce_every_periods` went by without one.
+    fn announce_tip(&mut self, actions: &mut Vec<Action>) {
+        let every = self.config.announce_every_periods;
+        if every == 0 {
+            return;
+        }
+        let tip = self.ledger().tip();
+        let due = match self.announced {
+            Some((hash, period)) => hash != tip || self.periods >= period + every,
+            None => true,
+        };
+        if due {
+            self.announced = Some((tip, self.periods));
+            actions.push(Action::Broadcast(Message::Tip {
+                height: self.ledger().height(),
+                hash: tip,
+            }));
+        }
     }
 
     /// Mempool and admissions follow the best chain.
@@ -593,11 +939,17 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             actions.push(Action::AbortMining);
         }
         let chain = &mut self.chain;
+        let mut dropped = Vec::new();
         for block in &update.disconnected {
             for tx in &block.transactions {
                 match tx {
                     Transaction::KeyTransfer(_) => {
-                        chain.mempool.insert(tx.txid(), tx.clone());
+                        let txid = tx.txid();
+                        chain.mempool.insert(txid, tx.clone());
+                        if let Some(own) = self.own.get_mut(&txid) {
+                            own.mined_at = None;
+                            dropped.push(txid);
+                        }
                     }
                     // Back to the pool only if still valid on the new best chain.
                     Transaction::Value(v) if matches!(chain.check_value(tx, v), Ok(Ok(()))) => {
@@ -612,6 +964,9 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             for (tx, txid) in validated.block().transactions.iter().zip(validated.txids()) {
                 chain.mempool.remove(txid);
                 chain.mempool.remove_conflicts(tx);
+                if let Some(own) = self.own.get_mut(txid) {
+                    own.mined_at = Some(validated.height());
+                }
                 let Transaction::KeyTransfer(t) = tx else {
                     continue;
                 };
@@ -639,6 +994,16 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 height: validated.height(),
                 hash: validated.hash(),
             });
+        }
+        // Transfers of this manager that a reorganisation dropped go out again at once.
+        for txid in dropped {
+            if let Some(own) = self.own.get_mut(&txid)
+                && own.mined_at.is_none()
+            {
+                own.sent_in_period = self.periods;
+                self.counters.rebroadcasts += 1;
+                actions.push(Action::Broadcast(Message::Transaction(own.tx.clone())));
+            }
         }
         match self.group.rekey(chain.ledger.registry(), &mut self.rng) {
             Some(Ok(rekey)) => actions.push(Action::Rekey(rekey)),

@@ -145,10 +145,16 @@ fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
         let actions = sms[target].handle(event, Timestamp(at)).unwrap();
         for action in actions {
             match action {
-                Action::Broadcast(msg) => {
+                Action::Broadcast(message) => {
                     for peer in (0..3).filter(|&p| p != target) {
-                        queue.push(at + 2, peer, Event::Received(msg.clone()));
+                        let from = MemberId(target as u32 + 1);
+                        let message = message.clone();
+                        queue.push(at + 2, peer, Event::Received { from, message });
                     }
+                }
+                Action::Send { to, message } => {
+                    let from = MemberId(target as u32 + 1);
+                    queue.push(at + 2, to.0 as usize - 1, Event::Received { from, message });
                 }
                 Action::StartMining(mut block) => {
                     Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));

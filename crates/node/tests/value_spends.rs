@@ -60,7 +60,13 @@ fn double_counted_inputs_are_refused() {
         double.inputs[index].unlocking_script = wallet.p2pkh_unlocking(&double, index);
     }
     let actions = sm
-        .handle(Event::Received(Message::Value(double)), now)
+        .handle(
+            Event::Received {
+                from: sm.id(),
+                message: Message::Value(double),
+            },
+            now,
+        )
         .unwrap();
     assert!(
         matches!(
@@ -78,7 +84,13 @@ fn double_counted_inputs_are_refused() {
     let spend = wallet.build_spend(vec![pay(60)], &[]).unwrap();
     let txid = value_txid(&spend);
     let actions = sm
-        .handle(Event::Received(Message::Value(spend)), now)
+        .handle(
+            Event::Received {
+                from: sm.id(),
+                message: Message::Value(spend),
+            },
+            now,
+        )
         .unwrap();
     assert!(
         matches!(&actions[..], [Action::Broadcast(Message::Value(v))] if value_txid(v) == txid)

@@ -2,7 +2,7 @@
 //! effects it has (send, timers, mining, what it records) and hands every batch of
 //! actions to [`apply`] or [`apply_relay`]; no driver matches on an action itself.
 
-use vkm_block::{Block, BlockHash, Timestamp};
+use vkm_block::{Block, BlockHash, MemberId, Timestamp};
 use vkm_node::relay::RelayAction;
 use vkm_node::sm::{Action, Admission, Message, Refusal, Timer};
 use vkm_rekey::Rekey;
@@ -13,6 +13,8 @@ use vkm_transfer::transfer::TransferError;
 pub trait ManagerEffects {
     /// Sends `message` to every other security manager.
     fn broadcast(&mut self, message: Message);
+    /// Sends `message` to security manager `to` (catching up).
+    fn send(&mut self, to: MemberId, message: Message);
     /// Mines `candidate` (Algorithm 1), reporting [`vkm_node::sm::Event::Mined`] when
     /// solved.
     fn start_mining(&mut self, candidate: Block);
@@ -44,6 +46,7 @@ pub fn apply(actions: Vec<Action>, effects: &mut (impl ManagerEffects + ?Sized))
     for action in actions {
         match action {
             Action::Broadcast(message) => effects.broadcast(message),
+            Action::Send { to, message } => effects.send(to, message),
             Action::StartMining(candidate) => effects.start_mining(candidate),
             Action::AbortMining => effects.abort_mining(),
             Action::SetTimer { at, timer } => effects.set_timer(at, timer),

@@ -24,6 +24,7 @@
 //!
 //! impl ManagerEffects for Timers {
 //!     fn broadcast(&mut self, _: Message) {}
+//!     fn send(&mut self, _: MemberId, _: Message) {}
 //!     fn start_mining(&mut self, _: Block) {}
 //!     fn abort_mining(&mut self) {}
 //!     fn set_timer(&mut self, at: Timestamp, timer: Timer) {
@@ -43,7 +44,10 @@
 //! )?;
 //! let mut effects = Timers::default();
 //! apply(sm.start(start), &mut effects);
-//! assert_eq!(effects.0, [(Timestamp(1_700_000_001_000), Timer::PeriodEnd)]);
+//! // The first period's end, and a deadline for the request it sent a peer for what
+//! // lies above its tip.
+//! assert_eq!(effects.0[0], (Timestamp(1_700_000_001_000), Timer::PeriodEnd));
+//! assert!(matches!(effects.0[1].1, Timer::SyncTimeout(_)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -75,6 +75,7 @@ struct Immediate {
 
 impl ManagerEffects for Immediate {
     fn broadcast(&mut self, _message: Message) {} // no peers
+    fn send(&mut self, _to: MemberId, _message: Message) {}
     fn start_mining(&mut self, candidate: Block) {
         self.candidates.push(candidate);
     }
@@ -146,7 +147,14 @@ impl LocalChain {
     pub fn submit(&mut self, tx: ValueTx) -> Result<Txid, LocalError> {
         let txid = vkm_coins::value_txid(&tx);
         let mut effects = Immediate::default();
-        self.run(Event::Received(Message::Value(tx)), &mut effects)?;
+        let from = self.sm.id();
+        self.run(
+            Event::Received {
+                from,
+                message: Message::Value(tx),
+            },
+            &mut effects,
+        )?;
         match effects.refused {
             Some(refusal) => Err(LocalError::Refused(refusal)),
             None => Ok(txid),

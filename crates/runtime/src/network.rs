@@ -296,16 +296,34 @@ struct ManagerThread<'a> {
     abort: &'a AtomicBool,
     counters: &'a NodeCounters,
     shared: &'a Shared,
+    index_of: &'a HashMap<MemberId, usize>,
     /// Whether the event handled was this manager's own solved block.
     own_block: bool,
 }
 
+impl ManagerThread<'_> {
+    /// Schedules `message` to reach the node at `peer` after a link delay.
+    fn deliver(&mut self, peer: usize, message: Message) {
+        let at = Instant::now() + message_delay(self.rng, self.config);
+        let envelope = Envelope::Chain(Event::Received {
+            from: self.id,
+            message,
+        });
+        let _ = self.schedule.send((at, peer, envelope));
+    }
+}
+
 impl ManagerEffects for ManagerThread<'_> {
     fn broadcast(&mut self, message: Message) {
-        for peer in (0..self.peers).filter(|&p| p != self.index) {
-            let at = Instant::now() + message_delay(self.rng, self.config);
-            let envelope = Envelope::Chain(Event::Received(message.clone()));
-            let _ = self.schedule.send((at, peer, envelope));
+        let me = self.index;
+        for peer in (0..self.peers).filter(|&p| p != me) {
+            self.deliver(peer, message.clone());
+        }
+    }
+
+    fn send(&mut self, to: MemberId, message: Message) {
+        if let Some(&peer) = self.index_of.get(&to) {
+            self.deliver(peer, message);
         }
     }
 
@@ -505,6 +523,7 @@ pub fn run(
                         }
                     }
                 }));
+                let index_of = index_of.clone();
                 chain_threads.push(std::thread::spawn(
                     move || -> Result<SecurityManager, NodeError> {
                         let mut effects = ManagerThread {
@@ -519,6 +538,7 @@ pub fn run(
                             abort: &abort,
                             counters: &counters,
                             shared: &shared,
+                            index_of: &index_of,
                             own_block: false,
                         };
                         apply(sm.start(clock.now()), &mut effects);

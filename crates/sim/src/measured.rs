@@ -370,10 +370,18 @@ impl Measured {
             });
         }
         let received = match &event {
-            Event::Received(Message::Block(b)) => Some(b.block_hash()),
+            Event::Received {
+                message: Message::Block(b),
+                ..
+            } => Some(b.block_hash()),
             _ => None,
         };
-        if let Event::Received(Message::Block(block)) | Event::Mined(block) = &event {
+        if let Event::Received {
+            message: Message::Block(block),
+            ..
+        }
+        | Event::Mined(block) = &event
+        {
             self.finish_openings(node, block);
         }
         let Node::Manager(sm) = &mut self.nodes[node] else {
@@ -455,6 +463,7 @@ struct FirstTimers<'a> {
 
 impl ManagerEffects for FirstTimers<'_> {
     fn broadcast(&mut self, _message: Message) {}
+    fn send(&mut self, _to: MemberId, _message: Message) {}
     fn start_mining(&mut self, _candidate: Block) {}
     fn abort_mining(&mut self) {}
     fn set_timer(&mut self, at: Timestamp, timer: Timer) {
@@ -534,8 +543,12 @@ impl ManagerEffects for ManagerStep<'_> {
             .collect();
         // Checks run ahead are queued in the order the peers will need them.
         arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let from = sim.ids[node];
         for (at, peer) in arrivals {
-            let event = Event::Received(msg.clone());
+            let event = Event::Received {
+                from,
+                message: msg.clone(),
+            };
             let input = match transfer
                 .as_ref()
                 .and_then(|(tx, txid)| sim.ahead(peer, tx, *txid, false))
@@ -547,6 +560,21 @@ impl ManagerEffects for ManagerStep<'_> {
                 at,
                 node: peer,
                 input,
+            });
+        }
+    }
+
+    fn send(&mut self, to: MemberId, message: Message) {
+        let sim = &mut *self.sim;
+        if let Some(&peer) = sim.index_of.get(&to) {
+            let at = self.done + sim.delay();
+            self.out.push(Arrival {
+                at,
+                node: peer,
+                input: Input::Chain(Event::Received {
+                    from: sim.ids[self.node],
+                    message,
+                }),
             });
         }
     }
