@@ -218,6 +218,57 @@ struct LinkArgs {
     propagation_ms: f64,
 }
 
+/// Faults injected into the links between security managers and into the managers,
+/// for `vkm simulate` (measured mode) and `vkm network run`.
+#[derive(Debug, Args, Default)]
+struct FaultArgs {
+    /// Probability that a message between security managers is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability that a message arrives twice.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Extra delay of each message, uniform up to this, ms (reordering).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_ms: f64,
+    /// Two groups of security managers that cannot reach each other, seconds from the
+    /// start of traffic: "1,2,3|4,5,6,7,8,9@START:END" (repeatable).
+    #[arg(long)]
+    partition: Vec<String>,
+    /// A security manager down from START to END, restarting from its store:
+    /// "SM@START:END" (repeatable).
+    #[arg(long)]
+    crash: Vec<String>,
+    /// After the traffic, go on until every crossing is admitted (and the managers agree
+    /// on one tip) or this many seconds went by.
+    #[arg(long)]
+    drain: Option<f64>,
+}
+
+impl FaultArgs {
+    /// Whether any flag was given.
+    fn given(&self) -> bool {
+        self.loss != 0.0
+            || self.duplicate != 0.0
+            || self.jitter_ms != 0.0
+            || !self.partition.is_empty()
+            || !self.crash.is_empty()
+            || self.drain.is_some()
+    }
+
+    /// The scenario's form (the same keys as in a TOML scenario).
+    fn spec(&self) -> vkm_sim::scenario::FaultSpec {
+        vkm_sim::scenario::FaultSpec {
+            loss: self.loss,
+            duplicate: self.duplicate,
+            jitter_ms: self.jitter_ms,
+            partition: self.partition.clone(),
+            crash: self.crash.clone(),
+            drain: self.drain,
+        }
+    }
+}
+
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn progress_bar(length: u64, message: &str) -> ProgressBar {
     let bar = ProgressBar::new(length);

@@ -13,7 +13,7 @@ use vkm_sim::{Mode, Options, Scenario, Structure, simulate_with};
 
 use crate::files::{Bounded, MAX_SMALL_BYTES, open_bounded, read_text};
 use crate::period::load_calibration;
-use crate::{CliError, LinkArgs, print_json, progress_bar};
+use crate::{CliError, FaultArgs, LinkArgs, print_json, progress_bar};
 
 /// Largest events or FCD file read, bytes.
 const MAX_INPUT_BYTES: u64 = 4 << 30;
@@ -97,6 +97,8 @@ pub struct SimulateArgs {
     seed: u64,
     #[command(flatten)]
     link: LinkArgs,
+    #[command(flatten)]
+    faults: FaultArgs,
     /// Measured mode: worker threads running the nodes' checks ahead (0: none; default:
     /// one per core but one). What is charged to the nodes does not change, but more
     /// threads than spare cores inflate the measured costs.
@@ -154,6 +156,17 @@ fn open_limited(path: &Path) -> Result<BufReader<Bounded<std::fs::File>>, CliErr
 }
 
 fn scenario_from(args: &SimulateArgs) -> Result<Scenario, CliError> {
+    let mut scenario = scenario_without_fault_flags(args)?;
+    if args.faults.given() {
+        scenario.faults = args.faults.spec();
+        scenario
+            .validate()
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+    }
+    Ok(scenario)
+}
+
+fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliError> {
     if let Some(path) = &args.scenario {
         let text = read_text(path, MAX_SCENARIO_BYTES as u64)?;
         return Scenario::from_toml(&text)
@@ -195,6 +208,7 @@ fn scenario_from(args: &SimulateArgs) -> Result<Scenario, CliError> {
             propagation_ms: args.link.propagation_ms,
             ..NetworkModel::default()
         },
+        faults: Default::default(),
     };
     scenario
         .validate()

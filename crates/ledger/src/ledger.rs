@@ -1,4 +1,4 @@
-//! The chain state: fork choice by most cumulative work (first seen on ties),
+//! The chain state: fork choice by most cumulative work (the lower tip hash on ties),
 //! reorganisation, a bounded orphan pool, persistence in redb, queries.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -694,7 +694,10 @@ impl Ledger {
         if block.header.prev_block == self.tip() {
             return self.switch(Vec::new(), vec![block], now, update);
         }
-        if meta.work <= tip.work {
+        // Equal work: the lower block hash wins, whatever arrived first, so that managers
+        // that saw a fork's blocks in different orders agree without waiting for the
+        // next block (docs/deviations.md).
+        if meta.work < tip.work || (meta.work == tip.work && hash >= self.tip()) {
             let wtxn = self.db.begin_write()?;
             wtxn.open_table(BLOCKS)
                 .map_err(storage)?

@@ -5,7 +5,7 @@
 //! - The narrow traits the ledger validates with: member signatures
 //!   ([`SignatureCheck`]) and per-kind transaction rules ([`TransactionRules`]), provided by
 //!   the key-transfer and negotiation crates, so the ledger depends on neither.
-//! - The [`Ledger`]: most cumulative work wins (first seen on ties); every
+//! - The [`Ledger`]: most cumulative work wins (the lower tip hash on ties); every
 //!   accepted block is committed in one write transaction.
 //! - The [`Registry`]: registered members as registry transactions leave them.
 //! - [`repair`]: redb's page checksums checked on a copy, and a fresh store rebuilt

@@ -551,7 +551,8 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                     }
                 }
                 Message::Tip { height, hash } => {
-                    if height > self.ledger().height() && !self.ledger().contains(&hash) {
+                    // A longer chain, or a fork as long whose tip may win the tie.
+                    if height >= self.ledger().height() && !self.ledger().contains(&hash) {
                         self.request_blocks(Some(from), now, &mut actions);
                     }
                 }

@@ -54,11 +54,13 @@
 #![forbid(unsafe_code)]
 
 mod effects;
+pub mod faults;
 pub mod local;
 pub mod network;
 mod world;
 
 pub use effects::{ManagerEffects, RelayEffects, apply, apply_relay};
+pub use faults::{Crash, FaultError, Faults, Partition};
 pub use local::{LocalChain, LocalError};
 pub use world::{Store, World, WorldConfig, seeds};
 

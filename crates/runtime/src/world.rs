@@ -40,6 +40,11 @@ pub mod seeds {
         seed ^ 0xc4055
     }
 
+    /// Which messages the fault injection loses, duplicates and delays.
+    pub fn faults(seed: u64) -> u64 {
+        seed ^ 0xfa017
+    }
+
     /// Nonce-search order of security manager `id`'s miner.
     pub fn miner(seed: u64, id: MemberId) -> u64 {
         seed ^ u64::from(id.0)

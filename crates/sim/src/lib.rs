@@ -234,7 +234,25 @@ pub fn simulate_with(
             candidates_s.iter().copied().fold(0.0, f64::max)
         }
     };
-    let until = traffic_end + 2.0 * longest + 1.0;
+    let faults = scenario.faults.faults(scenario.districts() as u32)?;
+    if mode == Mode::Model && !scenario.faults.is_none() {
+        return Err(SimError::Scenario(ScenarioError::Invalid(
+            "faults need measured mode: the model prices work, it runs no protocol".into(),
+        )));
+    }
+    // Without faults, transfers in flight drain for two of the longest periods and a
+    // second; with faults, until 30 s after the last fault ends (the run stops earlier
+    // once it has settled).
+    let drain = scenario.faults.drain.unwrap_or(if faults.is_none() {
+        2.0 * longest + 1.0
+    } else {
+        2.0 * longest + 1.0 + (faults.last_end_s() - traffic_end).max(0.0) + 30.0
+    });
+    let until = traffic_end + drain;
+    let settle = Settle {
+        traffic_end,
+        early: !scenario.faults.is_none(),
+    };
     let generated;
     let mut crossings: Box<dyn Iterator<Item = Crossing>> = match events {
         Some(events) => Box::new(events.iter().copied()),
@@ -246,7 +264,7 @@ pub fn simulate_with(
     let nodes = model::Model::nodes(scenario);
     // No message between nodes takes less than the propagation delay.
     let lookahead = scenario.network.propagation_ms / 1000.0;
-    let (metrics, blocks, loads) = match mode {
+    let ended = match mode {
         Mode::Measured => {
             let (driver, first) = measured::Measured::new(scenario, calibration, options.threads)?;
             drive(
@@ -255,6 +273,7 @@ pub fn simulate_with(
                 first,
                 &mut crossings,
                 until,
+                settle,
                 progress,
                 measured::Input::Cross,
             )?
@@ -268,11 +287,20 @@ pub fn simulate_with(
                 first,
                 &mut crossings,
                 until,
+                settle,
                 progress,
                 model::Input::Cross,
             )?
         }
     };
+    let Ended {
+        metrics,
+        height: blocks,
+        loads,
+        until,
+        faults: counters,
+        nodes: node_ends,
+    } = ended;
     let wall_seconds = started.elapsed().as_secs_f64();
     let mut delays = metrics.sorted_delays();
     let [mean, p50, p95, max] = metrics::delay_stats(&mut delays);
@@ -304,6 +332,15 @@ pub fn simulate_with(
         saturated: loads
             .iter()
             .any(|l| l.queued > 0 || l.booked_past_s > longest),
+        admitted_unique: metrics.transfers.len() as u64,
+        admitted_duplicates: metrics.admitted_duplicates,
+        lost: metrics
+            .crossings
+            .saturating_sub(metrics.transfers.len() as u64),
+        rebroadcasts: counters.rebroadcasts,
+        sync_requests: counters.sync_requests,
+        blocks_synced: counters.blocks_synced,
+        nodes: node_ends,
         wall_seconds,
         simulated_seconds: until,
         speed_vs_real_time: until / wall_seconds.max(1e-9),
@@ -311,10 +348,40 @@ pub fn simulate_with(
     Ok(Run { summary, metrics })
 }
 
+/// When a run may stop before its drain is over.
+#[derive(Debug, Clone, Copy)]
+struct Settle {
+    /// When the traffic stops, seconds.
+    traffic_end: f64,
+    /// Whether to stop as soon as the run has settled (runs with faults).
+    early: bool,
+}
+
+/// What a finished run hands back.
+struct Ended {
+    metrics: Metrics,
+    height: u64,
+    loads: Vec<engine::Load>,
+    /// When it stopped, seconds.
+    until: f64,
+    faults: vkm_node::FaultCounters,
+    nodes: Vec<metrics::NodeEnd>,
+}
+
 /// What [`simulate`] needs from a driver once the run is over.
 trait Outcome: Driver + Sized {
     /// Blocks on the chain (0 in the traditional structures).
     fn height(&self) -> u64;
+    /// Whether every one of `crossings` crossings is admitted and the nodes agree.
+    fn settled(&self, crossings: u64) -> bool;
+    /// What the nodes did against faults.
+    fn fault_counters(&self) -> vkm_node::FaultCounters {
+        vkm_node::FaultCounters::default()
+    }
+    /// Each security manager at the end.
+    fn node_ends(&self) -> Vec<metrics::NodeEnd> {
+        Vec::new()
+    }
     /// What was recorded, or the failure that stopped the nodes.
     fn finish(self) -> Result<Metrics, SimError>;
 }
@@ -322,6 +389,15 @@ trait Outcome: Driver + Sized {
 impl Outcome for measured::Measured {
     fn height(&self) -> u64 {
         measured::Measured::height(self)
+    }
+    fn settled(&self, crossings: u64) -> bool {
+        measured::Measured::settled(self, crossings)
+    }
+    fn fault_counters(&self) -> vkm_node::FaultCounters {
+        measured::Measured::fault_counters(self)
+    }
+    fn node_ends(&self) -> Vec<metrics::NodeEnd> {
+        measured::Measured::node_ends(self)
     }
     fn finish(mut self) -> Result<Metrics, SimError> {
         match self.take_error() {
@@ -335,22 +411,28 @@ impl Outcome for model::Model {
     fn height(&self) -> u64 {
         model::Model::height(self)
     }
+    fn settled(&self, crossings: u64) -> bool {
+        self.metrics.transfers.len() as u64 >= crossings
+    }
     fn finish(self) -> Result<Metrics, SimError> {
         Ok(model::Model::finish(self))
     }
 }
 
-/// Runs `driver` on `engine` from its first timers and the crossings until `until`;
-/// returns the metrics, the chain's height and each node's load at the end.
+/// Runs `driver` on `engine` from its first timers and the crossings until `until` (or,
+/// with `settle.early`, until it has settled after the traffic); returns what it ended
+/// with.
+#[allow(clippy::too_many_arguments)] // One private function, called twice.
 fn drive<D: Outcome>(
     mut driver: D,
     mut engine: Engine<D::Input>,
     first: Vec<Arrival<D::Input>>,
     crossings: &mut dyn Iterator<Item = Crossing>,
     until: f64,
+    settle: Settle,
     progress: &mut dyn FnMut(f64),
     wrap: impl Fn(Crossing) -> D::Input,
-) -> Result<(Metrics, u64, Vec<engine::Load>), SimError> {
+) -> Result<Ended, SimError> {
     for a in first {
         engine.schedule(a);
     }
@@ -359,7 +441,7 @@ fn drive<D: Outcome>(
     // Crossings are counted as the traffic makes them, whether or not their security
     // manager got to them before the run stopped.
     let mut generated = 0u64;
-    engine.run(&mut driver, until, &mut |_| {
+    let mut source = |_| {
         let c = crossings.next()?;
         if c.at <= until {
             generated += 1;
@@ -373,10 +455,33 @@ fn drive<D: Outcome>(
             node: c.from,
             input: wrap(c),
         })
-    });
+    };
+    let mut stopped = until;
+    if settle.early {
+        // The traffic first, then half a second at a time until settled.
+        let traffic_end = settle.traffic_end.min(until);
+        engine.run(&mut driver, traffic_end, &mut source);
+        let mut at = traffic_end;
+        while at < until && !driver.settled(generated) {
+            at = (at + 0.5).min(until);
+            engine.run(&mut driver, at, &mut |_| None);
+        }
+        stopped = at;
+    } else {
+        engine.run(&mut driver, until, &mut source);
+    }
     progress(1.0);
     let height = driver.height();
+    let faults = driver.fault_counters();
+    let nodes = driver.node_ends();
     let mut metrics = driver.finish()?;
     metrics.crossings = generated;
-    Ok((metrics, height, engine.loads(until)))
+    Ok(Ended {
+        metrics,
+        height,
+        loads: engine.loads(stopped),
+        until: stopped,
+        faults,
+        nodes,
+    })
 }

@@ -11,6 +11,7 @@
 //! to its node's CPU where the protocol does it.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -20,12 +21,12 @@ use rand::rngs::StdRng;
 use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transaction, Txid};
 use vkm_ledger::Registry;
 use vkm_node::relay::{RelayEvent, RelayNode};
-use vkm_node::sm::{Admission, Event, Message, Refusal, SecurityManager, Timer};
+use vkm_node::sm::{Admission, Event, FaultCounters, Message, Refusal, SecurityManager, Timer};
 use vkm_period::Calibration;
 use vkm_pow::Miner;
 use vkm_runtime::{
-    ManagerEffects, RelayEffects, Store, World, WorldConfig, apply, apply_relay, message_delay_s,
-    seeds,
+    Faults, ManagerEffects, RelayEffects, Store, World, WorldConfig, apply, apply_relay,
+    message_delay_s, seeds,
 };
 use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
 use vkm_transfer::keys::MemberKeys;
@@ -35,7 +36,7 @@ use vkm_transfer::transfer::TransferError;
 
 use crate::ahead::{Ahead, Job, Memo, Work};
 use crate::engine::{Arrival, Driver};
-use crate::metrics::{BlockRecord, Metrics, PeriodRecord, TransferRecord};
+use crate::metrics::{BlockRecord, Metrics, NodeEnd, PeriodRecord, TransferRecord};
 use crate::scenario::{Scenario, Structure};
 use crate::traffic::Crossing;
 use crate::{EPOCH_MS, SimError, seconds, timestamp};
@@ -59,6 +60,10 @@ pub enum Input {
         /// The solved block.
         block: Block,
     },
+    /// The security manager crashes: it loses everything it holds in memory.
+    Crash,
+    /// The security manager restarts from its store.
+    Restart,
 }
 
 /// What checks run ahead need of a security manager: the prepared member keys, the memo
@@ -73,6 +78,34 @@ struct Checks {
 enum Node {
     Manager(Box<SecurityManager>),
     Relay(Box<RelayNode>),
+    /// A security manager that crashed and has not restarted: what reaches it is lost,
+    /// but crossings its RSUs report wait for it.
+    Down(Vec<Crossing>),
+}
+
+/// What a restart needs to build a security manager again: the world, its settings and
+/// the folder of the stores.
+struct Restarts {
+    world: World,
+    scenario: Scenario,
+    calibration: Calibration,
+    stores: PathBuf,
+}
+
+impl Drop for Restarts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.stores);
+    }
+}
+
+/// The faults of a run and what they did.
+struct FaultState {
+    faults: Faults,
+    rng: StdRng,
+    /// Counters of manager instances that crashed.
+    carried: FaultCounters,
+    /// Set when managers crash: how to restart them.
+    restarts: Option<Restarts>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -107,6 +140,9 @@ pub struct Measured {
     mined: HashMap<BlockHash, BlockRecord>,
     verification: HashMap<BlockHash, (f64, u32)>,
     seed: u64,
+    fault: FaultState,
+    /// Crossings admitted, by pseudonym and time, to tell a second admission.
+    admitted_keys: std::collections::HashSet<(PseudonymId, u64)>,
     /// What the run recorded.
     pub metrics: Metrics,
     error: Option<SimError>,
@@ -145,6 +181,20 @@ impl Measured {
             .collect();
         let period = scenario.initial_period()?;
         let setup = |e: vkm_runtime::RuntimeError| SimError::Setup(e.to_string());
+        let faults = scenario.faults.faults(districts as u32)?;
+        // Managers that crash restart from a store that outlives them: files.
+        let stores = (!faults.crashes.is_empty()).then(|| {
+            std::env::temp_dir().join(format!(
+                "vkm-sim-stores-{}-{}",
+                std::process::id(),
+                scenario.seed
+            ))
+        });
+        if let Some(dir) = &stores {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| SimError::Setup(format!("{}: {e}", dir.display())))?;
+        }
         let mut nodes = Vec::new();
         let mut checks = Vec::new();
         let mut ids = Vec::new();
@@ -153,10 +203,14 @@ impl Measured {
             Structure::Blockchain => {
                 for id in world.security_managers() {
                     let memo = Arc::new(Memo::default());
+                    let store = match &stores {
+                        Some(dir) => Store::File(store_path(dir, id)),
+                        None => Store::Memory,
+                    };
                     let sm = world
                         .manager_with(
                             id,
-                            &Store::Memory,
+                            &store,
                             crate::policy(scenario, calibration)?,
                             period,
                             crate::node_config(scenario),
@@ -172,6 +226,7 @@ impl Measured {
                     let mut sm = Box::new(sm);
                     let mut timers = FirstTimers {
                         node: nodes.len(),
+                        id,
                         first: &mut first,
                     };
                     apply(sm.start(Timestamp(EPOCH_MS)), &mut timers);
@@ -188,7 +243,28 @@ impl Measured {
                 }
             }
         }
-        let index_of = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let index_of: HashMap<MemberId, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        for (sm, down, up) in faults.crash_windows() {
+            if let Some(&node) = index_of.get(&sm) {
+                first.push(Arrival {
+                    at: down,
+                    node,
+                    input: Input::Crash,
+                });
+                first.push(Arrival {
+                    at: up,
+                    node,
+                    input: Input::Restart,
+                });
+            }
+        }
+        let restarts = stores.map(|stores| Restarts {
+            world,
+            scenario: scenario.clone(),
+            calibration: calibration.clone(),
+            stores,
+        });
         let node_count = nodes.len();
         let miners = vec![MinerState::default(); nodes.len()];
         Ok((
@@ -210,11 +286,68 @@ impl Measured {
                 mined: HashMap::new(),
                 verification: HashMap::new(),
                 seed: scenario.seed,
+                fault: FaultState {
+                    faults,
+                    rng: StdRng::seed_from_u64(seeds::faults(scenario.seed)),
+                    carried: FaultCounters::default(),
+                    restarts,
+                },
+                admitted_keys: Default::default(),
                 metrics: Metrics::default(),
                 error: None,
             },
             first,
         ))
+    }
+
+    /// The security managers that are running.
+    fn managers(&self) -> impl Iterator<Item = &SecurityManager> {
+        self.nodes.iter().filter_map(|n| match n {
+            Node::Manager(sm) => Some(&**sm),
+            _ => None,
+        })
+    }
+
+    /// What the managers did against faults, crashed instances included.
+    pub fn fault_counters(&self) -> FaultCounters {
+        self.managers()
+            .map(SecurityManager::fault_counters)
+            .fold(self.fault.carried, |a, c| FaultCounters {
+                rebroadcasts: a.rebroadcasts + c.rebroadcasts,
+                sync_requests: a.sync_requests + c.sync_requests,
+                blocks_synced: a.blocks_synced + c.blocks_synced,
+            })
+    }
+
+    /// Each security manager's state at the end.
+    pub fn node_ends(&self) -> Vec<NodeEnd> {
+        self.nodes
+            .iter()
+            .zip(&self.ids)
+            .filter_map(|(node, id)| match node {
+                Node::Manager(sm) => Some(NodeEnd {
+                    id: id.0,
+                    up: true,
+                    height: Some(sm.ledger().height()),
+                    tip: Some(sm.ledger().tip().to_string()),
+                }),
+                Node::Down(_) => Some(NodeEnd {
+                    id: id.0,
+                    up: false,
+                    height: None,
+                    tip: None,
+                }),
+                Node::Relay(_) => None,
+            })
+            .collect()
+    }
+
+    /// Whether the run has settled: every crossing made so far admitted, and the
+    /// running managers on one tip.
+    pub fn settled(&self, crossings: u64) -> bool {
+        let mut tips = self.managers().map(|sm| sm.ledger().tip());
+        let first = tips.next();
+        self.admitted_keys.len() as u64 >= crossings && tips.all(|t| Some(t) == first)
     }
 
     /// The first failure of a node, if any (the run stops handling events after it).
@@ -224,9 +357,9 @@ impl Measured {
 
     /// The metrics, with the blocks on security manager 0's final chain and their mean
     /// verification times.
-    pub fn finish(self) -> Metrics {
-        let mut metrics = self.metrics;
-        if let Some(Node::Manager(sm)) = self.nodes.first() {
+    pub fn finish(mut self) -> Metrics {
+        let mut metrics = std::mem::take(&mut self.metrics);
+        if let Some(sm) = self.managers().next() {
             let ledger = sm.ledger();
             for height in 1..=ledger.height() {
                 let Ok(Some(block)) = ledger.block_at(height) else {
@@ -247,20 +380,29 @@ impl Measured {
 
     /// The block height of security manager 0's chain (0 in the traditional structures).
     pub fn height(&self) -> u64 {
-        match self.nodes.first() {
-            Some(Node::Manager(sm)) => sm.ledger().height(),
-            _ => 0,
-        }
+        self.managers().next().map_or(0, |sm| sm.ledger().height())
     }
 
     /// The crossing as the source node sees it, remembered so that its admission can be
     /// matched to it (by pseudonym and the transfer's timestamp, which is `now`).
+    ///
+    /// The district's vehicles take turns; one whose crossing at this same millisecond is
+    /// still pending is skipped (a burst, such as the crossings that waited for a
+    /// crashed manager), so that every crossing has its own key.
     fn crossing(&mut self, c: &Crossing, now: f64) -> (IdentityMaterials, MemberId) {
         let pool = &self.vehicles[c.from];
-        let vehicle = pool[self.next_vehicle[c.from] % pool.len()].clone();
-        self.next_vehicle[c.from] += 1;
+        let at = timestamp(now).0;
+        let mut vehicle = &pool[self.next_vehicle[c.from] % pool.len()];
+        for _ in 0..pool.len() {
+            vehicle = &pool[self.next_vehicle[c.from] % pool.len()];
+            self.next_vehicle[c.from] += 1;
+            if !self.crossings.contains_key(&(vehicle.pseudonym, at)) {
+                break;
+            }
+        }
+        let vehicle = vehicle.clone();
         self.crossings
-            .insert((vehicle.pseudonym, timestamp(now).0), (c.at, c.from, c.to));
+            .insert((vehicle.pseudonym, at), (c.at, c.from, c.to));
         (vehicle, self.ids[c.to])
     }
 
@@ -316,12 +458,15 @@ impl Measured {
             admission.crossed_at.0,
         );
         if let Some((crossed_s, from, to)) = self.crossings.remove(&key) {
+            self.admitted_keys.insert(key);
             self.metrics.transfers.push(TransferRecord {
                 from,
                 to,
                 crossed_s,
                 admitted_s: done,
             });
+        } else if self.admitted_keys.contains(&key) {
+            self.metrics.admitted_duplicates += 1;
         }
     }
 
@@ -355,7 +500,11 @@ impl Measured {
                 mined_block = true;
                 Event::Mined(block)
             }
-            Input::Relay(_) => return Ok(0.0),
+            Input::Relay(_) | Input::Restart => return Ok(0.0),
+            Input::Crash => {
+                self.crash(node);
+                return Ok(0.0);
+            }
         };
         let Node::Manager(sm) = &mut self.nodes[node] else {
             return Ok(0.0);
@@ -421,6 +570,106 @@ impl Measured {
         Ok(cost)
     }
 
+    /// The manager at `node` crashes: its state in memory is gone, its mining job with
+    /// it; its store stays.
+    fn crash(&mut self, node: usize) {
+        if let Node::Manager(sm) = std::mem::replace(&mut self.nodes[node], Node::Down(Vec::new()))
+        {
+            let c = sm.fault_counters();
+            let carried = &mut self.fault.carried;
+            carried.rebroadcasts += c.rebroadcasts;
+            carried.sync_requests += c.sync_requests;
+            carried.blocks_synced += c.blocks_synced;
+        }
+        self.miners[node].generation += 1;
+    }
+
+    /// A crashed manager: what reaches it is lost, crossings wait for it; at its restart
+    /// it is built again from its store, started, and handed the crossings that waited.
+    fn handle_down(
+        &mut self,
+        node: usize,
+        input: Input,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> Result<f64, SimError> {
+        match input {
+            Input::Cross(c) => {
+                if let Node::Down(held) = &mut self.nodes[node] {
+                    held.push(c);
+                }
+                Ok(0.0)
+            }
+            Input::Restart => self.restart(node, now, out),
+            _ => Ok(0.0),
+        }
+    }
+
+    fn restart(
+        &mut self,
+        node: usize,
+        now: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) -> Result<f64, SimError> {
+        let Some(r) = &self.fault.restarts else {
+            return Ok(0.0);
+        };
+        let id = self.ids[node];
+        let setup = |e: vkm_runtime::RuntimeError| SimError::Setup(e.to_string());
+        let started = Instant::now();
+        let mut sm = r
+            .world
+            .manager_with(
+                id,
+                &Store::File(store_path(&r.stores, id)),
+                crate::policy(&r.scenario, &r.calibration)?,
+                r.scenario.initial_period()?,
+                crate::node_config(&r.scenario),
+                self.checks.get(node).map(|c| c.memo.clone() as _),
+            )
+            .map_err(setup)?;
+        let actions = sm.start(timestamp(now));
+        let cost = started.elapsed().as_secs_f64();
+        let held = match std::mem::replace(&mut self.nodes[node], Node::Manager(Box::new(sm))) {
+            Node::Down(held) => held,
+            _ => Vec::new(),
+        };
+        let mut effects = ManagerStep {
+            sim: self,
+            node,
+            now,
+            done: now + cost,
+            cost,
+            mined_block: false,
+            opens_round: false,
+            out,
+        };
+        apply(actions, &mut effects);
+        for c in held {
+            out.push(Arrival {
+                at: now + cost,
+                node,
+                input: Input::Cross(c),
+            });
+        }
+        Ok(cost)
+    }
+
+    /// The copies of a message from `node` to `peer` sent at `now`, each arriving after a
+    /// link delay from `done` plus the fault's extra delay (none if lost).
+    fn arrivals(&mut self, node: usize, peer: usize, now: f64, done: f64) -> ([f64; 2], usize) {
+        let base = done + self.delay();
+        let copies =
+            self.fault
+                .faults
+                .copies(&mut self.fault.rng, self.ids[node], self.ids[peer], now);
+        let mut at = [0.0; 2];
+        for (slot, extra) in at.iter_mut().zip(copies.delays()) {
+            *slot = base + extra;
+        }
+        (at, copies.delays().len())
+    }
+
     fn handle_relay(
         &mut self,
         node: usize,
@@ -437,7 +686,11 @@ impl Measured {
                 }
             }
             Input::Relay(event) => event,
-            Input::Chain(_) | Input::Transfer(..) | Input::Mined { .. } => return 0.0,
+            Input::Chain(_)
+            | Input::Transfer(..)
+            | Input::Mined { .. }
+            | Input::Crash
+            | Input::Restart => return 0.0,
         };
         let Node::Relay(relay) = &mut self.nodes[node] else {
             return 0.0;
@@ -455,15 +708,35 @@ impl Measured {
     }
 }
 
+/// The store of security manager `id` in `dir`.
+fn store_path(dir: &std::path::Path, id: MemberId) -> PathBuf {
+    dir.join(format!("sm-{}.redb", id.0))
+}
+
 /// The first timers of a security manager, as arrivals.
 struct FirstTimers<'a> {
     node: usize,
+    id: MemberId,
     first: &'a mut Vec<Arrival<Input>>,
 }
 
 impl ManagerEffects for FirstTimers<'_> {
     fn broadcast(&mut self, _message: Message) {}
-    fn send(&mut self, _to: MemberId, _message: Message) {}
+    /// Every manager starts at once, so its first request (for what lies above a fresh
+    /// chain) reaches its peer at the start.
+    fn send(&mut self, to: MemberId, message: Message) {
+        // Security managers are numbered from 1, in node order.
+        if let Some(node) = (to.0 as usize).checked_sub(1) {
+            self.first.push(Arrival {
+                at: 0.0,
+                node,
+                input: Input::Chain(Event::Received {
+                    from: self.id,
+                    message,
+                }),
+            });
+        }
+    }
     fn start_mining(&mut self, _candidate: Block) {}
     fn abort_mining(&mut self) {}
     fn set_timer(&mut self, at: Timestamp, timer: Timer) {
@@ -537,20 +810,24 @@ impl ManagerEffects for ManagerStep<'_> {
         {
             sim.openings.insert((tx.source, tx.sequence), job);
         }
-        let mut arrivals: Vec<(f64, usize)> = (0..sim.nodes.len())
-            .filter(|&p| p != node)
-            .map(|peer| (self.done + sim.delay(), peer))
-            .collect();
+        let mut arrivals: Vec<(f64, usize, bool)> = Vec::new();
+        for peer in (0..sim.nodes.len()).filter(|&p| p != node) {
+            let (at, copies) = sim.arrivals(node, peer, self.now, self.done);
+            for (copy, at) in at[..copies].iter().enumerate() {
+                arrivals.push((*at, peer, copy == 0));
+            }
+        }
         // Checks run ahead are queued in the order the peers will need them.
         arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
         let from = sim.ids[node];
-        for (at, peer) in arrivals {
+        for (at, peer, first_copy) in arrivals {
             let event = Event::Received {
                 from,
                 message: msg.clone(),
             };
             let input = match transfer
                 .as_ref()
+                .filter(|_| first_copy)
                 .and_then(|(tx, txid)| sim.ahead(peer, tx, *txid, false))
             {
                 Some(job) => Input::Transfer(event, job),
@@ -567,15 +844,17 @@ impl ManagerEffects for ManagerStep<'_> {
     fn send(&mut self, to: MemberId, message: Message) {
         let sim = &mut *self.sim;
         if let Some(&peer) = sim.index_of.get(&to) {
-            let at = self.done + sim.delay();
-            self.out.push(Arrival {
-                at,
-                node: peer,
-                input: Input::Chain(Event::Received {
-                    from: sim.ids[self.node],
-                    message,
-                }),
-            });
+            let (at, copies) = sim.arrivals(self.node, peer, self.now, self.done);
+            for at in &at[..copies] {
+                self.out.push(Arrival {
+                    at: *at,
+                    node: peer,
+                    input: Input::Chain(Event::Received {
+                        from: sim.ids[self.node],
+                        message: message.clone(),
+                    }),
+                });
+            }
         }
     }
 
@@ -683,6 +962,13 @@ impl Driver for Measured {
                 }
             },
             Node::Relay(_) => self.handle_relay(node, input, now, out),
+            Node::Down(_) => match self.handle_down(node, input, now, out) {
+                Ok(cost) => cost,
+                Err(e) => {
+                    self.error = Some(e);
+                    0.0
+                }
+            },
         }
     }
 

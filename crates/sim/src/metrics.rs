@@ -75,6 +75,21 @@ pub struct Metrics {
     /// Mining rounds security manager 0 opened (periods that ended with transactions
     /// pending and no job running).
     pub rounds: u64,
+    /// Admissions of a crossing already admitted (the protocol promises none).
+    pub admitted_duplicates: u64,
+}
+
+/// A security manager at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeEnd {
+    /// Its id.
+    pub id: u32,
+    /// Whether it was running (not crashed).
+    pub up: bool,
+    /// Height of its best chain (when up).
+    pub height: Option<u64>,
+    /// Its tip (when up).
+    pub tip: Option<String>,
 }
 
 /// The JSON summary of a run (`vkm simulate --json`).
@@ -116,6 +131,20 @@ pub struct Summary {
     /// The run was overloaded: a node still had inputs waiting at the end, or work booked
     /// past it longer than a collection period. Its delays describe only what got through.
     pub saturated: bool,
+    /// Distinct crossings admitted at their destination.
+    pub admitted_unique: u64,
+    /// Admissions of a crossing already admitted (must be 0).
+    pub admitted_duplicates: u64,
+    /// Crossings not admitted when the run ended.
+    pub lost: u64,
+    /// Key transfers broadcast again by their source (measured mode).
+    pub rebroadcasts: u64,
+    /// Catching-up requests sent (measured mode).
+    pub sync_requests: u64,
+    /// Blocks connected from catching-up answers (measured mode).
+    pub blocks_synced: u64,
+    /// Each security manager's height and tip at the end (measured mode, blockchain).
+    pub nodes: Vec<NodeEnd>,
     /// Wall-clock time of the run, seconds.
     pub wall_seconds: f64,
     /// Virtual time simulated, seconds.

@@ -140,6 +140,71 @@ pub struct Scenario {
     /// Back-off, propagation, mining slots.
     #[serde(default)]
     pub network: NetworkModel,
+    /// Lost, duplicated and late messages, partitions, crashes (measured mode, blockchain
+    /// structure); none by default.
+    #[serde(default, skip_serializing_if = "FaultSpec::is_none")]
+    pub faults: FaultSpec,
+}
+
+/// The faults of a scenario, with the command line's keys: `loss`, `duplicate`,
+/// `jitter_ms`, `partition = ["1,2,3|4,5,6@START:END"]`, `crash = ["SM@START:END"]` and
+/// `drain` (seconds after the traffic to let the run settle).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Probability that a message between security managers is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability that a message arrives twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Extra delay of each message, uniform up to this, ms.
+    #[serde(default)]
+    pub jitter_ms: f64,
+    /// Partitions, `"1,2,3|4,5,6@START:END"` (seconds from the start of traffic).
+    #[serde(default)]
+    pub partition: Vec<String>,
+    /// Crashes, `"SM@START:END"`: the manager is down from START and restarts from its
+    /// store at END.
+    #[serde(default)]
+    pub crash: Vec<String>,
+    /// After the traffic, go on until every crossing is admitted and the managers that
+    /// are up agree on one tip, or this many seconds went by (default: two periods and a
+    /// second without faults; with faults, until 30 s after the last fault ends).
+    #[serde(default)]
+    pub drain: Option<f64>,
+}
+
+impl FaultSpec {
+    /// Whether it injects nothing and leaves the drain as it is.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The runtime's faults, parsed and checked against security managers `1..=managers`.
+    pub fn faults(&self, managers: u32) -> Result<vkm_runtime::Faults, ScenarioError> {
+        let invalid = |e: vkm_runtime::FaultError| ScenarioError::Invalid(e.to_string());
+        let faults = vkm_runtime::Faults {
+            loss: self.loss,
+            duplicate: self.duplicate,
+            jitter_ms: self.jitter_ms,
+            partitions: self
+                .partition
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?,
+            crashes: self
+                .crash
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?,
+        };
+        let ids: Vec<vkm_block::MemberId> = (1..=managers).map(vkm_block::MemberId).collect();
+        faults.validate(&ids).map_err(invalid)?;
+        Ok(faults)
+    }
 }
 
 fn default_name() -> String {
@@ -186,6 +251,7 @@ impl Scenario {
             },
             policy: PolicySpec::Fixed { period_s: 1.0 },
             network: NetworkModel::default(),
+            faults: FaultSpec::default(),
         }
     }
 
@@ -307,6 +373,17 @@ impl Scenario {
                 );
             }
             _ => {}
+        }
+        if !self.faults.is_none() {
+            if self.structure != Structure::Blockchain {
+                return invalid("faults apply to the blockchain structure".into());
+            }
+            self.faults.faults(self.districts() as u32)?;
+            if let Some(drain) = self.faults.drain
+                && !(drain.is_finite() && (0.0..=MAX_DURATION_S).contains(&drain))
+            {
+                return invalid(format!("drain must be within 0..={MAX_DURATION_S} seconds"));
+            }
         }
         let n = self.network;
         let delay_ok = |ms: f64| ms.is_finite() && (0.0..=10_000.0).contains(&ms);
