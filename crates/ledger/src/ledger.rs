@@ -15,8 +15,8 @@ use vkm_block::{
 
 use crate::registry::Registry;
 use crate::store::{
-    BLOCKS, MAIN, META, Meta, REGISTRY, SEQUENCES, SpentOutputs, TRANSFERS, TXS, UNDO, UTXOS,
-    UTXOS_BY_SCRIPT, block_work,
+    BLOCKS, MAIN, META, Meta, OUTBOX, REGISTRY, SEQUENCES, SpentOutputs, TRANSFERS, TXS, UNDO,
+    UTXOS, UTXOS_BY_SCRIPT, block_work,
 };
 use crate::validate::{
     BlockError, Context, RuleSet, ValidatedBlock, check_context_free, created_outputs, validate,
@@ -864,6 +864,74 @@ impl Ledger {
     /// Blocks waiting for their parent.
     pub fn orphans(&self) -> usize {
         self.orphans.len()
+    }
+
+    /// Records a transaction this manager made and must not lose before a block buries
+    /// it ([`Ledger::outbox`]), durably, before it is sent anywhere.
+    pub fn outbox_put(&mut self, txid: &Txid, tx: &Transaction) -> Result<(), LedgerError> {
+        let Store::Writable(db) = &self.db else {
+            return Err(LedgerError::ReadOnly);
+        };
+        // One phase: the manager's own data, and one commit per transfer.
+        let wtxn = db.begin_write().map_err(storage)?;
+        wtxn.open_table(OUTBOX)
+            .map_err(storage)?
+            .insert(txid.0, serialize(tx).as_slice())
+            .map_err(storage)?;
+        wtxn.commit().map_err(storage)
+    }
+
+    /// Forgets outbox entries (their transactions are buried deep enough).
+    pub fn outbox_remove(&mut self, txids: &[Txid]) -> Result<(), LedgerError> {
+        if txids.is_empty() {
+            return Ok(());
+        }
+        let Store::Writable(db) = &self.db else {
+            return Err(LedgerError::ReadOnly);
+        };
+        let wtxn = db.begin_write().map_err(storage)?;
+        {
+            let mut table = wtxn.open_table(OUTBOX).map_err(storage)?;
+            for txid in txids {
+                table.remove(txid.0).map_err(storage)?;
+            }
+        }
+        wtxn.commit().map_err(storage)
+    }
+
+    /// The transactions in the outbox, by txid.
+    pub fn outbox(&self) -> Result<Vec<(Txid, Transaction)>, LedgerError> {
+        let read = self.db.begin_read()?;
+        let table = match read.open_table(OUTBOX) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (txid, bytes) = entry.map_err(storage)?;
+            let tx: Transaction = deserialize(bytes.value())
+                .map_err(|e| LedgerError::Corrupt(format!("outbox entry: {e}")))?;
+            let txid = Txid(txid.value());
+            if tx.txid() != txid {
+                return Err(damaged(
+                    "outbox",
+                    format!("the entry for {txid} holds another transaction"),
+                ));
+            }
+            out.push((txid, tx));
+        }
+        Ok(out)
+    }
+
+    /// The best-chain height of the block holding `txid`, if any.
+    pub fn transaction_height(&self, txid: &Txid) -> Result<Option<u64>, LedgerError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(TXS).map_err(storage)?;
+        let Some((hash, _)) = table.get(txid.0).map_err(storage)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        Ok(self.height_of(&BlockHash(hash)))
     }
 
     /// The best chain's block hash at `height`.

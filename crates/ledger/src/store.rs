@@ -28,6 +28,10 @@ pub(crate) const UTXOS_BY_SCRIPT: TableDefinition<([u8; 32], [u8; 32], u32), ()>
 /// block and input order.
 pub(crate) const UNDO: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("undo");
 
+/// The security manager's own key transfers not yet buried deep enough: txid -> encoded
+/// transaction. Not derived from the blocks: what a manager made survives its crash.
+pub(crate) const OUTBOX: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("outbox");
+
 /// The outputs a block spent, as stored for disconnecting it.
 pub(crate) struct SpentOutputs(pub Vec<vkm_block::TxOut>);
 

@@ -417,19 +417,39 @@ impl SecurityManager<Lkh> {
         let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(id.0));
         let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
         let admitted = admitted_on_chain(&ledger, id)?;
+        // What it made before a crash and no block buries deep enough yet.
+        let mut own = std::collections::HashMap::new();
+        let mut mempool = Mempool::default();
+        for (txid, tx) in ledger.outbox()? {
+            let Transaction::KeyTransfer(t) = &tx else {
+                continue;
+            };
+            let mined_at = ledger.transaction_height(&txid)?;
+            if mined_at.is_none() {
+                mempool.insert(txid, tx.clone());
+            }
+            own.insert(
+                txid,
+                OwnTransfer {
+                    tx: t.clone(),
+                    sent_in_period: 0,
+                    mined_at,
+                },
+            );
+        }
         Ok(Self {
             id,
             keys,
             chain: Chain {
                 ledger,
                 rules,
-                mempool: Mempool::default(),
+                mempool,
             },
             schedule: Schedule::new(policy, period, config.mining_slot_ms),
             group: DomainGroup::new(group),
             next_sequence,
             admitted,
-            own: Default::default(),
+            own,
             sync: Sync::default(),
             periods: 0,
             announced: None,
@@ -540,7 +560,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             Event::Crossing {
                 vehicle,
                 destination,
-            } => self.on_crossing(&vehicle, destination, now, &mut actions),
+            } => self.on_crossing(&vehicle, destination, now, &mut actions)?,
             Event::Received { from, message } => match message {
                 Message::Transaction(tx) => self.on_transaction(tx, &mut actions)?,
                 Message::Value(tx) => self.on_value(tx, &mut actions)?,
@@ -567,7 +587,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                     self.request_blocks(None, now, &mut actions);
                 }
             }
-            Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions),
+            Event::Timer(Timer::PeriodEnd) => self.on_period_end(now, &mut actions)?,
             Event::Timer(Timer::MiningSlot(round)) => {
                 if self.schedule.slot_due(round) {
                     self.start_mining(now, &mut actions)
@@ -584,14 +604,14 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         destination: MemberId,
         now: Timestamp,
         actions: &mut Vec<Action>,
-    ) {
+    ) -> Result<(), NodeError> {
         // A member leaving the domain leaves its group at the next rekey.
         self.group.leave(&vehicle.pseudonym);
         let chain = &mut self.chain;
         let directory = chain.rules.cache().directory(chain.ledger.registry());
         let Some(dest) = directory.member(destination) else {
             actions.push(Action::Refused(Refusal::UnknownDestination(destination)));
-            return;
+            return Ok(());
         };
         match build_key_transfer(
             &self.keys,
@@ -608,10 +628,11 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 chain
                     .rules
                     .remember_own(&tx, &self.keys, chain.ledger.registry());
-                let txid = Transaction::KeyTransfer(tx.clone()).txid();
-                chain
-                    .mempool
-                    .insert(txid, Transaction::KeyTransfer(tx.clone()));
+                let wrapped = Transaction::KeyTransfer(tx.clone());
+                let txid = wrapped.txid();
+                // Durable before it is sent: a crash from here on does not lose it.
+                chain.ledger.outbox_put(&txid, &wrapped)?;
+                chain.mempool.insert(txid, wrapped);
                 self.schedule.collect();
                 self.own.insert(
                     txid,
@@ -625,6 +646,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             }
             Err(e) => actions.push(Action::Refused(Refusal::Build(e))),
         }
+        Ok(())
     }
 
     fn on_transaction(
@@ -680,9 +702,13 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         Ok(())
     }
 
-    fn on_period_end(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+    fn on_period_end(
+        &mut self,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
         self.periods += 1;
-        self.rebroadcast_unmined(actions);
+        self.rebroadcast_unmined(actions)?;
         self.announce_tip(actions);
         let chain = &self.chain;
         let me = self.id;
@@ -701,6 +727,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 timer: Timer::MiningSlot(round),
             }),
         }
+        Ok(())
     }
 
     fn start_mining(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
@@ -894,11 +921,19 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
 
     /// Broadcasts again the transfers this manager made that no block holds after a few
     /// periods; forgets those buried deep enough.
-    fn rebroadcast_unmined(&mut self, actions: &mut Vec<Action>) {
+    fn rebroadcast_unmined(&mut self, actions: &mut Vec<Action>) -> Result<(), NodeError> {
         let height = self.chain.ledger.height();
         let depth = self.config.bury_depth.max(1);
-        self.own
-            .retain(|_, own| own.mined_at.is_none_or(|h| height + 1 < h + depth));
+        let buried: Vec<Txid> = self
+            .own
+            .iter()
+            .filter(|(_, own)| own.mined_at.is_some_and(|h| height + 1 >= h + depth))
+            .map(|(txid, _)| *txid)
+            .collect();
+        self.chain.ledger.outbox_remove(&buried)?;
+        for txid in &buried {
+            self.own.remove(txid);
+        }
         let after = self.config.rebroadcast_after_periods.max(1);
         for (txid, own) in &mut self.own {
             if own.mined_at.is_none() && self.periods >= own.sent_in_period + after {
@@ -911,6 +946,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 actions.push(Action::Broadcast(Message::Transaction(own.tx.clone())));
             }
         }
+        Ok(())
     }
 
     /// Announces the best chain when it changed since the last announcement, or when

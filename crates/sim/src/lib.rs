@@ -172,14 +172,18 @@ pub struct Options {
     /// machine has spare cores only inflate the measured costs (threads preempted while
     /// timed).
     pub threads: usize,
+    /// Measured mode: revalidate every running manager's stored chain from genesis at the
+    /// end (every signature again: slow on long runs).
+    pub revalidate: bool,
 }
 
 impl Default for Options {
-    /// One worker thread per core but the simulation's own.
+    /// One worker thread per core but the simulation's own; no revalidation.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             threads: cores.saturating_sub(1),
+            revalidate: false,
         }
     }
 }
@@ -187,7 +191,15 @@ impl Default for Options {
 impl Options {
     /// These options with `threads` worker threads.
     pub fn with_threads(self, threads: usize) -> Self {
-        Self { threads }
+        Self { threads, ..self }
+    }
+
+    /// These options, revalidating the stored chains at the end.
+    pub fn with_revalidation(self) -> Self {
+        Self {
+            revalidate: true,
+            ..self
+        }
     }
 }
 
@@ -252,6 +264,7 @@ pub fn simulate_with(
     let settle = Settle {
         traffic_end,
         early: !scenario.faults.is_none(),
+        revalidate: options.revalidate,
     };
     let generated;
     let mut crossings: Box<dyn Iterator<Item = Crossing>> = match events {
@@ -300,6 +313,7 @@ pub fn simulate_with(
         until,
         faults: counters,
         nodes: node_ends,
+        chains_sound,
     } = ended;
     let wall_seconds = started.elapsed().as_secs_f64();
     let mut delays = metrics.sorted_delays();
@@ -340,6 +354,8 @@ pub fn simulate_with(
         rebroadcasts: counters.rebroadcasts,
         sync_requests: counters.sync_requests,
         blocks_synced: counters.blocks_synced,
+        catch_up_s_max: metrics.catch_ups_s.iter().copied().fold(0.0, f64::max),
+        chains_revalidated: chains_sound,
         nodes: node_ends,
         wall_seconds,
         simulated_seconds: until,
@@ -355,6 +371,8 @@ struct Settle {
     traffic_end: f64,
     /// Whether to stop as soon as the run has settled (runs with faults).
     early: bool,
+    /// Whether to revalidate the stored chains at the end.
+    revalidate: bool,
 }
 
 /// What a finished run hands back.
@@ -366,6 +384,7 @@ struct Ended {
     until: f64,
     faults: vkm_node::FaultCounters,
     nodes: Vec<metrics::NodeEnd>,
+    chains_sound: Option<bool>,
 }
 
 /// What [`simulate`] needs from a driver once the run is over.
@@ -381,6 +400,11 @@ trait Outcome: Driver + Sized {
     /// Each security manager at the end.
     fn node_ends(&self) -> Vec<metrics::NodeEnd> {
         Vec::new()
+    }
+    /// Whether every running manager's stored chain revalidates from genesis (`None`:
+    /// no chains).
+    fn chains_sound(&self, _now: f64) -> Option<bool> {
+        None
     }
     /// What was recorded, or the failure that stopped the nodes.
     fn finish(self) -> Result<Metrics, SimError>;
@@ -398,6 +422,9 @@ impl Outcome for measured::Measured {
     }
     fn node_ends(&self) -> Vec<metrics::NodeEnd> {
         measured::Measured::node_ends(self)
+    }
+    fn chains_sound(&self, now: f64) -> Option<bool> {
+        measured::Measured::chains_sound(self, now)
     }
     fn finish(mut self) -> Result<Metrics, SimError> {
         match self.take_error() {
@@ -474,6 +501,11 @@ fn drive<D: Outcome>(
     let height = driver.height();
     let faults = driver.fault_counters();
     let nodes = driver.node_ends();
+    let chains_sound = if settle.revalidate {
+        driver.chains_sound(stopped)
+    } else {
+        None
+    };
     let mut metrics = driver.finish()?;
     metrics.crossings = generated;
     Ok(Ended {
@@ -483,5 +515,6 @@ fn drive<D: Outcome>(
         until: stopped,
         faults,
         nodes,
+        chains_sound,
     })
 }

@@ -141,6 +141,8 @@ pub struct Measured {
     verification: HashMap<BlockHash, (f64, u32)>,
     seed: u64,
     fault: FaultState,
+    /// Per node: since when a restarted manager catches up, and to which height.
+    catching_up: Vec<Option<(f64, u64)>>,
     /// Crossings admitted, by pseudonym and time, to tell a second admission.
     admitted_keys: std::collections::HashSet<(PseudonymId, u64)>,
     /// What the run recorded.
@@ -292,6 +294,7 @@ impl Measured {
                     carried: FaultCounters::default(),
                     restarts,
                 },
+                catching_up: vec![None; node_count],
                 admitted_keys: Default::default(),
                 metrics: Metrics::default(),
                 error: None,
@@ -340,6 +343,15 @@ impl Measured {
                 Node::Relay(_) => None,
             })
             .collect()
+    }
+
+    /// Whether every running manager's stored chain revalidates from genesis.
+    pub fn chains_sound(&self, now: f64) -> Option<bool> {
+        let now = timestamp(now + 3600.0);
+        Some(
+            self.managers()
+                .all(|sm| sm.ledger().revalidate(now).is_ok()),
+        )
     }
 
     /// Whether the run has settled: every crossing made so far admitted, and the
@@ -551,6 +563,12 @@ impl Measured {
             self.ahead.collect(job); // not taken: forgotten
         }
         let done = now + cost;
+        if let Some((since, target)) = self.catching_up[node]
+            && sm.ledger().height() >= target
+        {
+            self.catching_up[node] = None;
+            self.metrics.catch_ups_s.push(done - since);
+        }
         if let Some(hash) = received {
             let entry = self.verification.entry(hash).or_default();
             entry.0 += cost;
@@ -616,6 +634,8 @@ impl Measured {
         };
         let id = self.ids[node];
         let setup = |e: vkm_runtime::RuntimeError| SimError::Setup(e.to_string());
+        let target = self.managers().map(|sm| sm.ledger().height()).max();
+        self.catching_up[node] = target.map(|height| (now, height));
         let started = Instant::now();
         let mut sm = r
             .world

@@ -77,6 +77,9 @@ pub struct Metrics {
     pub rounds: u64,
     /// Admissions of a crossing already admitted (the protocol promises none).
     pub admitted_duplicates: u64,
+    /// For each restart of a crashed manager, how long it took to reach the height the
+    /// others had when it came back, seconds.
+    pub catch_ups_s: Vec<f64>,
 }
 
 /// A security manager at the end of a run.
@@ -143,6 +146,12 @@ pub struct Summary {
     pub sync_requests: u64,
     /// Blocks connected from catching-up answers (measured mode).
     pub blocks_synced: u64,
+    /// The longest time a restarted manager took to reach the height the others had
+    /// when it came back, seconds (0 without crashes).
+    pub catch_up_s_max: f64,
+    /// Whether every running manager's stored chain revalidated from genesis at the end
+    /// (only when asked for: `Options::revalidate`).
+    pub chains_revalidated: Option<bool>,
     /// Each security manager's height and tip at the end (measured mode, blockchain).
     pub nodes: Vec<NodeEnd>,
     /// Wall-clock time of the run, seconds.
