@@ -256,6 +256,38 @@ impl FaultArgs {
             || self.drain.is_some()
     }
 
+    /// The runtime's faults (for `vkm network run`), and the drain.
+    fn faults(&self) -> Result<(vkm_runtime::Faults, Option<std::time::Duration>), CliError> {
+        let invalid = |e: vkm_runtime::FaultError| CliError::Invalid(e.to_string());
+        let faults = vkm_runtime::Faults {
+            loss: self.loss,
+            duplicate: self.duplicate,
+            jitter_ms: self.jitter_ms,
+            partitions: self
+                .partition
+                .iter()
+                .map(|p| p.parse().map_err(invalid))
+                .collect::<Result<_, _>>()?,
+            crashes: self
+                .crash
+                .iter()
+                .map(|c| c.parse().map_err(invalid))
+                .collect::<Result<_, _>>()?,
+        };
+        let drain = match self.drain {
+            Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
+                Some(std::time::Duration::from_secs_f64(s))
+            }
+            Some(s) => {
+                return Err(CliError::Invalid(format!(
+                    "--drain {s}: must be 0..=86400 seconds"
+                )));
+            }
+            None => None,
+        };
+        Ok((faults, drain))
+    }
+
     /// The scenario's form (the same keys as in a TOML scenario).
     fn spec(&self) -> vkm_sim::scenario::FaultSpec {
         vkm_sim::scenario::FaultSpec {

@@ -9,7 +9,7 @@ use serde_json::json;
 use vkm_period::{CollectionPeriod, Grid};
 use vkm_runtime::network::{NetworkConfig, Structure, run};
 
-use crate::{CliError, LinkArgs, print_json, progress_bar};
+use crate::{CliError, FaultArgs, LinkArgs, print_json, progress_bar};
 
 /// Structures on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,6 +52,8 @@ pub struct RunArgs {
     events: Option<PathBuf>,
     #[command(flatten)]
     link: LinkArgs,
+    #[command(flatten)]
+    faults: FaultArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -98,6 +100,12 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
     }
     let period = CollectionPeriod::new(args.period)
         .map_err(|e| CliError::Invalid(format!("--period: {e}")))?;
+    let (faults, drain) = args.faults.faults()?;
+    if !faults.is_none() && matches!(args.structure, StructureArg::Traditional) {
+        return Err(CliError::Invalid(
+            "faults apply to the blockchain structure".into(),
+        ));
+    }
     let temp =
         std::env::temp_dir().join(format!("vkm-network-{}-{}", std::process::id(), args.seed));
     let db_dir = args.db.clone().unwrap_or_else(|| temp.clone());
@@ -116,6 +124,8 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         backoff_ms: args.link.backoff_ms,
         propagation_ms: args.link.propagation_ms,
         events: args.events.clone(),
+        faults,
+        drain,
     };
     let bar = progress_bar(1000, "network run");
     let result = run(&config, &mut |f| bar.set_position((f * 1000.0) as u64));
@@ -131,6 +141,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             json!({
                 "id": n.id, "crossings": n.crossings, "admitted": n.admitted, "blocks_mined": n.blocks_mined,
                 "refused": n.refused, "busy_s": n.busy_s, "cpu_share": n.cpu_share, "backlog_s": n.backlog_s,
+                "up": n.up, "height": n.height, "tip": n.tip.map(|t| t.to_string()),
                 "rekeys": n.rekeys, "wrapped_keys": n.wrapped_keys,
             })
         })
@@ -148,6 +159,15 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             "admitted": report.admitted,
             "not_admitted": report.not_admitted,
             "saturated": report.saturated,
+            "admitted_unique": report.admitted_unique,
+            "admitted_duplicates": report.admitted_duplicates,
+            "lost": report.not_admitted,
+            "rebroadcasts": report.fault_counters.rebroadcasts,
+            "sync_requests": report.fault_counters.sync_requests,
+            "blocks_synced": report.fault_counters.blocks_synced,
+            "nodes": report.nodes.iter().filter(|n| n.height.is_some() || !n.up).map(|n| json!({
+                "id": n.id, "up": n.up, "height": n.height, "tip": n.tip.map(|t| t.to_string()),
+            })).collect::<Vec<_>>(),
             "blocks": report.blocks,
             "transactions": report.transactions,
             "orphans": report.orphans,

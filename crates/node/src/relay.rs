@@ -103,6 +103,7 @@ impl RelayNode {
                         vehicle,
                         crossed_at: msg.timestamp,
                         admitted_at: now,
+                        txid: None,
                     })
                 })
             }

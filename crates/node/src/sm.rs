@@ -102,6 +102,9 @@ pub struct Admission {
     pub crossed_at: Timestamp,
     /// When its keys were admitted here.
     pub admitted_at: Timestamp,
+    /// The key transfer that carried them (the chain's; `None` in the traditional
+    /// structure): a transfer is admitted once.
+    pub txid: Option<Txid>,
 }
 
 /// What a security manager asks its runtime to do.
@@ -1020,6 +1023,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                             vehicle,
                             crossed_at: t.timestamp,
                             admitted_at: now,
+                            txid: Some(*txid),
                         }));
                     }
                     Err(error) => {

@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use vkm_block::{Block, BlockHash, MemberId, Timestamp};
+use vkm_block::{Block, BlockHash, MemberId, Timestamp, Txid};
+use vkm_ledger::Ledger;
 use vkm_node::relay::RelayEvent;
 use vkm_node::sm::{
-    Admission, Event, Message, NodeConfig, NodeError, Refusal, SecurityManager, Timer,
+    Admission, Event, FaultCounters, Message, NodeConfig, NodeError, Refusal, SecurityManager,
+    Timer,
 };
 use vkm_period::{CollectionPeriod, CrossingEvents, FixedPolicy, Grid};
 use vkm_pow::{Miner, MiningOutcome};
@@ -27,6 +29,7 @@ use vkm_transfer::traditional::RelayMessage;
 use vkm_transfer::transfer::TransferError;
 
 use crate::effects::{ManagerEffects, RelayEffects, apply, apply_relay};
+use crate::faults::Faults;
 use crate::world::{Store, World, WorldConfig, seeds};
 use crate::{RuntimeError, message_delay_s};
 
@@ -64,6 +67,12 @@ pub struct NetworkConfig {
     pub propagation_ms: f64,
     /// Append one JSON line per committed block here.
     pub events: Option<PathBuf>,
+    /// Lost, duplicated and late messages, partitions and crashes (none by default).
+    pub faults: Faults,
+    /// After the traffic, go on until every crossing is admitted or this long went by
+    /// (default: two periods and a second without faults; with faults, 30 s after the last
+    /// fault ends).
+    pub drain: Option<Duration>,
 }
 
 /// Percentiles of the key-delivery delay, ms.
@@ -100,6 +109,12 @@ pub struct NodeStats {
     /// How long after the end of the run it was still working through inputs queued
     /// before the end, seconds: its backlog.
     pub backlog_s: f64,
+    /// Whether it was running at the end (not crashed).
+    pub up: bool,
+    /// Height of its best chain at the end (security managers that are up).
+    pub height: Option<u64>,
+    /// Its tip at the end (security managers that are up).
+    pub tip: Option<BlockHash>,
     /// Group rekeys of its domain.
     pub rekeys: u64,
     /// Keys wrapped by those rekeys.
@@ -123,6 +138,12 @@ pub struct NetworkReport {
     pub admitted: u64,
     /// Crossings whose vehicle was not admitted.
     pub not_admitted: u64,
+    /// Distinct key transfers admitted at their destination.
+    pub admitted_unique: u64,
+    /// Admissions of a key transfer already admitted (the protocol promises none).
+    pub admitted_duplicates: u64,
+    /// What the security managers did against faults, crashed instances included.
+    pub fault_counters: FaultCounters,
     /// The run was overloaded: a node was still working through inputs queued before the
     /// end for longer than a collection period (and at least a second) after it. The
     /// delays describe only the vehicles admitted.
@@ -157,6 +178,9 @@ pub enum NetworkError {
         #[source]
         source: Box<RuntimeError>,
     },
+    /// The faults asked for cannot be injected.
+    #[error(transparent)]
+    Faults(#[from] crate::faults::FaultError),
     /// A file could not be created or written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -187,6 +211,10 @@ impl Clock {
 enum Envelope {
     Chain(Event),
     Relay(RelayEvent),
+    /// The security manager crashes: it loses what it holds in memory.
+    Crash,
+    /// The security manager restarts from its store.
+    Restart,
     Stop,
 }
 
@@ -230,6 +258,11 @@ fn scheduler(inbox: Receiver<Scheduled>, nodes: Vec<Sender<Envelope>>) {
 struct Shared {
     delays: Mutex<Vec<f64>>,
     events: Mutex<Option<std::fs::File>>,
+    /// Key transfers admitted, to tell a second admission.
+    admitted: Mutex<std::collections::HashSet<Txid>>,
+    /// Each security manager's tip as last committed (`None` while it is down).
+    tips: Mutex<Vec<Option<BlockHash>>>,
+    duplicates: AtomicU64,
 }
 
 struct NodeCounters {
@@ -297,19 +330,32 @@ struct ManagerThread<'a> {
     counters: &'a NodeCounters,
     shared: &'a Shared,
     index_of: &'a HashMap<MemberId, usize>,
+    /// Every node's id, by index.
+    ids: &'a [MemberId],
+    /// Which messages are lost, duplicated or late.
+    fault_rng: StdRng,
     /// Whether the event handled was this manager's own solved block.
     own_block: bool,
 }
 
 impl ManagerThread<'_> {
-    /// Schedules `message` to reach the node at `peer` after a link delay.
+    /// Schedules `message` to reach the node at `peer` after a link delay, as the run's
+    /// faults let it (lost, once, or twice, each copy perhaps late).
     fn deliver(&mut self, peer: usize, message: Message) {
         let at = Instant::now() + message_delay(self.rng, self.config);
-        let envelope = Envelope::Chain(Event::Received {
-            from: self.id,
-            message,
-        });
-        let _ = self.schedule.send((at, peer, envelope));
+        let elapsed = self.clock.start.elapsed().as_secs_f64();
+        let copies =
+            self.config
+                .faults
+                .copies(&mut self.fault_rng, self.id, self.ids[peer], elapsed);
+        for extra in copies.delays() {
+            let envelope = Envelope::Chain(Event::Received {
+                from: self.id,
+                message: message.clone(),
+            });
+            let at = at + Duration::from_secs_f64(*extra);
+            let _ = self.schedule.send((at, peer, envelope));
+        }
     }
 }
 
@@ -358,6 +404,9 @@ impl ManagerEffects for ManagerThread<'_> {
         if std::mem::take(&mut self.own_block) {
             self.counters.mined.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(tip) = lock(&self.shared.tips).get_mut(self.index) {
+            *tip = Some(hash);
+        }
         if let Some(file) = lock(&self.shared.events).as_mut() {
             let _ = writeln!(
                 file,
@@ -400,11 +449,26 @@ impl RelayEffects for RelayThread<'_> {
     }
 }
 
+/// The sum of two managers' fault counters.
+fn add_counters(a: FaultCounters, b: FaultCounters) -> FaultCounters {
+    FaultCounters {
+        rebroadcasts: a.rebroadcasts + b.rebroadcasts,
+        sync_requests: a.sync_requests + b.sync_requests,
+        blocks_synced: a.blocks_synced + b.blocks_synced,
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn record_admission(counters: &NodeCounters, shared: &Shared, admission: &Admission) {
+    if let Some(txid) = admission.txid
+        && !lock(&shared.admitted).insert(txid)
+    {
+        shared.duplicates.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     counters.admitted.fetch_add(1, Ordering::Relaxed);
     let delay = admission
         .admitted_at
@@ -457,6 +521,16 @@ pub fn run(
     if config.structure == Structure::Traditional {
         node_ids.extend(world.central_managers());
     }
+    config
+        .faults
+        .validate(&world.security_managers())
+        .map_err(NetworkError::Faults)?;
+    let world = Arc::new(world);
+    *lock(&shared.tips) = world
+        .security_managers()
+        .iter()
+        .map(|_| Some(world.genesis().block_hash()))
+        .collect();
     let index_of: HashMap<MemberId, usize> = node_ids
         .iter()
         .enumerate()
@@ -470,7 +544,6 @@ pub fn run(
     let counters: Vec<Arc<NodeCounters>> = node_ids.iter().map(|_| NodeCounters::new()).collect();
 
     let mut chain_threads = Vec::new();
-    let mut store_paths = Vec::new();
     let mut relay_threads = Vec::new();
     let mut miners = Vec::new();
     let mut aborts = Vec::new();
@@ -501,7 +574,6 @@ pub fn run(
                         path: path.clone(),
                         source: Box::new(e),
                     })?;
-                store_paths.push(path);
                 // The mining worker: one thread, abortable.
                 let abort = Arc::new(AtomicBool::new(false));
                 aborts.push(abort.clone());
@@ -524,8 +596,11 @@ pub fn run(
                     }
                 }));
                 let index_of = index_of.clone();
+                let ids = node_ids.clone();
+                let world = world.clone();
+                let restart_path = path.clone();
                 chain_threads.push(std::thread::spawn(
-                    move || -> Result<SecurityManager, NodeError> {
+                    move || -> Result<(Option<SecurityManager>, FaultCounters), NetworkError> {
                         let mut effects = ManagerThread {
                             index,
                             id,
@@ -539,9 +614,22 @@ pub fn run(
                             counters: &counters,
                             shared: &shared,
                             index_of: &index_of,
+                            ids: &ids,
+                            fault_rng: StdRng::seed_from_u64(
+                                seeds::faults(config.seed) ^ u64::from(id.0),
+                            ),
                             own_block: false,
                         };
+                        let store_error = |source: RuntimeError| NetworkError::Store {
+                            path: restart_path.clone(),
+                            source: Box::new(source),
+                        };
                         apply(sm.start(clock.now()), &mut effects);
+                        let mut sm = Some(sm);
+                        // Counters of instances that crashed, and the crossings that wait
+                        // at the RSUs while the manager is down.
+                        let mut carried = FaultCounters::default();
+                        let mut held = Vec::new();
                         loop {
                             let event = match receiver.recv() {
                                 Ok(Envelope::Chain(event)) => event,
@@ -549,20 +637,70 @@ pub fn run(
                                     counters.stopped(clock.start);
                                     break;
                                 }
+                                Ok(Envelope::Crash) => {
+                                    // Everything in memory is gone; the store is closed.
+                                    if let Some(crashed) = sm.take() {
+                                        carried = add_counters(carried, crashed.fault_counters());
+                                    }
+                                    lock(&shared.tips)[index] = None;
+                                    abort.store(true, Ordering::Relaxed);
+                                    continue;
+                                }
+                                Ok(Envelope::Restart) => {
+                                    let started = Instant::now();
+                                    let mut restarted = world
+                                        .manager(
+                                            id,
+                                            &Store::File(restart_path.clone()),
+                                            Box::new(FixedPolicy(config.period)),
+                                            config.period,
+                                            node_config,
+                                        )
+                                        .map_err(store_error)?;
+                                    let mut actions = restarted.start(clock.now());
+                                    for event in held.drain(..) {
+                                        actions.extend(
+                                            restarted
+                                                .handle(event, clock.now())
+                                                .map_err(|e| store_error(e.into()))?,
+                                        );
+                                    }
+                                    counters.busy_ns.fetch_add(
+                                        started.elapsed().as_nanos() as u64,
+                                        Ordering::Relaxed,
+                                    );
+                                    lock(&shared.tips)[index] = Some(restarted.ledger().tip());
+                                    apply(actions, &mut effects);
+                                    sm = Some(restarted);
+                                    continue;
+                                }
                                 Ok(Envelope::Relay(_)) => continue,
+                            };
+                            let Some(running) = sm.as_mut() else {
+                                // Down: crossings wait at the RSUs, the rest is lost.
+                                if matches!(event, Event::Crossing { .. }) {
+                                    counters.crossings.fetch_add(1, Ordering::Relaxed);
+                                    held.push(event);
+                                }
+                                continue;
                             };
                             if matches!(event, Event::Crossing { .. }) {
                                 counters.crossings.fetch_add(1, Ordering::Relaxed);
                             }
                             effects.own_block = matches!(event, Event::Mined(_));
                             let started = Instant::now();
-                            let actions = sm.handle(event, clock.now())?;
+                            let actions = running
+                                .handle(event, clock.now())
+                                .map_err(|e| store_error(e.into()))?;
                             counters
                                 .busy_ns
                                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                             apply(actions, &mut effects);
                         }
-                        Ok(sm)
+                        let total = sm
+                            .as_ref()
+                            .map_or(carried, |sm| add_counters(carried, sm.fault_counters()));
+                        Ok((sm, total))
                     },
                 ));
             }
@@ -585,7 +723,8 @@ pub fn run(
                                 counters.stopped(clock.start);
                                 break;
                             }
-                            Envelope::Chain(_) => continue,
+                            // Crashes are injected into security managers only.
+                            Envelope::Chain(_) | Envelope::Crash | Envelope::Restart => continue,
                         };
                         if matches!(event, RelayEvent::Crossing { .. }) {
                             counters.crossings.fetch_add(1, Ordering::Relaxed);
@@ -598,6 +737,17 @@ pub fn run(
                         apply_relay(actions, &mut effects);
                     }
                 }));
+            }
+        }
+    }
+    // Crashes and restarts, through the scheduler like every timed delivery.
+    if config.structure == Structure::Blockchain {
+        for (sm, down, up) in config.faults.crash_windows() {
+            if let Some(&node) = index_of.get(&sm) {
+                for (at, envelope) in [(down, Envelope::Crash), (up, Envelope::Restart)] {
+                    let at = clock.start + Duration::from_secs_f64(at);
+                    let _ = schedule.send((at, node, envelope));
+                }
             }
         }
     }
@@ -647,8 +797,27 @@ pub fn run(
         std::thread::sleep(config.duration);
     }
     progress(1.0);
-    // Let transfers in flight arrive: two periods and a second.
-    std::thread::sleep(Duration::from_secs_f64(2.0 * config.period.seconds() + 1.0));
+    // Let transfers in flight arrive: two periods and a second; with faults (or a drain
+    // asked for), until every crossing is admitted or the drain is over.
+    let settle = Duration::from_secs_f64(2.0 * config.period.seconds() + 1.0);
+    if config.faults.is_none() && config.drain.is_none() {
+        std::thread::sleep(settle);
+    } else {
+        let after_faults = (config.faults.last_end_s() - traffic_end).max(0.0) + 30.0;
+        let drain = config
+            .drain
+            .unwrap_or_else(|| settle + Duration::from_secs_f64(after_faults));
+        let deadline = Instant::now() + drain;
+        let settled = || {
+            let tips = lock(&shared.tips);
+            let mut up = tips.iter().flatten();
+            let first = up.next();
+            lock(&shared.admitted).len() as u64 >= crossings && up.all(|t| Some(t) == first)
+        };
+        while Instant::now() < deadline && !settled() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     let seconds = clock.start.elapsed().as_secs_f64();
     // Busy time within the run; what a node does after it is work it had queued.
     let busy_in_run: Vec<u64> = counters
@@ -660,12 +829,14 @@ pub fn run(
     }
 
     let mut sms = Vec::new();
-    for (handle, path) in chain_threads.into_iter().zip(store_paths) {
+    let mut fault_counters = FaultCounters::default();
+    for handle in chain_threads {
         match handle.join() {
-            Ok(result) => sms.push(result.map_err(|e| NetworkError::Store {
-                path,
-                source: Box::new(e.into()),
-            })?),
+            Ok(result) => {
+                let (sm, counters) = result?;
+                fault_counters = add_counters(fault_counters, counters);
+                sms.push(sm);
+            }
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -685,6 +856,7 @@ pub fn run(
     }
     let _ = scheduler_thread.join();
 
+    let duplicates = shared.duplicates.load(Ordering::Relaxed);
     let mut delays = Arc::try_unwrap(shared)
         .map(|s| s.delays.into_inner().unwrap_or_else(|e| e.into_inner()))
         .unwrap_or_default();
@@ -693,10 +865,16 @@ pub fn run(
         .iter()
         .zip(&counters)
         .zip(&busy_in_run)
-        .map(|((id, c), busy_in_run)| {
+        .enumerate()
+        .map(|(index, ((id, c), busy_in_run))| {
             let busy_s = c.busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
             let stopped_s = c.stopped_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            let sm = sms.get(index);
+            let ledger = sm.and_then(Option::as_ref).map(SecurityManager::ledger);
             NodeStats {
+                up: sm.is_none_or(Option::is_some),
+                height: ledger.map(Ledger::height),
+                tip: ledger.map(Ledger::tip),
                 id: id.0,
                 crossings: c.crossings.load(Ordering::Relaxed),
                 admitted: c.admitted.load(Ordering::Relaxed),
@@ -710,7 +888,7 @@ pub fn run(
             }
         })
         .collect();
-    let (blocks, transactions) = match sms.first() {
+    let (blocks, transactions) = match sms.iter().flatten().next() {
         Some(sm) => {
             let ledger = sm.ledger();
             let mut transactions = 0u64;
@@ -729,10 +907,13 @@ pub fn run(
         blocks,
         transactions,
         orphans: mined.saturating_sub(blocks),
-        reorgs: sms.iter().map(|sm| sm.ledger().reorgs()).sum(),
+        reorgs: sms.iter().flatten().map(|sm| sm.ledger().reorgs()).sum(),
         crossings,
         admitted,
         not_admitted: crossings.saturating_sub(admitted),
+        admitted_unique: admitted,
+        admitted_duplicates: duplicates,
+        fault_counters,
         saturated: nodes
             .iter()
             .any(|n| n.backlog_s > config.period.seconds().max(1.0)),
