@@ -15,8 +15,8 @@ use vkm_block::{
 
 use crate::registry::Registry;
 use crate::store::{
-    BLOCKS, MAIN, META, Meta, OUTBOX, REGISTRY, SEQUENCES, SpentOutputs, TRANSFERS, TXS, UNDO,
-    UTXOS, UTXOS_BY_SCRIPT, block_work,
+    ADMITTED, BLOCKS, MAIN, META, Meta, OUTBOX, REGISTRY, SEQUENCES, SpentOutputs, TRANSFERS, TXS,
+    UNDO, UTXOS, UTXOS_BY_SCRIPT, block_work,
 };
 use crate::validate::{
     BlockError, Context, RuleSet, ValidatedBlock, check_context_free, created_outputs, validate,
@@ -920,6 +920,40 @@ impl Ledger {
                 ));
             }
             out.push((txid, tx));
+        }
+        Ok(out)
+    }
+
+    /// Records, durably and in one commit, that these key transfers' vehicles were
+    /// admitted here.
+    pub fn record_admitted(&mut self, txids: &[Txid]) -> Result<(), LedgerError> {
+        if txids.is_empty() {
+            return Ok(());
+        }
+        let Store::Writable(db) = &self.db else {
+            return Err(LedgerError::ReadOnly);
+        };
+        let wtxn = db.begin_write().map_err(storage)?;
+        {
+            let mut table = wtxn.open_table(ADMITTED).map_err(storage)?;
+            for txid in txids {
+                table.insert(txid.0, ()).map_err(storage)?;
+            }
+        }
+        wtxn.commit().map_err(storage)
+    }
+
+    /// The key transfers recorded as admitted ([`Ledger::record_admitted`]).
+    pub fn admitted(&self) -> Result<Vec<Txid>, LedgerError> {
+        let read = self.db.begin_read()?;
+        let table = match read.open_table(ADMITTED) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            out.push(Txid(entry.map_err(storage)?.0.value()));
         }
         Ok(out)
     }

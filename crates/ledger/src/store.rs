@@ -32,6 +32,11 @@ pub(crate) const UNDO: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("
 /// transaction. Not derived from the blocks: what a manager made survives its crash.
 pub(crate) const OUTBOX: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("outbox");
 
+/// Key transfers whose vehicle this security manager admitted: txid -> nothing. With the
+/// transfers on its best chain, what a restarted manager must not admit again (a transfer
+/// admitted and then reorganised out is on no chain for a while).
+pub(crate) const ADMITTED: TableDefinition<[u8; 32], ()> = TableDefinition::new("admitted");
+
 /// The outputs a block spent, as stored for disconnecting it.
 pub(crate) struct SpentOutputs(pub Vec<vkm_block::TxOut>);
 

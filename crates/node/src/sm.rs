@@ -53,6 +53,24 @@ pub enum Message {
     Blocks(Vec<Block>),
 }
 
+impl Message {
+    /// The size of its payload in vkm's canonical encoding (transactions and blocks as
+    /// they are encoded in blocks, a tip as its height and hash, a locator as its hashes)
+    /// plus a one-byte kind: what the message costs on a link, before any transport
+    /// framing.
+    pub fn encoded_len(&self) -> usize {
+        use vkm_block::Encode;
+        1 + match self {
+            Self::Transaction(tx) => Transaction::KeyTransfer(tx.clone()).encoded_len(),
+            Self::Value(tx) => Transaction::Value(tx.clone()).encoded_len(),
+            Self::Block(block) => block.encoded_len(),
+            Self::Tip { .. } => 8 + 32,
+            Self::GetBlocks { locator } => 4 + 32 * locator.len(),
+            Self::Blocks(blocks) => 4 + blocks.iter().map(Encode::encoded_len).sum::<usize>(),
+        }
+    }
+}
+
 /// Most locator hashes read from a [`Message::GetBlocks`].
 pub const MAX_LOCATOR: usize = 64;
 
@@ -376,10 +394,11 @@ pub struct SecurityManager<G = Lkh> {
     rng: StdRng,
 }
 
-/// The transfers to `me` on `ledger`'s best chain: admitted before (a manager restarted
-/// from its store admits none of them again, also when a reorganisation reconnects them).
-fn admitted_on_chain(ledger: &Ledger, me: MemberId) -> Result<HashSet<Txid>, NodeError> {
-    let mut admitted = HashSet::new();
+/// The transfers this manager admitted before: those recorded in its store, and those to
+/// it on its best chain (a manager restarted from its store admits none of them again,
+/// also when a reorganisation reconnects them).
+fn admitted_before(ledger: &Ledger, me: MemberId) -> Result<HashSet<Txid>, NodeError> {
+    let mut admitted: HashSet<Txid> = ledger.admitted()?.into_iter().collect();
     for height in 1..=ledger.height() {
         if let Some(block) = ledger.block_at(height)? {
             for (tx, txid) in block.transactions.iter().zip(block.txids()) {
@@ -419,7 +438,7 @@ impl SecurityManager<Lkh> {
         let next_sequence = ledger.last_sequence(id)?.map_or(0, |s| s + 1);
         let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(id.0));
         let group = Lkh::new(vkm_rekey::lkh::DEFAULT_ARITY, &mut rng);
-        let admitted = admitted_on_chain(&ledger, id)?;
+        let admitted = admitted_before(&ledger, id)?;
         // What it made before a crash and no block buries deep enough yet.
         let mut own = std::collections::HashMap::new();
         let mut mempool = Mempool::default();
@@ -783,7 +802,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
     ) -> Result<Option<Accepted>, NodeError> {
         match self.chain.ledger.accept(block, now) {
             Ok(Accepted::Connected(update)) => {
-                self.apply(update, now, actions);
+                self.apply(update, now, actions)?;
                 Ok(Some(Accepted::Connected(ChainUpdate::default())))
             }
             Ok(other) => Ok(Some(other)),
@@ -974,7 +993,12 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
     }
 
     /// Mempool and admissions follow the best chain.
-    fn apply(&mut self, update: ChainUpdate, now: Timestamp, actions: &mut Vec<Action>) {
+    fn apply(
+        &mut self,
+        update: ChainUpdate,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), NodeError> {
         if self.schedule.chain_moved() {
             actions.push(Action::AbortMining);
         }
@@ -1000,6 +1024,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             }
         }
         let directory = chain.rules.cache().directory(chain.ledger.registry());
+        let mut newly_admitted = Vec::new();
         for validated in &update.connected {
             for (tx, txid) in validated.block().transactions.iter().zip(validated.txids()) {
                 chain.mempool.remove(txid);
@@ -1013,6 +1038,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 if t.destination != self.id || !self.admitted.insert(*txid) {
                     continue;
                 }
+                newly_admitted.push(*txid);
                 match chain.rules.admit(t, &self.keys, self.id, &directory, now) {
                     Ok(vehicle) => {
                         self.group.join(
@@ -1036,6 +1062,8 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 hash: validated.hash(),
             });
         }
+        // Durable before the rekey goes out: a restarted manager admits none of them again.
+        chain.ledger.record_admitted(&newly_admitted)?;
         // Transfers of this manager that a reorganisation dropped go out again at once.
         for txid in dropped {
             if let Some(own) = self.own.get_mut(&txid)
@@ -1051,5 +1079,6 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             Some(Err(e)) => actions.push(Action::Refused(Refusal::Rekey(e))),
             None => {}
         }
+        Ok(())
     }
 }

@@ -355,6 +355,8 @@ pub fn simulate_with(
         sync_requests: counters.sync_requests,
         blocks_synced: counters.blocks_synced,
         catch_up_s_max: metrics.catch_ups_s.iter().copied().fold(0.0, f64::max),
+        messages: metrics.messages,
+        message_bytes: metrics.message_bytes,
         chains_revalidated: chains_sound,
         nodes: node_ends,
         wall_seconds,

@@ -840,6 +840,8 @@ impl ManagerEffects for ManagerStep<'_> {
         // Checks run ahead are queued in the order the peers will need them.
         arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
         let from = sim.ids[node];
+        sim.metrics.messages += arrivals.len() as u64;
+        sim.metrics.message_bytes += (arrivals.len() * msg.encoded_len()) as u64;
         for (at, peer, first_copy) in arrivals {
             let event = Event::Received {
                 from,
@@ -865,6 +867,8 @@ impl ManagerEffects for ManagerStep<'_> {
         let sim = &mut *self.sim;
         if let Some(&peer) = sim.index_of.get(&to) {
             let (at, copies) = sim.arrivals(self.node, peer, self.now, self.done);
+            sim.metrics.messages += copies as u64;
+            sim.metrics.message_bytes += (copies * message.encoded_len()) as u64;
             for at in &at[..copies] {
                 self.out.push(Arrival {
                     at: *at,

@@ -80,6 +80,10 @@ pub struct Metrics {
     /// For each restart of a crashed manager, how long it took to reach the height the
     /// others had when it came back, seconds.
     pub catch_ups_s: Vec<f64>,
+    /// Messages between security managers that arrived (duplicates included).
+    pub messages: u64,
+    /// Their bytes ([`vkm_node::Message::encoded_len`]).
+    pub message_bytes: u64,
 }
 
 /// A security manager at the end of a run.
@@ -149,6 +153,11 @@ pub struct Summary {
     /// The longest time a restarted manager took to reach the height the others had
     /// when it came back, seconds (0 without crashes).
     pub catch_up_s_max: f64,
+    /// Messages between security managers delivered (measured mode; duplicates
+    /// included, lost ones not).
+    pub messages: u64,
+    /// Their bytes in vkm's canonical encoding, before transport framing.
+    pub message_bytes: u64,
     /// Whether every running manager's stored chain revalidated from genesis at the end
     /// (only when asked for: `Options::revalidate`).
     pub chains_revalidated: Option<bool>,
