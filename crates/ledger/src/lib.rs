@@ -54,5 +54,5 @@ pub use registry::Registry;
 pub use rules::{RuleError, SignatureCheck, TransactionRules, TxContext};
 pub use validate::{
     BlockError, Context, MAX_FUTURE_MS, RuleSet, ValidatedBlock, check_context_free, check_spend,
-    is_unspendable, validate,
+    is_unspendable, registry_authorized, validate,
 };

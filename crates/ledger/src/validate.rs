@@ -254,6 +254,23 @@ pub fn check_context_free(
     Ok((hash, txids))
 }
 
+/// Whether a registry transaction is signed by a central manager of `registry` (what
+/// every registry transaction after genesis must be).
+pub fn registry_authorized(
+    tx: &vkm_block::RegistryTx,
+    registry: &Registry,
+    signatures: &dyn SignatureCheck,
+) -> bool {
+    tx.authorization.as_ref().is_some_and(|auth| {
+        registry
+            .get(auth.signer)
+            .filter(|m| m.role == Role::CentralManager)
+            .is_some_and(|cm| {
+                signatures.verify(cm, &tx.signing_preimage(auth.signer), &auth.signature)
+            })
+    })
+}
+
 /// The full pipeline: context-free checks, link and time after the parent, the miner,
 /// sequence numbers, registry authorizations, and every transaction under its kind's rules.
 pub fn validate(
@@ -298,19 +315,7 @@ pub fn validate(
                 }
             }
             Transaction::Registry(r) => {
-                let authorized = r.authorization.as_ref().is_some_and(|auth| {
-                    ctx.registry
-                        .get(auth.signer)
-                        .filter(|m| m.role == Role::CentralManager)
-                        .is_some_and(|cm| {
-                            rules.signatures.verify(
-                                cm,
-                                &r.signing_preimage(auth.signer),
-                                &auth.signature,
-                            )
-                        })
-                });
-                if !authorized {
+                if !registry_authorized(r, ctx.registry, rules.signatures.as_ref()) {
                     return Err(BlockError::UnauthorizedRegistry(index));
                 }
                 continue;

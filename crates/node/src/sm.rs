@@ -6,11 +6,13 @@ use std::collections::HashSet;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{
-    Block, BlockHash, BlockHeader, KeyTransferTx, MemberId, Timestamp, Transaction, Txid, ValueTx,
+    Block, BlockHash, BlockHeader, KeyTransferTx, MemberId, RegistryTx, Timestamp, Transaction,
+    Txid, ValueTx,
 };
 use vkm_coins::check_scripts;
 use vkm_ledger::{
     Accepted, BlockError, ChainUpdate, Ledger, LedgerError, RuleError, TxContext, check_spend,
+    registry_authorized,
 };
 use vkm_period::{CollectionPeriod, PeriodPolicy};
 use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, RekeyError};
@@ -33,6 +35,9 @@ pub enum Message {
     Value(ValueTx),
     /// A mined block.
     Block(Block),
+    /// A registry transaction from a central manager (registering a member, revoking a
+    /// member or a certificate): checked, collected and mined like a transfer.
+    Registry(RegistryTx),
     /// The sender's best chain: sent when it changed, and now and then, so that a manager
     /// that missed a block notices and asks for it.
     Tip {
@@ -64,6 +69,7 @@ impl Message {
             Self::Transaction(tx) => Transaction::KeyTransfer(tx.clone()).encoded_len(),
             Self::Value(tx) => Transaction::Value(tx.clone()).encoded_len(),
             Self::Block(block) => block.encoded_len(),
+            Self::Registry(tx) => Transaction::Registry(tx.clone()).encoded_len(),
             Self::Tip { .. } => 8 + 32,
             Self::GetBlocks { locator } => 4 + 32 * locator.len(),
             Self::Blocks(blocks) => 4 + blocks.iter().map(Encode::encoded_len).sum::<usize>(),
@@ -206,6 +212,9 @@ pub enum Refusal {
         /// Why.
         error: ValueRefusal,
     },
+    /// A registry transaction is not signed by a registered central manager.
+    #[error("registry transaction {0}: not authorised by a registered central manager")]
+    Registry(Txid),
     /// A block failed validation.
     #[error("block {hash}: {error}")]
     InvalidBlock {
@@ -586,6 +595,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             Event::Received { from, message } => match message {
                 Message::Transaction(tx) => self.on_transaction(tx, &mut actions)?,
                 Message::Value(tx) => self.on_value(tx, &mut actions)?,
+                Message::Registry(tx) => self.on_registry(tx, &mut actions)?,
                 Message::Block(block) => {
                     if let Some(Accepted::Orphan(_)) = self.on_block(block, now, &mut actions)? {
                         // Its parent is missing: ask the peer that has it.
@@ -635,6 +645,12 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             actions.push(Action::Refused(Refusal::UnknownDestination(destination)));
             return Ok(());
         };
+        // A vehicle the chain revoked moves no further.
+        if directory.is_revoked(&vehicle.certificate.id()) {
+            let error = vkm_transfer::certificate::CertificateError::Revoked.into();
+            actions.push(Action::Refused(Refusal::Build(error)));
+            return Ok(());
+        }
         match build_key_transfer(
             &self.keys,
             self.id,
@@ -721,6 +737,29 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             txid,
             error: refused,
         }));
+        Ok(())
+    }
+
+    /// A registry transaction: collected (and passed on to the peers) when a registered
+    /// central manager signed it.
+    fn on_registry(&mut self, tx: RegistryTx, actions: &mut Vec<Action>) -> Result<(), NodeError> {
+        let wrapped = Transaction::Registry(tx);
+        let txid = wrapped.txid();
+        if self.chain.knows(&txid)? {
+            return Ok(());
+        }
+        let Transaction::Registry(tx) = &wrapped else {
+            return Ok(());
+        };
+        let chain = &mut self.chain;
+        if !registry_authorized(tx, chain.ledger.registry(), &chain.rules) {
+            actions.push(Action::Refused(Refusal::Registry(txid)));
+            return Ok(());
+        }
+        if chain.mempool.insert(txid, wrapped.clone()) {
+            self.schedule.collect();
+            actions.push(Action::Broadcast(Message::Registry(tx.clone())));
+        }
         Ok(())
     }
 

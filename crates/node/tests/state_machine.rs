@@ -3,8 +3,6 @@
 //! the same chain, and each vehicle is admitted once by its destination.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::AtomicBool;
 
 use rand::SeedableRng;
@@ -18,29 +16,11 @@ use vkm_transfer::keys::EncryptionScheme;
 use vkm_transfer::rules::KeyTransferRules;
 use vkm_transfer::scenario::Scenario;
 
+mod common;
+
+use common::Queue;
+
 const T0: u64 = 1_700_000_000_000;
-
-/// Events in virtual time, in order of time then insertion.
-#[derive(Default)]
-struct Queue {
-    order: BinaryHeap<Reverse<(u64, u64)>>,
-    payloads: HashMap<u64, (usize, Event)>,
-    next: u64,
-}
-
-impl Queue {
-    fn push(&mut self, at: u64, target: usize, event: Event) {
-        self.next += 1;
-        self.payloads.insert(self.next, (target, event));
-        self.order.push(Reverse((at, self.next)));
-    }
-
-    fn pop(&mut self) -> Option<(u64, usize, Event)> {
-        let Reverse((at, id)) = self.order.pop()?;
-        let (target, event) = self.payloads.remove(&id)?;
-        Some((at, target, event))
-    }
-}
 
 #[test]
 fn managers_agree_on_one_chain_and_admit_every_vehicle() {

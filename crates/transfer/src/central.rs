@@ -1,11 +1,14 @@
 //! The central manager's remaining roles (Lei et al. III.A.3): initial registration and
-//! pseudonym refresh (issuing a vehicle's pseudonym set), and revocation by chain look-up
-//! (a signed registry transaction naming certificates).
+//! pseudonym refresh (issuing a vehicle's pseudonym set), registering members (a signed
+//! registry transaction), and revocation by chain look-up (a signed registry transaction
+//! naming certificates).
 
 use p256::ecdsa::SigningKey;
 use p256::elliptic_curve::Generate;
 use rand::CryptoRng;
-use vkm_block::{Authorization, CertificateId, MemberId, RegistryAction, RegistryTx, Timestamp};
+use vkm_block::{
+    Authorization, CertificateId, Member, MemberId, RegistryAction, RegistryTx, Timestamp,
+};
 
 use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
 use crate::keys::MemberKeys;
@@ -54,6 +57,44 @@ pub fn issue_pseudonym_set<R: CryptoRng + ?Sized>(
         .collect()
 }
 
+/// A registration of `members` (a new security manager joining the network, say), signed
+/// by central manager `signer`, to be mined like any transaction: the members take part
+/// from the block that carries it on.
+pub fn registration(
+    signer: MemberId,
+    signer_keys: &MemberKeys,
+    members: &[Member],
+    now: Timestamp,
+) -> RegistryTx {
+    signed(
+        signer,
+        signer_keys,
+        members
+            .iter()
+            .cloned()
+            .map(RegistryAction::Register)
+            .collect(),
+        now,
+    )
+}
+
+/// A registry transaction of `actions`, signed by `signer`.
+fn signed(
+    signer: MemberId,
+    signer_keys: &MemberKeys,
+    actions: Vec<RegistryAction>,
+    now: Timestamp,
+) -> RegistryTx {
+    let mut tx = RegistryTx {
+        timestamp: now,
+        actions,
+        authorization: None,
+    };
+    let signature = sign(&signer_keys.signing, &tx.signing_preimage(signer));
+    tx.authorization = Some(Authorization { signer, signature });
+    tx
+}
+
 /// A revocation of `certificates` (one pseudonym, or a whole set), signed by central
 /// manager `signer`, to be mined like any transaction. Security managers refuse the
 /// revoked pseudonyms from the block that carries it on.
@@ -63,15 +104,13 @@ pub fn revocation(
     certificates: &[CertificateId],
     now: Timestamp,
 ) -> RegistryTx {
-    let mut tx = RegistryTx {
-        timestamp: now,
-        actions: certificates
+    signed(
+        signer,
+        signer_keys,
+        certificates
             .iter()
             .map(|c| RegistryAction::RevokeCertificate(*c))
             .collect(),
-        authorization: None,
-    };
-    let signature = sign(&signer_keys.signing, &tx.signing_preimage(signer));
-    tx.authorization = Some(Authorization { signer, signature });
-    tx
+        now,
+    )
 }
