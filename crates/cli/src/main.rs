@@ -258,22 +258,14 @@ impl FaultArgs {
 
     /// The runtime's faults (for `vkm network run`), and the drain.
     fn faults(&self) -> Result<(vkm_runtime::Faults, Option<std::time::Duration>), CliError> {
-        let invalid = |e: vkm_runtime::FaultError| CliError::Invalid(e.to_string());
-        let faults = vkm_runtime::Faults {
-            loss: self.loss,
-            duplicate: self.duplicate,
-            jitter_ms: self.jitter_ms,
-            partitions: self
-                .partition
-                .iter()
-                .map(|p| p.parse().map_err(invalid))
-                .collect::<Result<_, _>>()?,
-            crashes: self
-                .crash
-                .iter()
-                .map(|c| c.parse().map_err(invalid))
-                .collect::<Result<_, _>>()?,
-        };
+        let faults = vkm_runtime::Faults::parse(
+            self.loss,
+            self.duplicate,
+            self.jitter_ms,
+            &self.partition,
+            &self.crash,
+        )
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
         let drain = match self.drain {
             Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
                 Some(std::time::Duration::from_secs_f64(s))

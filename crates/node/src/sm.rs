@@ -289,6 +289,19 @@ pub struct FaultCounters {
     pub blocks_synced: u64,
 }
 
+impl core::ops::Add for FaultCounters {
+    type Output = Self;
+
+    /// The counts of two managers (or of a manager's instances before and after a crash).
+    fn add(self, other: Self) -> Self {
+        Self {
+            rebroadcasts: self.rebroadcasts + other.rebroadcasts,
+            sync_requests: self.sync_requests + other.sync_requests,
+            blocks_synced: self.blocks_synced + other.blocks_synced,
+        }
+    }
+}
+
 /// A transfer this manager made, kept until it is buried deep enough.
 #[derive(Debug, Clone)]
 struct OwnTransfer {

@@ -6,16 +6,14 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
 
-use common::Queue;
+use common::{Queue, carry_out};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{DomainName, MemberId, Role, Timestamp};
 use vkm_ledger::Ledger;
 use vkm_node::sm::{Action, Event, Message, NodeConfig, Refusal, SecurityManager};
 use vkm_period::{CollectionPeriod, FixedPolicy};
-use vkm_pow::Miner;
 use vkm_transfer::central::{registration, revocation};
 use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
 use vkm_transfer::rules::KeyTransferRules;
@@ -161,45 +159,16 @@ fn a_manager_registered_mid_run_catches_up_and_mines_and_a_revocation_takes_effe
         if !joined && at >= JOIN {
             joined = true;
             let mut sm = manager(&dir, &genesis, 4, new_keys.clone());
-            for action in sm.start(Timestamp(at)) {
-                match action {
-                    Action::SetTimer { at, timer } => queue.push(at.0, 3, Event::Timer(timer)),
-                    Action::Send { to, message } => queue.push(
-                        at + 2,
-                        to.0 as usize - 1,
-                        Event::Received {
-                            from: MemberId(4),
-                            message,
-                        },
-                    ),
-                    _ => {}
-                }
-            }
+            let started = sm.start(Timestamp(at));
+            carry_out(&mut queue, at, 3, 4, started, &mut rng);
             sms[3] = Some(sm);
         }
         let Some(sm) = sms[target].as_mut() else {
             continue; // not running yet: lost
         };
         let actions = sm.handle(event, Timestamp(at)).unwrap();
-        let from = MemberId(target as u32 + 1);
-        for action in actions {
+        for action in carry_out(&mut queue, at, target, 4, actions, &mut rng) {
             match action {
-                Action::Broadcast(message) => {
-                    for peer in (0..4).filter(|&p| p != target) {
-                        let message = message.clone();
-                        queue.push(at + 2, peer, Event::Received { from, message });
-                    }
-                }
-                Action::Send { to, message } => {
-                    queue.push(at + 2, to.0 as usize - 1, Event::Received { from, message });
-                }
-                Action::StartMining(mut block) => {
-                    Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
-                    queue.push(at + 1, target, Event::Mined(block));
-                }
-                Action::SetTimer { at: when, timer } => {
-                    queue.push(when.0, target, Event::Timer(timer))
-                }
                 Action::Admit(_) => admitted[target] += 1,
                 Action::Refused(reason) => refusals.push((target, reason)),
                 _ => {}

@@ -3,7 +3,6 @@
 //! the same chain, and each vehicle is admitted once by its destination.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
-use std::sync::atomic::AtomicBool;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,14 +10,13 @@ use vkm_block::{MemberId, Timestamp};
 use vkm_ledger::Ledger;
 use vkm_node::sm::{Action, Event, NodeConfig, SecurityManager};
 use vkm_period::{CollectionPeriod, FixedPolicy};
-use vkm_pow::Miner;
 use vkm_transfer::keys::EncryptionScheme;
 use vkm_transfer::rules::KeyTransferRules;
 use vkm_transfer::scenario::Scenario;
 
 mod common;
 
-use common::Queue;
+use common::{Queue, carry_out};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -123,30 +121,12 @@ fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
             break;
         }
         let actions = sms[target].handle(event, Timestamp(at)).unwrap();
-        for action in actions {
+        for action in carry_out(&mut queue, at, target, 3, actions, &mut rng) {
             match action {
-                Action::Broadcast(message) => {
-                    for peer in (0..3).filter(|&p| p != target) {
-                        let from = MemberId(target as u32 + 1);
-                        let message = message.clone();
-                        queue.push(at + 2, peer, Event::Received { from, message });
-                    }
-                }
-                Action::Send { to, message } => {
-                    let from = MemberId(target as u32 + 1);
-                    queue.push(at + 2, to.0 as usize - 1, Event::Received { from, message });
-                }
-                Action::StartMining(mut block) => {
-                    Miner::default().mine(&mut block, &mut rng, &AtomicBool::new(false));
-                    queue.push(at + 1, target, Event::Mined(block));
-                }
-                Action::SetTimer { at: when, timer } => {
-                    queue.push(when.0, target, Event::Timer(timer))
-                }
                 Action::Admit(admission) => admissions.push((target, admission)),
                 Action::Rekey(rekey) => rekeys[target].push(rekey),
                 Action::Refused(reason) => panic!("refused: {reason}"),
-                Action::AbortMining | Action::Committed { .. } => {}
+                _ => {}
             }
         }
     }

@@ -229,6 +229,30 @@ impl Copies {
 }
 
 impl Faults {
+    /// Faults from their command-line (and scenario file) forms: the probabilities and the
+    /// jitter as numbers, each partition and crash as text ([`Partition`], [`Crash`]).
+    pub fn parse<P: AsRef<str>, C: AsRef<str>>(
+        loss: f64,
+        duplicate: f64,
+        jitter_ms: f64,
+        partitions: &[P],
+        crashes: &[C],
+    ) -> Result<Self, FaultError> {
+        Ok(Self {
+            loss,
+            duplicate,
+            jitter_ms,
+            partitions: partitions
+                .iter()
+                .map(|p| p.as_ref().parse())
+                .collect::<Result<_, _>>()?,
+            crashes: crashes
+                .iter()
+                .map(|c| c.as_ref().parse())
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Whether the run injects no fault at all.
     pub fn is_none(&self) -> bool {
         self.loss == 0.0

@@ -449,15 +449,6 @@ impl RelayEffects for RelayThread<'_> {
     }
 }
 
-/// The sum of two managers' fault counters.
-fn add_counters(a: FaultCounters, b: FaultCounters) -> FaultCounters {
-    FaultCounters {
-        rebroadcasts: a.rebroadcasts + b.rebroadcasts,
-        sync_requests: a.sync_requests + b.sync_requests,
-        blocks_synced: a.blocks_synced + b.blocks_synced,
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -640,7 +631,7 @@ pub fn run(
                                 Ok(Envelope::Crash) => {
                                     // Everything in memory is gone; the store is closed.
                                     if let Some(crashed) = sm.take() {
-                                        carried = add_counters(carried, crashed.fault_counters());
+                                        carried = carried + crashed.fault_counters();
                                     }
                                     lock(&shared.tips)[index] = None;
                                     abort.store(true, Ordering::Relaxed);
@@ -699,7 +690,7 @@ pub fn run(
                         }
                         let total = sm
                             .as_ref()
-                            .map_or(carried, |sm| add_counters(carried, sm.fault_counters()));
+                            .map_or(carried, |sm| carried + sm.fault_counters());
                         Ok((sm, total))
                     },
                 ));
@@ -834,7 +825,7 @@ pub fn run(
         match handle.join() {
             Ok(result) => {
                 let (sm, counters) = result?;
-                fault_counters = add_counters(fault_counters, counters);
+                fault_counters = fault_counters + counters;
                 sms.push(sm);
             }
             Err(panic) => std::panic::resume_unwind(panic),

@@ -315,11 +315,7 @@ impl Measured {
     pub fn fault_counters(&self) -> FaultCounters {
         self.managers()
             .map(SecurityManager::fault_counters)
-            .fold(self.fault.carried, |a, c| FaultCounters {
-                rebroadcasts: a.rebroadcasts + c.rebroadcasts,
-                sync_requests: a.sync_requests + c.sync_requests,
-                blocks_synced: a.blocks_synced + c.blocks_synced,
-            })
+            .fold(self.fault.carried, |a, c| a + c)
     }
 
     /// Each security manager's state at the end.
@@ -593,11 +589,7 @@ impl Measured {
     fn crash(&mut self, node: usize) {
         if let Node::Manager(sm) = std::mem::replace(&mut self.nodes[node], Node::Down(Vec::new()))
         {
-            let c = sm.fault_counters();
-            let carried = &mut self.fault.carried;
-            carried.rebroadcasts += c.rebroadcasts;
-            carried.sync_requests += c.sync_requests;
-            carried.blocks_synced += c.blocks_synced;
+            self.fault.carried = self.fault.carried + sm.fault_counters();
         }
         self.miners[node].generation += 1;
     }

@@ -184,23 +184,14 @@ impl FaultSpec {
     /// The runtime's faults, parsed and checked against security managers `1..=managers`.
     pub fn faults(&self, managers: u32) -> Result<vkm_runtime::Faults, ScenarioError> {
         let invalid = |e: vkm_runtime::FaultError| ScenarioError::Invalid(e.to_string());
-        let faults = vkm_runtime::Faults {
-            loss: self.loss,
-            duplicate: self.duplicate,
-            jitter_ms: self.jitter_ms,
-            partitions: self
-                .partition
-                .iter()
-                .map(|p| p.parse())
-                .collect::<Result<_, _>>()
-                .map_err(invalid)?,
-            crashes: self
-                .crash
-                .iter()
-                .map(|c| c.parse())
-                .collect::<Result<_, _>>()
-                .map_err(invalid)?,
-        };
+        let faults = vkm_runtime::Faults::parse(
+            self.loss,
+            self.duplicate,
+            self.jitter_ms,
+            &self.partition,
+            &self.crash,
+        )
+        .map_err(invalid)?;
         let ids: Vec<vkm_block::MemberId> = (1..=managers).map(vkm_block::MemberId).collect();
         faults.validate(&ids).map_err(invalid)?;
         Ok(faults)
