@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::{Queue, carry_out};
 use rand::SeedableRng;
 use rand::rngs::StdRng;

@@ -3,7 +3,6 @@
 //! the same chain, and each vehicle is admitted once by its destination.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
-
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{MemberId, Timestamp};
