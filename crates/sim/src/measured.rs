@@ -185,9 +185,12 @@ impl Measured {
         let setup = |e: vkm_runtime::RuntimeError| SimError::Setup(e.to_string());
         let faults = scenario.faults.faults(districts as u32)?;
         // Managers that crash restart from a store that outlives them: files.
+        // One folder per run, also for runs of one process at the same time.
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let stores = (!faults.crashes.is_empty()).then(|| {
+            let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             std::env::temp_dir().join(format!(
-                "vkm-sim-stores-{}-{}",
+                "vkm-sim-stores-{}-{run}-{}",
                 std::process::id(),
                 scenario.seed
             ))
