@@ -57,6 +57,9 @@ pub enum FaultError {
         /// The id.
         id: u32,
     },
+    /// Two crashes of one security manager overlap.
+    #[error("crashes of security manager {0} overlap: it can only be down once at a time")]
+    OverlappingCrashes(u32),
     /// More partitions or crashes than [`MAX_FAULT_EVENTS`].
     #[error("at most {MAX_FAULT_EVENTS} partitions and {MAX_FAULT_EVENTS} crashes")]
     TooMany,
@@ -296,8 +299,16 @@ impl Faults {
                 known("partition", *id)?;
             }
         }
-        for c in &self.crashes {
+        for (i, c) in self.crashes.iter().enumerate() {
             known("crash", c.sm)?;
+            let overlaps = self.crashes[..i].iter().any(|d| {
+                d.sm == c.sm
+                    && d.window.start_s < c.window.end_s
+                    && c.window.start_s < d.window.end_s
+            });
+            if overlaps {
+                return Err(FaultError::OverlappingCrashes(c.sm));
+            }
         }
         Ok(())
     }
@@ -442,6 +453,14 @@ mod tests {
         ));
         faults.crashes[0].sm = 2;
         assert!(faults.validate(&managers).is_ok());
+        faults.crashes.push("2@1.5:3".parse().unwrap());
+        assert_eq!(
+            faults.validate(&managers),
+            Err(FaultError::OverlappingCrashes(2))
+        );
+        faults.crashes[1] = "2@2:3".parse().unwrap();
+        assert!(faults.validate(&managers).is_ok());
+        faults.crashes.pop();
         assert!(faults.is_down(MemberId(2), 1.5) && !faults.is_down(MemberId(2), 2.0));
     }
 }
