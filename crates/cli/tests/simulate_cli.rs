@@ -279,3 +279,83 @@ fn bad_input_is_refused_with_a_message_not_a_panic() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fault flags and the fields they add (a contract): a measured run with lost and
+/// duplicated messages and a crashed manager admits every crossing once and ends with
+/// every manager on one tip; the same keys in a scenario file do the same.
+#[test]
+fn fault_flags_and_their_contract_fields() {
+    let v = json(&vkm(&[
+        "simulate",
+        "--grid",
+        "2x2",
+        "--traffic",
+        "3000",
+        "--duration",
+        "3",
+        "--loss",
+        "0.1",
+        "--duplicate",
+        "0.05",
+        "--jitter-ms",
+        "5",
+        "--crash",
+        "2@0.5:1.5",
+        "--json",
+    ]));
+    for field in [
+        "admitted_unique",
+        "admitted_duplicates",
+        "lost",
+        "rebroadcasts",
+        "sync_requests",
+        "blocks_synced",
+    ] {
+        assert!(v[field].is_u64(), "{field} in {v}");
+    }
+    assert_eq!(v["lost"], 0, "{v}");
+    assert_eq!(v["admitted_duplicates"], 0, "{v}");
+    assert_eq!(v["admitted_unique"], v["crossings"], "{v}");
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4);
+    for n in nodes {
+        assert!(
+            n["id"].is_u64() && n["height"].is_u64() && n["tip"] == nodes[0]["tip"],
+            "{v}"
+        );
+    }
+
+    let dir = temp("faults");
+    let mut scenario = vkm_sim::Scenario::beijing_peak(2.0);
+    scenario.grid.rows = 2;
+    scenario.grid.cols = 2;
+    scenario.faults.loss = 0.1;
+    scenario.faults.crash = vec!["3@0.5:1".into()];
+    let path = dir.join("faults.toml");
+    std::fs::write(&path, scenario.to_toml()).unwrap();
+    assert!(scenario.to_toml().contains("[faults]"));
+    let v = json(&vkm(&[
+        "simulate",
+        "--scenario",
+        path.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(v["lost"], 0, "{v}");
+    // Bad fault flags are refused with what is wrong.
+    for args in [
+        &["simulate", "--loss", "1.5"][..],
+        &["simulate", "--crash", "10@1:2"],
+        &["simulate", "--partition", "1,2|3@5:1"],
+        &["simulate", "--mode", "model", "--loss", "0.1"],
+        &["network", "run", "--crash", "2@1:3", "--crash", "2@2:4"],
+    ] {
+        let out = vkm(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with("error: ") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
