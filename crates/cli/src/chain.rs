@@ -167,11 +167,7 @@ pub fn run(command: &ChainCommand) -> Result<ExitCode, CliError> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inspect(command)));
     std::panic::set_hook(hook);
     result.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
+        let message = repair::panic_message(&*panic);
         Err(CliError::Invalid(format!(
             "the store is damaged: the storage layer failed reading it ({message})"
         )))

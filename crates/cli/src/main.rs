@@ -258,14 +258,10 @@ impl FaultArgs {
 
     /// The runtime's faults (for `vkm network run`), and the drain.
     fn faults(&self) -> Result<(vkm_runtime::Faults, Option<std::time::Duration>), CliError> {
-        let faults = vkm_runtime::Faults::parse(
-            self.loss,
-            self.duplicate,
-            self.jitter_ms,
-            &self.partition,
-            &self.crash,
-        )
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
+        let faults = self
+            .spec()
+            .parse()
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
         let drain = match self.drain {
             Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
                 Some(std::time::Duration::from_secs_f64(s))

@@ -315,6 +315,18 @@ impl<'t> Utxos<'t> {
     }
 }
 
+/// A table that an older store, or one that never wrote it, may not have.
+fn open_if_present<K: redb::Key + 'static, V: redb::Value + 'static>(
+    read: &ReadTransaction,
+    table: redb::TableDefinition<'static, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, LedgerError> {
+    match read.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(storage(e)),
+    }
+}
+
 fn decode_block(bytes: &[u8]) -> Result<Block, LedgerError> {
     deserialize(bytes).map_err(|e| LedgerError::Corrupt(format!("stored block: {e}")))
 }
@@ -866,19 +878,30 @@ impl Ledger {
         self.orphans.len()
     }
 
-    /// Records a transaction this manager made and must not lose before a block buries
-    /// it ([`Ledger::outbox`]), durably, before it is sent anywhere.
-    pub fn outbox_put(&mut self, txid: &Txid, tx: &Transaction) -> Result<(), LedgerError> {
+    /// Runs `write` in one write transaction committed in one phase (the manager's own
+    /// data, not what peers chose, at one commit per transfer), and commits it.
+    fn write_own(
+        &mut self,
+        write: impl FnOnce(&WriteTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         let Store::Writable(db) = &self.db else {
             return Err(LedgerError::ReadOnly);
         };
-        // One phase: the manager's own data, and one commit per transfer.
         let wtxn = db.begin_write().map_err(storage)?;
-        wtxn.open_table(OUTBOX)
-            .map_err(storage)?
-            .insert(txid.0, serialize(tx).as_slice())
-            .map_err(storage)?;
+        write(&wtxn)?;
         wtxn.commit().map_err(storage)
+    }
+
+    /// Records a transaction this manager made and must not lose before a block buries
+    /// it ([`Ledger::outbox`]), durably, before it is sent anywhere.
+    pub fn outbox_put(&mut self, txid: &Txid, tx: &Transaction) -> Result<(), LedgerError> {
+        self.write_own(|wtxn| {
+            wtxn.open_table(OUTBOX)
+                .map_err(storage)?
+                .insert(txid.0, serialize(tx).as_slice())
+                .map_err(storage)?;
+            Ok(())
+        })
     }
 
     /// Forgets outbox entries (their transactions are buried deep enough).
@@ -886,26 +909,20 @@ impl Ledger {
         if txids.is_empty() {
             return Ok(());
         }
-        let Store::Writable(db) = &self.db else {
-            return Err(LedgerError::ReadOnly);
-        };
-        let wtxn = db.begin_write().map_err(storage)?;
-        {
+        self.write_own(|wtxn| {
             let mut table = wtxn.open_table(OUTBOX).map_err(storage)?;
             for txid in txids {
                 table.remove(txid.0).map_err(storage)?;
             }
-        }
-        wtxn.commit().map_err(storage)
+            Ok(())
+        })
     }
 
     /// The transactions in the outbox, by txid.
     pub fn outbox(&self) -> Result<Vec<(Txid, Transaction)>, LedgerError> {
         let read = self.db.begin_read()?;
-        let table = match read.open_table(OUTBOX) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(storage(e)),
+        let Some(table) = open_if_present(&read, OUTBOX)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for entry in table.iter().map_err(storage)? {
@@ -930,26 +947,20 @@ impl Ledger {
         if txids.is_empty() {
             return Ok(());
         }
-        let Store::Writable(db) = &self.db else {
-            return Err(LedgerError::ReadOnly);
-        };
-        let wtxn = db.begin_write().map_err(storage)?;
-        {
+        self.write_own(|wtxn| {
             let mut table = wtxn.open_table(ADMITTED).map_err(storage)?;
             for txid in txids {
                 table.insert(txid.0, ()).map_err(storage)?;
             }
-        }
-        wtxn.commit().map_err(storage)
+            Ok(())
+        })
     }
 
     /// The key transfers recorded as admitted ([`Ledger::record_admitted`]).
     pub fn admitted(&self) -> Result<Vec<Txid>, LedgerError> {
         let read = self.db.begin_read()?;
-        let table = match read.open_table(ADMITTED) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(storage(e)),
+        let Some(table) = open_if_present(&read, ADMITTED)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for entry in table.iter().map_err(storage)? {

@@ -88,8 +88,9 @@ impl Drop for PrivateCopy {
     }
 }
 
-/// A panic's message, for a report.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic caught from the storage layer (redb asserts on some damaged
+/// pages), for a report.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_string())

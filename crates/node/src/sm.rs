@@ -738,12 +738,13 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             return Ok(());
         };
         let refused = match self.chain.check_value(&wrapped, tx)? {
-            Ok(()) if self.chain.mempool.insert(txid, wrapped.clone()) => {
-                self.schedule.collect();
-                actions.push(Action::Broadcast(Message::Value(tx.clone())));
-                return Ok(());
+            Ok(()) => {
+                let message = Message::Value(tx.clone());
+                if self.collect_and_pass_on(txid, wrapped, message, actions) {
+                    return Ok(());
+                }
+                ValueRefusal::Conflict
             }
-            Ok(()) => ValueRefusal::Conflict,
             Err(reason) => reason,
         };
         actions.push(Action::Refused(Refusal::Value {
@@ -764,16 +765,31 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         let Transaction::Registry(tx) = &wrapped else {
             return Ok(());
         };
-        let chain = &mut self.chain;
+        let chain = &self.chain;
         if !registry_authorized(tx, chain.ledger.registry(), &chain.rules) {
             actions.push(Action::Refused(Refusal::Registry(txid)));
             return Ok(());
         }
-        if chain.mempool.insert(txid, wrapped.clone()) {
-            self.schedule.collect();
-            actions.push(Action::Broadcast(Message::Registry(tx.clone())));
-        }
+        let message = Message::Registry(tx.clone());
+        self.collect_and_pass_on(txid, wrapped, message, actions);
         Ok(())
+    }
+
+    /// Collects a checked transaction for the next block and passes it on to the peers;
+    /// `false` if the pool refused it (full, or in conflict with a pending one).
+    fn collect_and_pass_on(
+        &mut self,
+        txid: Txid,
+        tx: Transaction,
+        message: Message,
+        actions: &mut Vec<Action>,
+    ) -> bool {
+        if !self.chain.mempool.insert(txid, tx) {
+            return false;
+        }
+        self.schedule.collect();
+        actions.push(Action::Broadcast(message));
+        true
     }
 
     fn on_period_end(

@@ -181,17 +181,21 @@ impl FaultSpec {
         *self == Self::default()
     }
 
-    /// The runtime's faults, parsed and checked against security managers `1..=managers`.
-    pub fn faults(&self, managers: u32) -> Result<vkm_runtime::Faults, ScenarioError> {
-        let invalid = |e: vkm_runtime::FaultError| ScenarioError::Invalid(e.to_string());
-        let faults = vkm_runtime::Faults::parse(
+    /// The runtime's faults, parsed (not yet checked against a run's managers).
+    pub fn parse(&self) -> Result<vkm_runtime::Faults, vkm_runtime::FaultError> {
+        vkm_runtime::Faults::parse(
             self.loss,
             self.duplicate,
             self.jitter_ms,
             &self.partition,
             &self.crash,
         )
-        .map_err(invalid)?;
+    }
+
+    /// The runtime's faults, parsed and checked against security managers `1..=managers`.
+    pub fn faults(&self, managers: u32) -> Result<vkm_runtime::Faults, ScenarioError> {
+        let invalid = |e: vkm_runtime::FaultError| ScenarioError::Invalid(e.to_string());
+        let faults = self.parse().map_err(invalid)?;
         let ids: Vec<vkm_block::MemberId> = (1..=managers).map(vkm_block::MemberId).collect();
         faults.validate(&ids).map_err(invalid)?;
         Ok(faults)
