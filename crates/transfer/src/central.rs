@@ -14,13 +14,58 @@ use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
 use crate::keys::MemberKeys;
 use crate::signature::sign;
 
-/// A vehicle's pseudonym: its secret key (zeroized on drop) and its identity materials.
-#[derive(Debug, Clone)]
+/// A vehicle's pseudonym: its two secret keys (zeroized on drop; `Debug` shows neither)
+/// and its identity materials.
+#[derive(Clone)]
 pub struct Pseudonym {
-    /// The pseudonym's signing key, the vehicle's secret.
+    /// The pseudonym's signing key: it signs the vehicle's crossing requests.
     pub key: SigningKey,
+    /// The pseudonym's decryption key: it opens what its security manager seals to the
+    /// certificate's encryption key (the welcome into a domain).
+    pub encryption: p256::SecretKey,
     /// The pseudonym id and its certificate.
     pub materials: IdentityMaterials,
+}
+
+impl core::fmt::Debug for Pseudonym {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pseudonym")
+            .field("materials", &self.materials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pseudonym {
+    /// A fresh pseudonym (new key pairs, random id) certified by central manager `issuer`,
+    /// valid in `[valid_from, valid_until)`.
+    pub fn issue<R: CryptoRng + ?Sized>(
+        issuer: MemberId,
+        issuer_key: &SigningKey,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+        rng: &mut R,
+    ) -> Self {
+        let key = SigningKey::generate_from_rng(rng);
+        let encryption = p256::SecretKey::generate_from_rng(rng);
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let certificate = PseudonymCertificate::issue(
+            issuer,
+            issuer_key,
+            key.verifying_key(),
+            &encryption.public_key(),
+            valid_from,
+            valid_until,
+        );
+        Self {
+            key,
+            encryption,
+            materials: IdentityMaterials {
+                pseudonym: PseudonymId(id),
+                certificate,
+            },
+        }
+    }
 }
 
 /// Issues `count` pseudonyms valid in `[valid_from, valid_until)`, certified by central
@@ -35,25 +80,7 @@ pub fn issue_pseudonym_set<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Vec<Pseudonym> {
     (0..count)
-        .map(|_| {
-            let key = SigningKey::generate_from_rng(rng);
-            let mut id = [0u8; 16];
-            rng.fill_bytes(&mut id);
-            let certificate = PseudonymCertificate::issue(
-                issuer,
-                &issuer_keys.signing,
-                key.verifying_key(),
-                valid_from,
-                valid_until,
-            );
-            Pseudonym {
-                key,
-                materials: IdentityMaterials {
-                    pseudonym: PseudonymId(id),
-                    certificate,
-                },
-            }
-        })
+        .map(|_| Pseudonym::issue(issuer, &issuer_keys.signing, valid_from, valid_until, rng))
         .collect()
 }
 

@@ -13,12 +13,18 @@ use crate::signature::{RegisteredKey, sign};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PseudonymId(pub [u8; 16]);
 
-/// A pseudonym certificate: the pseudonym's P-256 public key, its validity window, and the
-/// issuing central manager's signature. 117 bytes encoded.
+/// A pseudonym certificate: the pseudonym's P-256 verification key and its P-256
+/// encryption key (what its security manager seals the vehicle's welcome to, with IEEE
+/// 1609.2 ECIES), its validity window, and the issuing central manager's signature. 150
+/// bytes encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PseudonymCertificate {
-    /// The pseudonym's public key (compressed P-256 point).
+    /// The pseudonym's verification key (compressed P-256 point): it signs the vehicle's
+    /// crossing requests.
     pub pseudonym_key: PublicKeyBytes,
+    /// The pseudonym's encryption key (compressed P-256 point), kept apart from the
+    /// verification key as IEEE 1609.2 certificates do.
+    pub encryption_key: PublicKeyBytes,
     /// Start of validity.
     pub valid_from: Timestamp,
     /// End of validity (exclusive).
@@ -48,6 +54,9 @@ pub enum CertificateError {
     /// The pseudonym key is not a P-256 point.
     #[error("certificate pseudonym key is not a P-256 point")]
     BadPseudonymKey,
+    /// The encryption key is not a P-256 point.
+    #[error("certificate encryption key is not a P-256 point")]
+    BadEncryptionKey,
     /// A central manager revoked the certificate on the chain.
     #[error("certificate revoked on the chain")]
     Revoked,
@@ -62,11 +71,13 @@ impl PseudonymCertificate {
         issuer: MemberId,
         issuer_key: &SigningKey,
         pseudonym_key: &VerifyingKey,
+        encryption_key: &p256::PublicKey,
         valid_from: Timestamp,
         valid_until: Timestamp,
     ) -> Self {
         let mut cert = Self {
             pseudonym_key: crate::keys::verifying_key_to_chain(pseudonym_key),
+            encryption_key: crate::keys::p256_public_to_chain(encryption_key),
             valid_from,
             valid_until,
             issuer,
@@ -85,6 +96,7 @@ impl PseudonymCertificate {
 
     fn encode_unsigned<S: Sink + ?Sized>(&self, sink: &mut S) {
         self.pseudonym_key.encode(sink);
+        self.encryption_key.encode(sink);
         self.valid_from.encode(sink);
         self.valid_until.encode(sink);
         self.issuer.encode(sink);
@@ -118,14 +130,28 @@ impl PseudonymCertificate {
         Ok(())
     }
 
-    /// The part of [`Self::check`] that does not: the pseudonym key is a valid point and
-    /// the issuer's signature verifies.
+    /// The part of [`Self::check`] that does not: both keys are valid points and the
+    /// issuer's signature verifies.
     pub fn check_signature(&self, issuer_key: &RegisteredKey) -> Result<(), CertificateError> {
-        crate::keys::verifying_key_from_chain(&self.pseudonym_key)
-            .map_err(|_| CertificateError::BadPseudonymKey)?;
+        self.verifying_key()?;
+        self.encryption_public()?;
         issuer_key
             .verify(&self.signing_preimage(), &self.signature)
             .map_err(|_| CertificateError::BadSignature)
+    }
+}
+
+impl PseudonymCertificate {
+    /// The pseudonym's verification key, parsed.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, CertificateError> {
+        crate::keys::verifying_key_from_chain(&self.pseudonym_key)
+            .map_err(|_| CertificateError::BadPseudonymKey)
+    }
+
+    /// The pseudonym's encryption key, parsed (what a welcome is sealed to).
+    pub fn encryption_public(&self) -> Result<p256::PublicKey, CertificateError> {
+        p256::PublicKey::from_sec1_bytes(&self.encryption_key.0)
+            .map_err(|_| CertificateError::BadEncryptionKey)
     }
 }
 
@@ -140,6 +166,7 @@ impl Decode for PseudonymCertificate {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             pseudonym_key: Decode::decode(reader)?,
+            encryption_key: Decode::decode(reader)?,
             valid_from: Decode::decode(reader)?,
             valid_until: Decode::decode(reader)?,
             issuer: Decode::decode(reader)?,
@@ -149,7 +176,7 @@ impl Decode for PseudonymCertificate {
 }
 
 /// What a key transfer carries, sealed: the vehicle's current pseudonym and its
-/// certificate. 133 bytes encoded.
+/// certificate. 166 bytes encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityMaterials {
     /// The pseudonym identifier.

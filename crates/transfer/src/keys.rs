@@ -54,7 +54,7 @@ impl EncryptionPublic {
     /// The form registered on the chain (compressed SEC1 with a scheme tag).
     pub fn to_chain(&self) -> EncryptionKey {
         match self {
-            Self::P256(key) => EncryptionKey::P256(compressed(key.to_sec1_point(true).as_bytes())),
+            Self::P256(key) => EncryptionKey::P256(p256_public_to_chain(key)),
             Self::Secp256k1(key) => {
                 EncryptionKey::Secp256k1(compressed(key.to_sec1_point(true).as_bytes()))
             }
@@ -92,6 +92,11 @@ pub fn verifying_key_from_chain(bytes: &PublicKeyBytes) -> Result<VerifyingKey, 
 
 /// The chain form of a verifying key.
 pub fn verifying_key_to_chain(key: &VerifyingKey) -> PublicKeyBytes {
+    compressed(key.to_sec1_point(true).as_bytes())
+}
+
+/// The compressed form of a P-256 public key (a pseudonym's encryption key).
+pub fn p256_public_to_chain(key: &p256::PublicKey) -> PublicKeyBytes {
     compressed(key.to_sec1_point(true).as_bytes())
 }
 

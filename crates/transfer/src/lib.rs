@@ -11,6 +11,8 @@
 //! - [`central`]: the central manager's roles: pseudonym sets, refresh, revocations.
 //! - [`certificate`]: pseudonym certificates issued by central managers, and identity
 //!   materials.
+//! - [`crossing`]: the vehicle's signed crossing request and the source's checks of it
+//!   (proof of possession, freshness, replay).
 //! - [`directory`]: registered members as the transfer logic needs them.
 //! - [`transfer`]: build, check (in parallel) and admit key-transfer transactions (Table I).
 //! - [`traditional`]: the relayed baseline of Figs. 3-4 (verify, decrypt, re-encrypt,
@@ -45,6 +47,7 @@
 
 pub mod central;
 pub mod certificate;
+pub mod crossing;
 pub mod directory;
 pub mod keys;
 pub mod rules;

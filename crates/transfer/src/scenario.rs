@@ -1,15 +1,14 @@
 //! A fully keyed set of security domains, for demos, tests and benchmarks: each domain has
 //! security managers and one central manager; the genesis registry lists them all.
 
-use p256::ecdsa::SigningKey;
-use p256::elliptic_curve::Generate;
 use rand::CryptoRng;
 use vkm_block::{
     Block, BlockHash, BlockHeader, CompactSignature, DomainName, KeyTransferTx, MemberId,
     RegistryAction, RegistryTx, Role, Timestamp, Transaction,
 };
 
-use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
+use crate::central::Pseudonym;
+use crate::certificate::IdentityMaterials;
 use crate::directory::{Directory, MemberDirectory};
 use crate::keys::{EncryptionScheme, MemberKeys};
 use crate::transfer::build_key_transfer;
@@ -168,7 +167,8 @@ impl Scenario {
     }
 
     /// A vehicle of `domain` (index): a fresh pseudonym whose certificate the domain's
-    /// central manager issues, valid from `now` for `validity_ms`.
+    /// central manager issues, valid from `now` for `validity_ms` (its identity materials;
+    /// with its secrets: [`Scenario::pseudonym`]).
     pub fn vehicle<R: CryptoRng + ?Sized>(
         &self,
         domain: usize,
@@ -176,19 +176,26 @@ impl Scenario {
         validity_ms: u64,
         rng: &mut R,
     ) -> Option<IdentityMaterials> {
+        self.pseudonym(domain, now, validity_ms, rng)
+            .map(|p| p.materials.clone())
+    }
+
+    /// A fresh pseudonym of a vehicle of `domain` (index), with its secret keys, issued by
+    /// the domain's central manager, valid from `now` for `validity_ms`.
+    pub fn pseudonym<R: CryptoRng + ?Sized>(
+        &self,
+        domain: usize,
+        now: Timestamp,
+        validity_ms: u64,
+        rng: &mut R,
+    ) -> Option<Pseudonym> {
         let cm = &self.domains.get(domain)?.central_manager;
-        let pseudonym_key = SigningKey::generate_from_rng(rng);
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        Some(IdentityMaterials {
-            pseudonym: PseudonymId(id),
-            certificate: PseudonymCertificate::issue(
-                cm.id,
-                &cm.keys.signing,
-                pseudonym_key.verifying_key(),
-                now,
-                Timestamp(now.0.saturating_add(validity_ms)),
-            ),
-        })
+        Some(Pseudonym::issue(
+            cm.id,
+            &cm.keys.signing,
+            now,
+            Timestamp(now.0.saturating_add(validity_ms)),
+            rng,
+        ))
     }
 }

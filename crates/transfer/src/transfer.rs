@@ -310,8 +310,17 @@ pub fn check_materials<D: Directory + ?Sized>(
     directory: &D,
     now: Timestamp,
 ) -> Result<(), TransferError> {
+    Ok(check_certificate(materials, directory, now)?)
+}
+
+/// [`check_materials`] with the certificate's own error.
+pub(crate) fn check_certificate<D: Directory + ?Sized>(
+    materials: &IdentityMaterials,
+    directory: &D,
+    now: Timestamp,
+) -> Result<(), CertificateError> {
     let issuer = certificate_issuer(materials, directory)?;
-    Ok(materials.certificate.check(&issuer.verifier, now)?)
+    materials.certificate.check(&issuer.verifier, now)
 }
 
 /// The registered central manager that issued the materials' certificate, if the chain
@@ -319,13 +328,13 @@ pub fn check_materials<D: Directory + ?Sized>(
 pub(crate) fn certificate_issuer<'d, D: Directory + ?Sized>(
     materials: &IdentityMaterials,
     directory: &'d D,
-) -> Result<&'d RegisteredMember, TransferError> {
+) -> Result<&'d RegisteredMember, CertificateError> {
     if directory.is_revoked(&materials.certificate.id()) {
-        return Err(CertificateError::Revoked.into());
+        return Err(CertificateError::Revoked);
     }
     let issuer = materials.certificate.issuer;
-    Ok(directory
+    directory
         .member(issuer)
         .filter(|m| m.record.role == Role::CentralManager)
-        .ok_or(CertificateError::UnknownIssuer(issuer))?)
+        .ok_or(CertificateError::UnknownIssuer(issuer))
 }

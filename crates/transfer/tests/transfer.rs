@@ -216,6 +216,7 @@ fn expired_and_forged_certificates_are_refused() {
         MemberId(2),
         &s.keys(MemberId(2)).unwrap().signing,
         forger.verifying_key(),
+        &p256::SecretKey::generate_from_rng(&mut rng).public_key(),
         NOW,
         later,
     );
