@@ -227,3 +227,110 @@ fn negotiation_message_mutants() {
     });
     assert!(decoded >= 2, "the seeds decode");
 }
+
+/// The seeds whose bytes carry identity materials, made again from the fixed scenario the
+/// fuzz targets use (deterministic: RFC 6979 signatures, seeded sealing). They must equal
+/// the files, so a format change cannot leave stale seeds behind;
+/// `VKM_WRITE_SEEDS=1 cargo test -p vkm --test seed_mutations seeds_are_current` rewrites
+/// them.
+#[test]
+fn seeds_are_current() {
+    use vkm::block::MemberId;
+    use vkm::node::vehicle::Vehicle;
+    use vkm::transfer::crossing::{CrossingRequest, RsuId};
+    use vkm::transfer::directory::Directory;
+    use vkm::transfer::traditional::{RelayedTransfer, originate};
+    use vkm::transfer::transfer::build_key_transfer;
+
+    let mut rng = StdRng::seed_from_u64(0);
+    let world = Scenario::new(2, 1, EncryptionScheme::Ieee1609P256, &mut rng);
+    let now = Timestamp(1_700_000_000_000);
+    let mut rng = StdRng::seed_from_u64(1);
+    let pseudonym = world.pseudonym(0, now, 3_600_000, &mut rng).unwrap();
+    let (a, b) = (MemberId(1), MemberId(2));
+    let keys = world.keys(a).unwrap();
+    let tx = build_key_transfer(
+        keys,
+        a,
+        0,
+        world.directory.member(b).unwrap(),
+        now,
+        &pseudonym.materials,
+        &mut rng,
+    )
+    .unwrap();
+    let relay = originate(
+        keys,
+        a,
+        RelayedTransfer {
+            destination: b,
+            sequence: 0,
+            timestamp: now,
+        },
+        &pseudonym.materials,
+        &world.directory,
+        &mut rng,
+    )
+    .unwrap();
+    let request = CrossingRequest::sign(&pseudonym, b, RsuId(3), now);
+    // A welcome into domain 2's group, as its manager broadcasts it.
+    let mut group = vkm::node::DomainGroup::new(vkm::rekey::Lkh::new(4, &mut rng));
+    group.join(&pseudonym.materials).unwrap();
+    let rekey = group
+        .rekey(b, &vkm::ledger::Registry::default(), &mut rng)
+        .unwrap()
+        .unwrap();
+    let mut car = Vehicle::new(pseudonym.clone(), 0);
+    let joined = car.handle(
+        vkm::node::vehicle::VehicleEvent::Rekey(std::sync::Arc::new(rekey.clone())),
+        now,
+    );
+    assert!(matches!(
+        joined[..],
+        [vkm::node::vehicle::VehicleAction::Joined { .. }]
+    ));
+    let expected = [
+        (
+            "check_key_transfer/sm1_to_sm2",
+            serialize(&Transaction::KeyTransfer(tx)),
+        ),
+        (
+            "decode_identity_materials/vehicle",
+            serialize(&pseudonym.materials),
+        ),
+        ("decode_identity_materials/relay_message", serialize(&relay)),
+        ("vehicle_messages/crossing_request", serialize(&request)),
+        ("vehicle_messages/domain_rekey", serialize(&rekey)),
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    for (name, bytes) in expected {
+        let path = root.join(name);
+        if std::env::var_os("VKM_WRITE_SEEDS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&path).ok().as_deref(),
+            Some(bytes.as_slice()),
+            "{name} is stale: VKM_WRITE_SEEDS=1 rewrites it"
+        );
+    }
+}
+
+#[test]
+fn vehicle_message_mutants() {
+    use vkm::node::vehicle::DomainRekey;
+    use vkm::transfer::crossing::CrossingRequest;
+    let mut decoded = 0;
+    each_mutant("vehicle_messages", |bytes| {
+        if let Ok(request) = deserialize::<CrossingRequest>(bytes) {
+            assert_eq!(serialize(&request), bytes);
+            decoded += 1;
+        }
+        if let Ok(rekey) = deserialize::<DomainRekey>(bytes) {
+            assert_eq!(serialize(&rekey), bytes);
+            decoded += 1;
+        }
+    });
+    assert!(decoded >= 2, "the seeds decode");
+}

@@ -25,6 +25,7 @@ mod rekey;
 mod reproduce;
 mod script;
 mod simulate;
+mod vehicle;
 mod verify;
 
 use std::num::NonZeroUsize;
@@ -77,6 +78,9 @@ enum Command {
     /// Group rekeying inside a domain.
     #[command(subcommand)]
     Rekey(rekey::RekeyCommand),
+    /// Vehicles end to end: signed crossing requests, sealed welcomes, BSMs.
+    #[command(subcommand)]
+    Vehicle(vehicle::VehicleCommand),
     /// Alice and Bob negotiate a master key through a local chain (Chen et al.).
     Negotiate(negotiate::NegotiateArgs),
     /// Demonstrate the attacks on the paper's literal key negotiation.
@@ -327,6 +331,7 @@ fn main() -> ExitCode {
         Command::Chain(command) => chain::run(&command),
         Command::Script(command) => script::run(&command),
         Command::Rekey(command) => rekey::run(&command),
+        Command::Vehicle(vehicle::VehicleCommand::Demo(args)) => vehicle::run(&args),
         Command::Attack(command) => attack::run(&command),
         Command::Negotiate(args) => negotiate::run_command(&args),
         Command::Simulate(args) => simulate::run(&args),

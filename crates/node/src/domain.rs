@@ -4,17 +4,44 @@
 
 use std::collections::HashMap;
 
+use p256::PublicKey;
 use rand::CryptoRng;
-use vkm_block::CertificateId;
+use vkm_block::{CertificateId, MemberId};
 use vkm_ledger::Registry;
-use vkm_rekey::{GroupKeyScheme, Rekey, RekeyError, VehicleId};
-use vkm_transfer::certificate::PseudonymId;
+use vkm_rekey::{GroupKeyScheme, RekeyError, VehicleId};
+use vkm_transfer::certificate::{CertificateError, IdentityMaterials, PseudonymId};
+use vkm_transfer::seal::SealError;
+
+use crate::vehicle::{DomainRekey, seal_welcome};
+
+/// A member as the group keeps it: its handle in the key tree, its certificate (for
+/// revocation) and its pseudonym's encryption key (for its welcome).
+#[derive(Debug, Clone)]
+struct MemberEntry {
+    vehicle: VehicleId,
+    certificate: CertificateId,
+    encryption: PublicKey,
+    verifying: vkm_block::PublicKeyBytes,
+}
+
+/// Why a domain's group could not be rekeyed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The rekeying scheme refused the batch.
+    #[error(transparent)]
+    Rekey(#[from] RekeyError),
+    /// A welcome could not be sealed.
+    #[error("sealing a welcome: {0}")]
+    Seal(#[from] SealError),
+}
 
 /// The members of a domain's group and the changes since its last rekey.
 #[derive(Debug)]
 pub struct DomainGroup<G> {
     scheme: G,
-    members: HashMap<PseudonymId, (VehicleId, CertificateId)>,
+    members: HashMap<PseudonymId, MemberEntry>,
+    pseudonyms: HashMap<VehicleId, PseudonymId>,
     next_vehicle: u64,
     joins: Vec<VehicleId>,
     leaves: Vec<VehicleId>,
@@ -26,6 +53,7 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
         Self {
             scheme,
             members: HashMap::new(),
+            pseudonyms: HashMap::new(),
             next_vehicle: 0,
             joins: Vec::new(),
             leaves: Vec::new(),
@@ -42,35 +70,91 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
         self.scheme.members()
     }
 
-    /// The vehicle under `pseudonym` joins at the next rekey (unless it is a member).
-    pub fn join(&mut self, pseudonym: PseudonymId, certificate: CertificateId) {
-        if !self.members.contains_key(&pseudonym) {
-            let id = VehicleId(self.next_vehicle);
-            self.next_vehicle += 1;
-            self.members.insert(pseudonym, (id, certificate));
-            self.joins.push(id);
+    /// Whether the vehicle under `pseudonym` is a member (or joins at the next rekey).
+    pub fn contains(&self, pseudonym: &PseudonymId) -> bool {
+        self.members.contains_key(pseudonym)
+    }
+
+    /// The certified verification key of member `pseudonym` (what a pseudonym change is
+    /// checked against).
+    pub fn verifying_key(&self, pseudonym: &PseudonymId) -> Option<&vkm_block::PublicKeyBytes> {
+        self.members.get(pseudonym).map(|m| &m.verifying)
+    }
+
+    /// The vehicle with these (checked) identity materials joins at the next rekey,
+    /// unless it is a member; its welcome will be sealed to the certificate's encryption
+    /// key.
+    pub fn join(&mut self, materials: &IdentityMaterials) -> Result<(), CertificateError> {
+        if self.members.contains_key(&materials.pseudonym) {
+            return Ok(());
         }
+        let encryption = materials.certificate.encryption_public()?;
+        let id = VehicleId(self.next_vehicle);
+        self.next_vehicle += 1;
+        self.members.insert(
+            materials.pseudonym,
+            MemberEntry {
+                vehicle: id,
+                certificate: materials.certificate.id(),
+                encryption,
+                verifying: materials.certificate.pseudonym_key,
+            },
+        );
+        self.pseudonyms.insert(id, materials.pseudonym);
+        self.joins.push(id);
+        Ok(())
     }
 
     /// The vehicle under `pseudonym` leaves at the next rekey (if it is a member).
     pub fn leave(&mut self, pseudonym: &PseudonymId) {
-        if let Some((id, _)) = self.members.remove(pseudonym) {
-            self.leaves.push(id);
+        if let Some(entry) = self.members.remove(pseudonym) {
+            self.pseudonyms.remove(&entry.vehicle);
+            self.leaves.push(entry.vehicle);
         }
     }
 
+    /// Member `old` goes on under the pseudonym of `new` (checked materials): the same
+    /// place in the key tree, so it keeps its keys and nobody is rekeyed. `false` if `old`
+    /// is not a member or `new` is one already.
+    pub fn rename(
+        &mut self,
+        old: &PseudonymId,
+        new: &IdentityMaterials,
+    ) -> Result<bool, CertificateError> {
+        if self.members.contains_key(&new.pseudonym) || !self.members.contains_key(old) {
+            return Ok(false);
+        }
+        let encryption = new.certificate.encryption_public()?;
+        let Some(entry) = self.members.remove(old) else {
+            return Ok(false);
+        };
+        self.pseudonyms.insert(entry.vehicle, new.pseudonym);
+        self.members.insert(
+            new.pseudonym,
+            MemberEntry {
+                vehicle: entry.vehicle,
+                certificate: new.certificate.id(),
+                encryption,
+                verifying: new.certificate.pseudonym_key,
+            },
+        );
+        Ok(true)
+    }
+
     /// One rekey for everything that changed since the last: joins, leaves, and members
-    /// whose certificate `registry` now revokes (Lei et al. III.A.3). `None` if nothing
-    /// changed. A vehicle that joined and left within the period never enters the tree.
+    /// whose certificate `registry` now revokes (Lei et al. III.A.3), as `domain`'s
+    /// broadcast with a welcome sealed to each joiner. `None` if nothing changed. A
+    /// vehicle that joined and left within the period never enters the tree.
     pub fn rekey<R: CryptoRng + ?Sized>(
         &mut self,
+        domain: MemberId,
         registry: &Registry,
         rng: &mut R,
-    ) -> Option<Result<Rekey, RekeyError>> {
+    ) -> Option<Result<DomainRekey, GroupError>> {
         let revoked: Vec<PseudonymId> = self
             .members
             .iter()
-            .filter(|(_, (_, certificate))| registry.is_revoked(certificate))
+            .filter(|(_, entry)| registry.is_revoked(&entry.certificate))
             .map(|(pseudonym, _)| *pseudonym)
             .collect();
         for pseudonym in &revoked {
@@ -91,38 +175,103 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
             .copied()
             .filter(|l| !joins.contains(l))
             .collect();
-        Some(self.scheme.rekey(&kept_joins, &kept_leaves, rng))
+        Some(self.seal(domain, kept_joins, kept_leaves, rng))
+    }
+
+    fn seal<R: CryptoRng + ?Sized>(
+        &mut self,
+        domain: MemberId,
+        joins: Vec<VehicleId>,
+        leaves: Vec<VehicleId>,
+        rng: &mut R,
+    ) -> Result<DomainRekey, GroupError> {
+        let rekey = self.scheme.rekey(&joins, &leaves, rng)?;
+        let epoch = rekey.message.epoch;
+        let mut welcomes = Vec::with_capacity(rekey.welcomes.len());
+        for welcome in &rekey.welcomes {
+            let Some(entry) = self
+                .pseudonyms
+                .get(&welcome.vehicle)
+                .and_then(|p| self.members.get(p).map(|e| (*p, e)))
+            else {
+                continue;
+            };
+            let (pseudonym, entry) = entry;
+            welcomes.push(seal_welcome(
+                domain,
+                epoch,
+                pseudonym,
+                &entry.encryption,
+                welcome,
+                rng,
+            )?);
+        }
+        Ok(DomainRekey {
+            domain,
+            message: rekey.message,
+            welcomes,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::elliptic_curve::Generate;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
-    use vkm_rekey::Flat;
+    use vkm_block::Timestamp;
+    use vkm_rekey::{Flat, VehicleKeys};
+    use vkm_transfer::central::Pseudonym;
+
+    fn pseudonym(rng: &mut StdRng) -> Pseudonym {
+        let issuer = SigningKey::generate_from_rng(rng);
+        Pseudonym::issue(MemberId(1001), &issuer, Timestamp(0), Timestamp(1_000), rng)
+    }
 
     #[test]
     fn a_vehicle_that_joins_and_leaves_within_a_period_never_enters() {
         let mut rng = StdRng::seed_from_u64(1);
         let mut group = DomainGroup::new(Flat::new(&mut rng));
         let registry = Registry::default();
+        let sm = MemberId(1);
         assert!(
-            group.rekey(&registry, &mut rng).is_none(),
+            group.rekey(sm, &registry, &mut rng).is_none(),
             "nothing changed"
         );
-        group.join(PseudonymId([1; 16]), CertificateId([1; 32]));
-        group.join(PseudonymId([2; 16]), CertificateId([2; 32]));
-        group.leave(&PseudonymId([2; 16]));
+        let (one, two) = (pseudonym(&mut rng), pseudonym(&mut rng));
+        group.join(&one.materials).expect("valid key");
+        group.join(&two.materials).expect("valid key");
+        group.leave(&two.materials.pseudonym);
         let rekey = group
-            .rekey(&registry, &mut rng)
+            .rekey(sm, &registry, &mut rng)
             .expect("changed")
             .expect("rekey");
         assert_eq!(rekey.welcomes.len(), 1);
+        assert_eq!(rekey.welcomes[0].pseudonym, one.materials.pseudonym);
         assert_eq!(group.members(), 1);
-        group.leave(&PseudonymId([1; 16]));
+        // The welcome opens with its pseudonym's key only, and only for its epoch.
+        let epoch = rekey.message.epoch;
+        let welcome = crate::vehicle::open_welcome(sm, epoch, &one.encryption, &rekey.welcomes[0])
+            .expect("its own welcome");
+        assert!(
+            crate::vehicle::open_welcome(sm, epoch, &two.encryption, &rekey.welcomes[0]).is_err()
+        );
+        assert!(
+            crate::vehicle::open_welcome(sm, epoch + 1, &one.encryption, &rekey.welcomes[0])
+                .is_err()
+        );
+        let mut keys = VehicleKeys::new(welcome.vehicle);
+        keys.welcome(&welcome);
+        assert!(keys.apply(&rekey.message));
+        assert_eq!(
+            keys.group_key().map(|(_, k)| k),
+            Some(group.scheme().group_key())
+        );
+        group.leave(&one.materials.pseudonym);
         group
-            .rekey(&registry, &mut rng)
+            .rekey(sm, &registry, &mut rng)
             .expect("changed")
             .expect("rekey");
         assert_eq!(group.members(), 0);

@@ -1,7 +1,7 @@
 //! The security-manager node of vkm (Lei et al. Figs. 2(b) and 5).
 //!
 //! - [`sm`]: the security manager as a sans-IO state machine: [`sm::Event`]s in (a
-//!   vehicle's crossing reported by an RSU, a peer's transaction or block, a timer, a
+//!   vehicle's signed crossing request delivered by an RSU, a peer's transaction or block, a timer, a
 //!   mining result), [`sm::Action`]s out (broadcast, start or abort mining, admit a
 //!   vehicle, a committed block, a timer, a typed [`sm::Refusal`]). No threads, sockets
 //!   or clocks inside: `vkm-runtime` applies the actions for every driver (in-process
@@ -9,7 +9,10 @@
 //!   is synchronous, not I/O the runtime schedules.)
 //! - [`Schedule`]: collection periods and mining rounds as one pure type, shared with the
 //!   simulator's model mode.
-//! - [`DomainGroup`]: the domain's group over any `vkm_rekey::GroupKeyScheme`.
+//! - [`DomainGroup`]: the domain's group over any `vkm_rekey::GroupKeyScheme`, with
+//!   welcomes sealed to each joiner's pseudonym.
+//! - [`vehicle`]: the vehicle (on-board unit) as a sans-IO state machine: signed crossing
+//!   requests, sealed welcomes, rekeys, BSMs.
 //! - [`Mempool`]: pending key transfers and value transactions, bounded, without two
 //!   spends of one output.
 //! - [`relay`]: the traditional structure's nodes.
@@ -43,10 +46,11 @@ mod mempool;
 pub mod relay;
 mod schedule;
 pub mod sm;
+pub mod vehicle;
 
 use std::sync::Arc;
 
-pub use domain::DomainGroup;
+pub use domain::{DomainGroup, GroupError};
 pub use mempool::{MAX_MEMPOOL, Mempool};
 pub use relay::{RelayAction, RelayEvent, RelayNode};
 pub use schedule::{Closed, Round, Schedule, mining_rank, period_end_after};

@@ -15,16 +15,18 @@ use vkm_ledger::{
     registry_authorized,
 };
 use vkm_period::{CollectionPeriod, PeriodPolicy};
-use vkm_rekey::{GroupKeyScheme, Lkh, Rekey, RekeyError};
-use vkm_transfer::certificate::IdentityMaterials;
+use vkm_rekey::{GroupKeyScheme, Lkh};
+use vkm_transfer::certificate::PseudonymId;
+use vkm_transfer::crossing::{CrossingRequest, Freshness, ReplayGuard, RequestError, RsuId};
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{KeyTransferRules, sign_block};
 use vkm_transfer::transfer::{AdmittedVehicle, SequenceLog, TransferError, build_key_transfer};
 
-use crate::domain::DomainGroup;
+use crate::domain::{DomainGroup, GroupError};
 use crate::mempool::Mempool;
 use crate::schedule::{Round, Schedule, mining_rank};
+use crate::vehicle::DomainRekey;
 
 /// What security managers send each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +99,14 @@ pub enum Timer {
 /// What happens to a security manager.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// An RSU reports a vehicle of this domain crossing into `destination`'s domain.
+    /// A vehicle's crossing request, delivered by one of this domain's RSUs: the vehicle
+    /// is about to enter the request's destination domain (with this manager as the
+    /// destination: it comes online in this domain and asks to join its group).
     Crossing {
-        /// The vehicle's identity materials.
-        vehicle: IdentityMaterials,
-        /// The destination security manager.
-        destination: MemberId,
+        /// The signed request.
+        request: CrossingRequest,
+        /// The RSU that delivered it.
+        via: RsuId,
     },
     /// A peer's message.
     Received {
@@ -164,9 +168,10 @@ pub enum Action {
         /// Which.
         timer: Timer,
     },
-    /// The domain's group key changed for this period's joins and leaves: broadcast the
-    /// message in the domain, hand each welcome to its joiner privately.
-    Rekey(Rekey),
+    /// The domain's group key changed for this period's joins and leaves: broadcast it
+    /// in the domain through the RSUs (the rekey message for every member, a sealed
+    /// welcome for each joiner).
+    Rekey(DomainRekey),
     /// Something offered was refused (a message, a block, an admission), with the reason.
     Refused(Refusal),
 }
@@ -193,6 +198,14 @@ pub enum Refusal {
     /// A crossing names a destination the registry does not list.
     #[error("crossing to unregistered {0}")]
     UnknownDestination(MemberId),
+    /// A vehicle's crossing request is refused (forged, stale, replayed, revoked...).
+    #[error("crossing request of pseudonym {pseudonym:?}: {error}")]
+    Request {
+        /// The pseudonym it names.
+        pseudonym: PseudonymId,
+        /// Why.
+        error: RequestError,
+    },
     /// The key transfer for a crossing could not be built.
     #[error("cannot build transfer: {0}")]
     Build(TransferError),
@@ -233,7 +246,7 @@ pub enum Refusal {
     },
     /// The domain's group could not be rekeyed.
     #[error("rekey: {0}")]
-    Rekey(RekeyError),
+    Rekey(GroupError),
 }
 
 /// Settings of a security manager.
@@ -260,6 +273,9 @@ pub struct NodeConfig {
     /// The best chain is announced ([`Message::Tip`]) at the end of a period in which it
     /// changed, and at least every this many periods (0: never).
     pub announce_every_periods: u64,
+    /// How old a vehicle's crossing request may be, and how far ahead of this manager's
+    /// clock.
+    pub freshness: Freshness,
 }
 
 impl Default for NodeConfig {
@@ -272,6 +288,7 @@ impl Default for NodeConfig {
             rebroadcast_after_periods: 3,
             sync_timeout_ms: 2_000,
             announce_every_periods: 10,
+            freshness: Freshness::default(),
         }
     }
 }
@@ -412,6 +429,7 @@ pub struct SecurityManager<G = Lkh> {
     periods: u64,
     announced: Option<(BlockHash, u64)>,
     counters: FaultCounters,
+    replay: ReplayGuard,
     config: NodeConfig,
     rng: StdRng,
 }
@@ -498,6 +516,7 @@ impl SecurityManager<Lkh> {
             periods: 0,
             announced: None,
             counters: FaultCounters::default(),
+            replay: ReplayGuard::new(config.freshness),
             config,
             rng,
         })
@@ -521,6 +540,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             periods: self.periods,
             announced: self.announced,
             counters: self.counters,
+            replay: self.replay,
             config: self.config,
             rng: self.rng,
         }
@@ -601,10 +621,9 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
     pub fn handle(&mut self, event: Event, now: Timestamp) -> Result<Vec<Action>, NodeError> {
         let mut actions = Vec::new();
         match event {
-            Event::Crossing {
-                vehicle,
-                destination,
-            } => self.on_crossing(&vehicle, destination, now, &mut actions)?,
+            Event::Crossing { request, via } => {
+                self.on_crossing(&request, via, now, &mut actions)?
+            }
             Event::Received { from, message } => match message {
                 Message::Transaction(tx) => self.on_transaction(tx, &mut actions)?,
                 Message::Value(tx) => self.on_value(tx, &mut actions)?,
@@ -645,25 +664,42 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
 
     fn on_crossing(
         &mut self,
-        vehicle: &IdentityMaterials,
-        destination: MemberId,
+        request: &CrossingRequest,
+        via: RsuId,
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) -> Result<(), NodeError> {
-        // A member leaving the domain leaves its group at the next rekey.
-        self.group.leave(&vehicle.pseudonym);
         let chain = &mut self.chain;
         let directory = chain.rules.cache().directory(chain.ledger.registry());
+        let destination = request.destination;
         let Some(dest) = directory.member(destination) else {
             actions.push(Action::Refused(Refusal::UnknownDestination(destination)));
             return Ok(());
         };
-        // A vehicle the chain revoked moves no further.
-        if directory.is_revoked(&vehicle.certificate.id()) {
-            let error = vkm_transfer::certificate::CertificateError::Revoked.into();
-            actions.push(Action::Refused(Refusal::Build(error)));
+        // Proof of possession, certificate (revocation included), RSU, freshness, replay.
+        let vehicle = &request.materials;
+        let checked = request
+            .check(&directory, via, now, self.config.freshness)
+            .and_then(|()| self.replay.record(request));
+        if let Err(error) = checked {
+            actions.push(Action::Refused(Refusal::Request {
+                pseudonym: vehicle.pseudonym,
+                error,
+            }));
             return Ok(());
         }
+        if destination == self.id {
+            // A vehicle coming online in this domain joins its group at the next rekey.
+            if let Err(e) = self.group.join(vehicle) {
+                actions.push(Action::Refused(Refusal::Request {
+                    pseudonym: vehicle.pseudonym,
+                    error: e.into(),
+                }));
+            }
+            return Ok(());
+        }
+        // A member leaving the domain leaves its group at the next rekey.
+        self.group.leave(&vehicle.pseudonym);
         match build_key_transfer(
             &self.keys,
             self.id,
@@ -798,6 +834,8 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         actions: &mut Vec<Action>,
     ) -> Result<(), NodeError> {
         self.periods += 1;
+        self.replay.forget_before(now);
+        self.rekey_group(actions);
         self.rebroadcast_unmined(actions)?;
         self.announce_tip(actions);
         let chain = &self.chain;
@@ -1109,10 +1147,12 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 newly_admitted.push(*txid);
                 match chain.rules.admit(t, &self.keys, self.id, &directory, now) {
                     Ok(vehicle) => {
-                        self.group.join(
-                            vehicle.materials.pseudonym,
-                            vehicle.materials.certificate.id(),
-                        );
+                        if let Err(e) = self.group.join(&vehicle.materials) {
+                            let error = e.into();
+                            actions
+                                .push(Action::Refused(Refusal::Admission { txid: *txid, error }));
+                            continue;
+                        }
                         actions.push(Action::Admit(Admission {
                             vehicle,
                             crossed_at: t.timestamp,
@@ -1142,11 +1182,19 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                 actions.push(Action::Broadcast(Message::Transaction(own.tx.clone())));
             }
         }
-        match self.group.rekey(chain.ledger.registry(), &mut self.rng) {
+        self.rekey_group(actions);
+        Ok(())
+    }
+
+    /// One batch rekey of the domain's group for what changed since the last (joins,
+    /// leaves, revocations), if anything did: after every chain update, and at the end of
+    /// every period (vehicles that came online, or left, while no block arrived).
+    fn rekey_group(&mut self, actions: &mut Vec<Action>) {
+        let registry = self.chain.ledger.registry();
+        match self.group.rekey(self.id, registry, &mut self.rng) {
             Some(Ok(rekey)) => actions.push(Action::Rekey(rekey)),
             Some(Err(e)) => actions.push(Action::Refused(Refusal::Rekey(e))),
             None => {}
         }
-        Ok(())
     }
 }

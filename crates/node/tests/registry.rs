@@ -14,6 +14,7 @@ use vkm_ledger::Ledger;
 use vkm_node::sm::{Action, Event, Message, NodeConfig, Refusal, SecurityManager};
 use vkm_period::{CollectionPeriod, FixedPolicy};
 use vkm_transfer::central::{registration, revocation};
+use vkm_transfer::crossing::{CrossingRequest, RsuId};
 use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
 use vkm_transfer::rules::KeyTransferRules;
 use vkm_transfer::scenario::Scenario;
@@ -109,19 +110,21 @@ fn a_manager_registered_mid_run_catches_up_and_mines_and_a_revocation_takes_effe
     // Vehicles cross every 200 ms from domain 1 to domain 2, and from 5 s on into the new
     // manager's domain; one vehicle is revoked at 2 s and crosses again at 4 s.
     let revoked = world
-        .vehicle(0, Timestamp(T0), 3_600_000, &mut rng)
+        .pseudonym(0, Timestamp(T0), 3_600_000, &mut rng)
         .unwrap();
     for k in 0..40u64 {
         let vehicle = world
-            .vehicle(0, Timestamp(T0), 3_600_000, &mut rng)
+            .pseudonym(0, Timestamp(T0), 3_600_000, &mut rng)
             .unwrap();
         let destination = if k >= 25 { MemberId(4) } else { MemberId(2) };
+        let at = T0 + 200 + k * 200;
+        let request = CrossingRequest::sign(&vehicle, destination, RsuId(0), Timestamp(at));
         queue.push(
-            T0 + 200 + k * 200,
+            at,
             0,
             Event::Crossing {
-                vehicle,
-                destination,
+                request,
+                via: RsuId(0),
             },
         );
     }
@@ -133,7 +136,7 @@ fn a_manager_registered_mid_run_catches_up_and_mines_and_a_revocation_takes_effe
             message: Message::Registry(revocation(
                 cm.id,
                 &cm.keys,
-                &[revoked.certificate.id()],
+                &[revoked.materials.certificate.id()],
                 Timestamp(T0 + 2_000),
             )),
         },
@@ -142,8 +145,8 @@ fn a_manager_registered_mid_run_catches_up_and_mines_and_a_revocation_takes_effe
         T0 + 4_000,
         0,
         Event::Crossing {
-            vehicle: revoked.clone(),
-            destination: MemberId(2),
+            request: CrossingRequest::sign(&revoked, MemberId(2), RsuId(0), Timestamp(T0 + 4_000)),
+            via: RsuId(0),
         },
     );
     const JOIN: u64 = T0 + 4_000;
@@ -201,10 +204,14 @@ fn a_manager_registered_mid_run_catches_up_and_mines_and_a_revocation_takes_effe
     assert!(
         refusals
             .iter()
-            .any(|(t, r)| *t == 0 && matches!(r, Refusal::Build(_))),
+            .any(|(t, r)| *t == 0 && matches!(r, Refusal::Request { .. })),
         "{refusals:?}"
     );
     assert_eq!(refusals.len(), 2, "{refusals:?}");
-    assert!(ledger.registry().is_revoked(&revoked.certificate.id()));
+    assert!(
+        ledger
+            .registry()
+            .is_revoked(&revoked.materials.certificate.id())
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,9 @@ use rand::rngs::StdRng;
 use vkm_block::{MemberId, Timestamp};
 use vkm_ledger::Ledger;
 use vkm_node::sm::{Action, Event, NodeConfig, SecurityManager};
+use vkm_node::vehicle::{Vehicle, VehicleEvent};
 use vkm_period::{CollectionPeriod, FixedPolicy};
+use vkm_transfer::crossing::{CrossingRequest, RsuId};
 use vkm_transfer::keys::EncryptionScheme;
 use vkm_transfer::rules::KeyTransferRules;
 use vkm_transfer::scenario::Scenario;
@@ -83,37 +85,42 @@ fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
         }
     }
     // Twelve vehicles cross, from every domain to the next, over three seconds.
-    let mut first = None;
+    let mut vehicles = Vec::new();
     for v in 0..12u64 {
         let from = (v % 3) as usize;
-        let vehicle = world
-            .vehicle(from, Timestamp(T0), 3_600_000, &mut rng)
+        let pseudonym = world
+            .pseudonym(from, Timestamp(T0), 3_600_000, &mut rng)
             .unwrap();
-        first.get_or_insert_with(|| vehicle.clone());
         let destination = MemberId(((from + 1) % 3) as u32 + 1);
+        let at = T0 + 100 + v * 250;
+        let request = CrossingRequest::sign(&pseudonym, destination, RsuId(0), Timestamp(at));
         queue.push(
-            T0 + 100 + v * 250,
+            at,
             from,
             Event::Crossing {
-                vehicle,
-                destination,
+                request,
+                via: RsuId(0),
             },
         );
+        vehicles.push(Vehicle::new(pseudonym, v));
     }
     // The first vehicle (admitted into domain 2) crosses on into domain 3 later.
-    let vehicle = first.unwrap();
-    let destination = MemberId(3);
+    let request = CrossingRequest::sign(
+        vehicles[0].current_pseudonym(),
+        MemberId(3),
+        RsuId(0),
+        Timestamp(T0 + 4_000),
+    );
     queue.push(
         T0 + 4_000,
         1,
         Event::Crossing {
-            vehicle,
-            destination,
+            request,
+            via: RsuId(0),
         },
     );
 
     let mut admissions = Vec::new();
-    let mut rekeys: Vec<Vec<vkm_rekey::Rekey>> = vec![Vec::new(); 3];
     let end = T0 + 6_000;
     while let Some((at, target, event)) = queue.pop() {
         if at > end {
@@ -123,7 +130,14 @@ fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
         for action in carry_out(&mut queue, at, target, 3, actions, &mut rng) {
             match action {
                 Action::Admit(admission) => admissions.push((target, admission)),
-                Action::Rekey(rekey) => rekeys[target].push(rekey),
+                Action::Rekey(rekey) => {
+                    // Broadcast in the domain: every vehicle hears it (and ignores what is
+                    // not for it).
+                    let rekey = std::sync::Arc::new(rekey);
+                    for car in &mut vehicles {
+                        car.handle(VehicleEvent::Rekey(rekey.clone()), Timestamp(at));
+                    }
+                }
                 Action::Refused(reason) => panic!("refused: {reason}"),
                 _ => {}
             }
@@ -134,35 +148,19 @@ fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
     assert!(sms.iter().all(|sm| sm.ledger().tip() == tip), "one chain");
     assert!(sms[0].ledger().height() >= 3);
     assert_eq!(admissions.len(), 13, "every crossing admitted once");
-    // Group keys: each domain's vehicles, welcomed and following its rekeys, agree on one
-    // key; the vehicle that crossed on holds none of domain 2's latest key.
-    for (domain, list) in rekeys.iter().enumerate() {
-        let mut cars: std::collections::HashMap<vkm_rekey::VehicleId, vkm_rekey::VehicleKeys> =
-            Default::default();
-        for rekey in list {
-            for w in &rekey.welcomes {
-                cars.entry(w.vehicle)
-                    .or_insert_with(|| vkm_rekey::VehicleKeys::new(w.vehicle))
-                    .welcome(w);
-            }
-            for car in cars.values_mut() {
-                car.apply(&rekey.message);
-            }
+    // Group keys: each domain's vehicles, welcomed (each opening its sealed welcome) and
+    // following its rekeys, hold the domain's current key; the vehicle that crossed on
+    // holds domain 3's.
+    for (domain, sm) in sms.iter().enumerate() {
+        let id = MemberId(domain as u32 + 1);
+        let holders: Vec<_> = vehicles.iter().filter(|v| v.domain() == Some(id)).collect();
+        assert_eq!(holders.len(), sm.group_members(), "domain {domain}");
+        for car in holders {
+            let (_, key) = car.keys().group_key().unwrap();
+            assert_eq!(key, sm.group().scheme().group_key(), "domain {domain}");
         }
-        let holders: Vec<_> = cars
-            .values()
-            .filter_map(|c| c.group_key().map(|(_, k)| k.clone()))
-            .collect();
-        assert_eq!(
-            holders.len(),
-            sms[domain].group_members(),
-            "domain {domain}"
-        );
-        assert!(
-            holders.windows(2).all(|w| w[0] == w[1]),
-            "domain {domain} agrees on one key"
-        );
     }
+    assert_eq!(vehicles[0].domain(), Some(MemberId(3)));
     assert_eq!(
         sms[1].group_members(),
         4 - 1,

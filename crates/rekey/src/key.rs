@@ -26,6 +26,11 @@ impl NodeKey {
         Self(key)
     }
 
+    /// A key received from elsewhere (a welcome opened by its vehicle).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
     /// The key bytes (for AES).
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0

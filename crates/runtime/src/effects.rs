@@ -5,7 +5,10 @@
 use vkm_block::{Block, BlockHash, MemberId, Timestamp};
 use vkm_node::relay::RelayAction;
 use vkm_node::sm::{Action, Admission, Message, Refusal, Timer};
-use vkm_rekey::Rekey;
+use vkm_node::vehicle::{DomainRekey, VehicleAction, VehicleError};
+use vkm_rekey::SealedBsm;
+use vkm_transfer::certificate::PseudonymId;
+use vkm_transfer::crossing::{CrossingRequest, RsuId};
 use vkm_transfer::traditional::RelayMessage;
 use vkm_transfer::transfer::TransferError;
 
@@ -26,9 +29,9 @@ pub trait ManagerEffects {
     fn admitted(&mut self, admission: Admission) {
         let _ = admission;
     }
-    /// The domain's group was rekeyed: broadcast the message in the domain, hand each
-    /// welcome to its joiner.
-    fn rekeyed(&mut self, rekey: Rekey) {
+    /// The domain's group was rekeyed: broadcast the rekey (message and sealed welcomes)
+    /// in the domain through its RSUs.
+    fn rekeyed(&mut self, rekey: DomainRekey) {
         let _ = rekey;
     }
     /// A block is durably on the manager's best chain.
@@ -79,6 +82,54 @@ pub fn apply_relay(actions: Vec<RelayAction>, effects: &mut (impl RelayEffects +
             RelayAction::Send(message) => effects.send(message),
             RelayAction::Admit(admission) => effects.admitted(admission),
             RelayAction::Refused(error) => effects.refused(error),
+        }
+    }
+}
+
+/// What a driver does for a vehicle.
+pub trait VehicleEffects {
+    /// Sends a crossing request to the RSU (which hands it to its security manager).
+    fn send_request(&mut self, rsu: RsuId, request: CrossingRequest);
+    /// Broadcasts a BSM to the vehicles around it in `domain`.
+    fn broadcast_bsm(&mut self, domain: MemberId, bsm: SealedBsm);
+    /// The vehicle holds `domain`'s group key of `epoch` (welcomed in).
+    fn joined(&mut self, domain: MemberId, epoch: u64) {
+        let _ = (domain, epoch);
+    }
+    /// The vehicle followed its domain's rekey to `epoch`.
+    fn rekeyed(&mut self, domain: MemberId, epoch: u64) {
+        let _ = (domain, epoch);
+    }
+    /// The vehicle's domain rekeyed without it.
+    fn evicted(&mut self, domain: MemberId) {
+        let _ = domain;
+    }
+    /// The vehicle read a BSM of its domain.
+    fn opened(&mut self, domain: MemberId, payload: Vec<u8>) {
+        let _ = (domain, payload);
+    }
+    /// The vehicle switched pseudonym.
+    fn switched(&mut self, from: PseudonymId, to: PseudonymId) {
+        let _ = (from, to);
+    }
+    /// Something failed at the vehicle.
+    fn failed(&mut self, error: VehicleError) {
+        let _ = error;
+    }
+}
+
+/// Carries out a vehicle's `actions`, in order, through `effects`.
+pub fn apply_vehicle(actions: Vec<VehicleAction>, effects: &mut (impl VehicleEffects + ?Sized)) {
+    for action in actions {
+        match action {
+            VehicleAction::SendRequest { rsu, request } => effects.send_request(rsu, request),
+            VehicleAction::Broadcast { domain, bsm } => effects.broadcast_bsm(domain, bsm),
+            VehicleAction::Joined { domain, epoch } => effects.joined(domain, epoch),
+            VehicleAction::Rekeyed { domain, epoch } => effects.rekeyed(domain, epoch),
+            VehicleAction::Evicted { domain } => effects.evicted(domain),
+            VehicleAction::Opened { domain, payload } => effects.opened(domain, payload),
+            VehicleAction::Switched { from, to } => effects.switched(from, to),
+            VehicleAction::Failed(error) => effects.failed(error),
         }
     }
 }

@@ -10,8 +10,10 @@
 //!   send and broadcast with delays, timers, mining, and what it records.
 //!
 //! Drivers: the in-process threaded network ([`network`]), a local chain mined by one
-//! manager in virtual time ([`local`], used by the key negotiation), and the simulator
-//! (`vkm-sim`, measured mode). None of them matches on an action itself.
+//! manager in virtual time ([`local`], used by the key negotiation), managers and
+//! vehicles together in virtual time ([`town`]), and the simulator (`vkm-sim`, measured
+//! mode). None of them matches on an action itself ([`apply`], [`apply_relay`],
+//! [`apply_vehicle`]).
 //!
 //! ```
 //! use vkm_block::{Block, MemberId, Timestamp};
@@ -57,11 +59,15 @@ mod effects;
 pub mod faults;
 pub mod local;
 pub mod network;
+pub mod town;
 mod world;
 
-pub use effects::{ManagerEffects, RelayEffects, apply, apply_relay};
+pub use effects::{
+    ManagerEffects, RelayEffects, VehicleEffects, apply, apply_relay, apply_vehicle,
+};
 pub use faults::{Crash, FaultError, Faults, Partition};
 pub use local::{LocalChain, LocalError};
+pub use town::{Record, Town, TownConfig};
 pub use world::{Store, World, WorldConfig, seeds};
 
 use vkm_block::MemberId;

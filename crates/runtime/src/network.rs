@@ -21,10 +21,11 @@ use vkm_node::sm::{
     Admission, Event, FaultCounters, Message, NodeConfig, NodeError, Refusal, SecurityManager,
     Timer,
 };
+use vkm_node::vehicle::DomainRekey;
 use vkm_period::{CollectionPeriod, CrossingEvents, FixedPolicy, Grid};
 use vkm_pow::{Miner, MiningOutcome};
-use vkm_rekey::Rekey;
-use vkm_transfer::certificate::IdentityMaterials;
+use vkm_transfer::central::Pseudonym;
+use vkm_transfer::crossing::{CrossingRequest, RsuId};
 use vkm_transfer::traditional::RelayMessage;
 use vkm_transfer::transfer::TransferError;
 
@@ -393,7 +394,7 @@ impl ManagerEffects for ManagerThread<'_> {
         record_admission(self.counters, self.shared, &admission);
     }
 
-    fn rekeyed(&mut self, rekey: Rekey) {
+    fn rekeyed(&mut self, rekey: DomainRekey) {
         self.counters.rekeys.fetch_add(1, Ordering::Relaxed);
         self.counters
             .wrapped_keys
@@ -503,7 +504,7 @@ pub fn run(
     }
 
     // Vehicles issued in advance by each domain's central manager.
-    let vehicles: Vec<Vec<IdentityMaterials>> = (0..domains)
+    let vehicles: Vec<Vec<Pseudonym>> = (0..domains)
         .map(|d| world.vehicles(d, 32, Timestamp(clock.start_ms), 24 * 3_600_000))
         .collect();
 
@@ -764,16 +765,16 @@ pub fn run(
             std::thread::sleep(wait);
         }
         let (from, to) = flows[traffic_rng.random_range(0..flows.len())];
-        let vehicle = vehicles[from][next_vehicle[from] % vehicles[from].len()].clone();
+        let pseudonym = &vehicles[from][next_vehicle[from] % vehicles[from].len()];
         next_vehicle[from] += 1;
         let destination = node_ids[to];
         let envelope = match config.structure {
             Structure::Blockchain => Envelope::Chain(Event::Crossing {
-                vehicle,
-                destination,
+                request: CrossingRequest::sign(pseudonym, destination, RsuId(0), clock.now()),
+                via: RsuId(0),
             }),
             Structure::Traditional => Envelope::Relay(RelayEvent::Crossing {
-                vehicle,
+                vehicle: pseudonym.materials.clone(),
                 destination,
             }),
         };

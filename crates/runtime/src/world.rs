@@ -13,7 +13,7 @@ use vkm_ledger::Ledger;
 use vkm_node::relay::RelayNode;
 use vkm_node::sm::{NodeConfig, SecurityManager};
 use vkm_period::{CollectionPeriod, PeriodPolicy};
-use vkm_transfer::certificate::IdentityMaterials;
+use vkm_transfer::central::Pseudonym;
 use vkm_transfer::directory::MemberDirectory;
 use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
 use vkm_transfer::rules::{KeyTransferRules, MemberCache, Prechecks};
@@ -262,20 +262,32 @@ impl World {
         ))
     }
 
-    /// `count` vehicles of domain `domain` (index), each with a fresh pseudonym whose
-    /// certificate the domain's central manager issues, valid from `from` for
-    /// `validity_ms`. Empty if there is no such domain.
+    /// One fresh pseudonym of a vehicle of domain `domain` (index): [`World::vehicles`]
+    /// with `count` 1.
+    pub fn pseudonym(
+        &mut self,
+        domain: usize,
+        from: Timestamp,
+        validity_ms: u64,
+    ) -> Option<Pseudonym> {
+        self.members
+            .pseudonym(domain, from, validity_ms, &mut self.rng)
+    }
+
+    /// `count` vehicles of domain `domain` (index), each with a fresh pseudonym (its
+    /// secret keys and identity materials) whose certificate the domain's central manager
+    /// issues, valid from `from` for `validity_ms`. Empty if there is no such domain.
     pub fn vehicles(
         &mut self,
         domain: usize,
         count: usize,
         from: Timestamp,
         validity_ms: u64,
-    ) -> Vec<IdentityMaterials> {
+    ) -> Vec<Pseudonym> {
         (0..count)
             .filter_map(|_| {
                 self.members
-                    .vehicle(domain, from, validity_ms, &mut self.rng)
+                    .pseudonym(domain, from, validity_ms, &mut self.rng)
             })
             .collect()
     }

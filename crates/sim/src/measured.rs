@@ -28,7 +28,9 @@ use vkm_runtime::{
     Faults, ManagerEffects, RelayEffects, Store, World, WorldConfig, apply, apply_relay,
     message_delay_s, seeds,
 };
-use vkm_transfer::certificate::{IdentityMaterials, PseudonymId};
+use vkm_transfer::central::Pseudonym;
+use vkm_transfer::certificate::PseudonymId;
+use vkm_transfer::crossing::{CrossingRequest, RsuId};
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::MemberCache;
 use vkm_transfer::traditional::RelayMessage;
@@ -130,7 +132,7 @@ pub struct Measured {
     deferred: Vec<Option<Input>>,
     ids: Vec<MemberId>,
     index_of: HashMap<MemberId, usize>,
-    vehicles: Vec<Vec<IdentityMaterials>>,
+    vehicles: Vec<Vec<Pseudonym>>,
     miners: Vec<MinerState>,
     rng: StdRng,
     backoff_ms: f64,
@@ -400,20 +402,22 @@ impl Measured {
     /// The district's vehicles take turns; one whose crossing at this same millisecond is
     /// still pending is skipped (a burst, such as the crossings that waited for a
     /// crashed manager), so that every crossing has its own key.
-    fn crossing(&mut self, c: &Crossing, now: f64) -> (IdentityMaterials, MemberId) {
+    fn crossing(&mut self, c: &Crossing, now: f64) -> (&Pseudonym, MemberId) {
         let pool = &self.vehicles[c.from];
         let at = timestamp(now).0;
         let mut vehicle = &pool[self.next_vehicle[c.from] % pool.len()];
         for _ in 0..pool.len() {
             vehicle = &pool[self.next_vehicle[c.from] % pool.len()];
             self.next_vehicle[c.from] += 1;
-            if !self.crossings.contains_key(&(vehicle.pseudonym, at)) {
+            if !self
+                .crossings
+                .contains_key(&(vehicle.materials.pseudonym, at))
+            {
                 break;
             }
         }
-        let vehicle = vehicle.clone();
         self.crossings
-            .insert((vehicle.pseudonym, at), (c.at, c.from, c.to));
+            .insert((vehicle.materials.pseudonym, at), (c.at, c.from, c.to));
         (vehicle, self.ids[c.to])
     }
 
@@ -494,8 +498,8 @@ impl Measured {
             Input::Cross(c) => {
                 let (vehicle, destination) = self.crossing(&c, now);
                 Event::Crossing {
-                    vehicle,
-                    destination,
+                    request: CrossingRequest::sign(vehicle, destination, RsuId(0), timestamp(now)),
+                    via: RsuId(0),
                 }
             }
             Input::Chain(event) => event,
@@ -696,7 +700,7 @@ impl Measured {
             Input::Cross(c) => {
                 let (vehicle, destination) = self.crossing(&c, now);
                 RelayEvent::Crossing {
-                    vehicle,
+                    vehicle: vehicle.materials.clone(),
                     destination,
                 }
             }
