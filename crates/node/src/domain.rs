@@ -75,10 +75,15 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
         self.members.contains_key(pseudonym)
     }
 
-    /// The certified verification key of member `pseudonym` (what a pseudonym change is
-    /// checked against).
-    pub fn verifying_key(&self, pseudonym: &PseudonymId) -> Option<&vkm_block::PublicKeyBytes> {
-        self.members.get(pseudonym).map(|m| &m.verifying)
+    /// The certified verification key and the certificate of member `pseudonym` (what a
+    /// pseudonym change is checked against).
+    pub fn member_keys(
+        &self,
+        pseudonym: &PseudonymId,
+    ) -> Option<(vkm_block::PublicKeyBytes, CertificateId)> {
+        self.members
+            .get(pseudonym)
+            .map(|m| (m.verifying, m.certificate))
     }
 
     /// The vehicle with these (checked) identity materials joins at the next rekey,

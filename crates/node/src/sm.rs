@@ -17,7 +17,9 @@ use vkm_ledger::{
 use vkm_period::{CollectionPeriod, PeriodPolicy};
 use vkm_rekey::{GroupKeyScheme, Lkh};
 use vkm_transfer::certificate::PseudonymId;
-use vkm_transfer::crossing::{CrossingRequest, Freshness, ReplayGuard, RequestError, RsuId};
+use vkm_transfer::crossing::{
+    ChangeError, CrossingRequest, Freshness, PseudonymChange, ReplayGuard, RequestError, RsuId,
+};
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::{KeyTransferRules, sign_block};
@@ -105,6 +107,14 @@ pub enum Event {
     Crossing {
         /// The signed request.
         request: CrossingRequest,
+        /// The RSU that delivered it.
+        via: RsuId,
+    },
+    /// A member vehicle's switch to a new pseudonym, sealed to this manager, delivered by
+    /// one of its RSUs.
+    PseudonymChange {
+        /// The sealed [`PseudonymChange`].
+        sealed: Vec<u8>,
         /// The RSU that delivered it.
         via: RsuId,
     },
@@ -209,6 +219,9 @@ pub enum Refusal {
     /// The key transfer for a crossing could not be built.
     #[error("cannot build transfer: {0}")]
     Build(TransferError),
+    /// A vehicle's pseudonym change is refused.
+    #[error("pseudonym change: {0}")]
+    Change(ChangeError),
     /// A peer's key transfer failed its checks.
     #[error("transaction {txid}: {error}")]
     Transfer {
@@ -624,6 +637,11 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             Event::Crossing { request, via } => {
                 self.on_crossing(&request, via, now, &mut actions)?
             }
+            Event::PseudonymChange { sealed, via } => {
+                if let Err(error) = self.on_pseudonym_change(&sealed, via, now) {
+                    actions.push(Action::Refused(Refusal::Change(error)));
+                }
+            }
             Event::Received { from, message } => match message {
                 Message::Transaction(tx) => self.on_transaction(tx, &mut actions)?,
                 Message::Value(tx) => self.on_value(tx, &mut actions)?,
@@ -734,6 +752,35 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             Err(e) => actions.push(Action::Refused(Refusal::Build(e))),
         }
         Ok(())
+    }
+
+    /// A member switches pseudonym: it stays in the group, under the new one.
+    fn on_pseudonym_change(
+        &mut self,
+        sealed: &[u8],
+        via: RsuId,
+        now: Timestamp,
+    ) -> Result<(), ChangeError> {
+        let change = PseudonymChange::open(self.id, &self.keys.encryption, sealed)?;
+        let (old_key, old_certificate) = self
+            .group
+            .member_keys(&change.old)
+            .ok_or(ChangeError::NotAMember)?;
+        if self.group.contains(&change.new.pseudonym) {
+            return Err(ChangeError::AlreadyAMember);
+        }
+        let chain = &self.chain;
+        let directory = chain.rules.cache().directory(chain.ledger.registry());
+        if directory.is_revoked(&old_certificate) {
+            return Err(ChangeError::OldRevoked);
+        }
+        change.check(&old_key, &directory, via, now, self.config.freshness)?;
+        self.replay.record_id(change.id(), change.signed_at)?;
+        match self.group.rename(&change.old, &change.new) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ChangeError::NotAMember),
+            Err(e) => Err(RequestError::from(e).into()),
+        }
     }
 
     fn on_transaction(

@@ -24,7 +24,7 @@ use vkm_block::{
 use vkm_rekey::{BsmError, NodeKey, RekeyMessage, SealedBsm, VehicleId, VehicleKeys, Welcome};
 use vkm_transfer::central::Pseudonym;
 use vkm_transfer::certificate::PseudonymId;
-use vkm_transfer::crossing::{CrossingRequest, RsuId};
+use vkm_transfer::crossing::{CrossingRequest, PseudonymChange, RsuId};
 use vkm_transfer::seal::ieee1609::{self, SealedMessage};
 use vkm_transfer::seal::{MalformedCiphertext, OpenError, SealError, Sealer};
 use zeroize::Zeroizing;
@@ -189,8 +189,16 @@ pub enum VehicleEvent {
     },
     /// Time to send a BSM with this payload.
     Beacon(Vec<u8>),
-    /// The central manager issued a new pseudonym set (a refresh).
+    /// The central manager issued a new pseudonym set (a refresh); used in order.
     NewPseudonyms(Vec<Pseudonym>),
+    /// Time to switch to the next pseudonym of the set: tell the domain's manager, whose
+    /// encryption key the RSU `rsu` announces, so it stays a member under the new one.
+    SwitchPseudonym {
+        /// The RSU it talks to.
+        rsu: RsuId,
+        /// The P-256 encryption key of its domain's manager.
+        manager_key: PublicKey,
+    },
 }
 
 /// Why a vehicle could not do something.
@@ -206,6 +214,12 @@ pub enum VehicleError {
     /// Its welcome opened, but the rekey message does not lead to the group key.
     #[error("the rekey message of epoch {0} does not give the group key")]
     RekeyUnusable(u64),
+    /// Asked to switch pseudonym with none left (the central manager's refresh is due).
+    #[error("no pseudonym left to switch to")]
+    NoSparePseudonym,
+    /// The pseudonym change could not be sealed to the manager.
+    #[error("sealing the pseudonym change: {0}")]
+    Seal(SealError),
 }
 
 /// What a vehicle asks its runtime to do.
@@ -217,6 +231,13 @@ pub enum VehicleAction {
         rsu: RsuId,
         /// The signed request.
         request: CrossingRequest,
+    },
+    /// Send this sealed pseudonym change to the RSU (for its domain's manager).
+    SendChange {
+        /// The RSU.
+        rsu: RsuId,
+        /// The [`PseudonymChange`], sealed to the manager.
+        sealed: Vec<u8>,
     },
     /// Broadcast this BSM in `domain`.
     Broadcast {
@@ -351,8 +372,42 @@ impl Vehicle {
                 self.spare = set;
                 self.spare.reverse();
             }
+            VehicleEvent::SwitchPseudonym { rsu, manager_key } => {
+                self.switch(rsu, &manager_key, now, &mut actions)
+            }
         }
         actions
+    }
+
+    /// Switches to the next spare pseudonym; a member tells its manager first.
+    fn switch(
+        &mut self,
+        rsu: RsuId,
+        manager_key: &PublicKey,
+        now: Timestamp,
+        actions: &mut Vec<VehicleAction>,
+    ) {
+        let Some(next) = self.spare.pop() else {
+            actions.push(VehicleAction::Failed(VehicleError::NoSparePseudonym));
+            return;
+        };
+        if let Some(manager) = self.domain {
+            let change = PseudonymChange::sign(&self.pseudonym, &next, rsu, now);
+            match change.seal(manager, manager_key, &mut self.rng) {
+                Ok(sealed) => actions.push(VehicleAction::SendChange { rsu, sealed }),
+                Err(e) => {
+                    self.spare.push(next);
+                    actions.push(VehicleAction::Failed(VehicleError::Seal(e)));
+                    return;
+                }
+            }
+        }
+        let from = self.pseudonym();
+        self.pseudonym = next;
+        actions.push(VehicleAction::Switched {
+            from,
+            to: self.pseudonym(),
+        });
     }
 
     fn on_rekey(&mut self, rekey: &DomainRekey, actions: &mut Vec<VehicleAction>) {

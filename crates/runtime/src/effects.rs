@@ -90,6 +90,8 @@ pub fn apply_relay(actions: Vec<RelayAction>, effects: &mut (impl RelayEffects +
 pub trait VehicleEffects {
     /// Sends a crossing request to the RSU (which hands it to its security manager).
     fn send_request(&mut self, rsu: RsuId, request: CrossingRequest);
+    /// Sends a sealed pseudonym change to the RSU (which hands it to its manager).
+    fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>);
     /// Broadcasts a BSM to the vehicles around it in `domain`.
     fn broadcast_bsm(&mut self, domain: MemberId, bsm: SealedBsm);
     /// The vehicle holds `domain`'s group key of `epoch` (welcomed in).
@@ -123,6 +125,7 @@ pub fn apply_vehicle(actions: Vec<VehicleAction>, effects: &mut (impl VehicleEff
     for action in actions {
         match action {
             VehicleAction::SendRequest { rsu, request } => effects.send_request(rsu, request),
+            VehicleAction::SendChange { rsu, sealed } => effects.send_change(rsu, sealed),
             VehicleAction::Broadcast { domain, bsm } => effects.broadcast_bsm(domain, bsm),
             VehicleAction::Joined { domain, epoch } => effects.joined(domain, epoch),
             VehicleAction::Rekeyed { domain, epoch } => effects.rekeyed(domain, epoch),

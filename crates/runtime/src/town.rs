@@ -24,7 +24,9 @@ use vkm_period::{CollectionPeriod, FixedPolicy};
 use vkm_pow::Miner;
 use vkm_rekey::SealedBsm;
 use vkm_transfer::central::Pseudonym;
+use vkm_transfer::certificate::PseudonymId;
 use vkm_transfer::crossing::{CrossingRequest, RsuId};
+use vkm_transfer::keys::EncryptionPublic;
 
 use crate::RuntimeError;
 use crate::effects::{ManagerEffects, VehicleEffects, apply, apply_vehicle};
@@ -137,6 +139,15 @@ pub enum Record {
         /// The payload.
         payload: Vec<u8>,
     },
+    /// A vehicle switched pseudonym.
+    Switched {
+        /// The vehicle's index.
+        vehicle: usize,
+        /// The pseudonym before.
+        from: PseudonymId,
+        /// The pseudonym now.
+        to: PseudonymId,
+    },
     /// Something failed at a vehicle.
     Failed {
         /// The vehicle's index.
@@ -216,6 +227,17 @@ impl Town {
     /// Vehicle `index`.
     pub fn vehicle(&self, index: usize) -> Option<&Vehicle> {
         self.vehicles.get(index)
+    }
+
+    /// The P-256 encryption key of manager `index` as the chain registers it (what its
+    /// RSUs announce to vehicles); `None` for another scheme.
+    pub fn manager_key(&self, index: usize) -> Option<p256::PublicKey> {
+        let sm = self.managers.get(index)?;
+        let member = sm.ledger().registry().security_manager(sm.id())?;
+        match EncryptionPublic::from_chain(&member.encryption_key).ok()? {
+            EncryptionPublic::P256(key) => Some(key),
+            _ => None,
+        }
     }
 
     /// What happened so far.
@@ -424,6 +446,24 @@ impl VehicleEffects for VehicleStep<'_> {
             Target::Manager(here),
             Input::Manager(Event::Crossing { request, via: rsu }),
         );
+    }
+
+    fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>) {
+        let here = self.town.places[self.vehicle];
+        let at = self.town.now.0 + self.town.config.radio_delay_ms;
+        self.town.push(
+            at,
+            Target::Manager(here),
+            Input::Manager(Event::PseudonymChange { sealed, via: rsu }),
+        );
+    }
+
+    fn switched(&mut self, from: PseudonymId, to: PseudonymId) {
+        self.town.records.push(Record::Switched {
+            vehicle: self.vehicle,
+            from,
+            to,
+        });
     }
 
     fn broadcast_bsm(&mut self, domain: MemberId, bsm: SealedBsm) {

@@ -242,3 +242,92 @@ fn forged_stale_replayed_and_revoked_requests_are_refused() {
     assert!(town.records().iter().any(|r| matches!(r,
         Record::Admitted { manager, admission } if *manager == sm2 && admission.vehicle.materials == v.materials)));
 }
+
+#[test]
+fn a_refreshed_vehicle_stays_in_its_group_under_its_new_pseudonym() {
+    use vkm_transfer::central::issue_pseudonym_set;
+    use vkm_transfer::crossing::{ChangeError, PseudonymChange};
+    let (world, mut town) = town();
+    let (sm1, sm2) = (MemberId(1), MemberId(2));
+    let x = 1;
+    let cm = world.central_managers()[0];
+    let set = issue_pseudonym_set(
+        cm,
+        &world.keys(cm).unwrap(),
+        2,
+        Timestamp(T0),
+        Timestamp(T0 + HOUR),
+        &mut rand::rng(),
+    );
+    let old = town.vehicle(x).unwrap().pseudonym();
+    let new = set[0].materials.pseudonym;
+    let epoch = town.vehicle(x).unwrap().epoch();
+    let members = town.managers()[0].group_members();
+    town.to_vehicle(x, VehicleEvent::NewPseudonyms(set));
+    let manager_key = town.manager_key(0).unwrap();
+    town.to_vehicle(
+        x,
+        VehicleEvent::SwitchPseudonym {
+            rsu: RsuId(2),
+            manager_key,
+        },
+    );
+    let end = deadline(&town, 2_000);
+    town.run_until(end, |_| false).unwrap();
+    assert!(refusals(&town).is_empty(), "{:?}", refusals(&town));
+    assert_eq!(town.vehicle(x).unwrap().pseudonym(), new);
+    let group = town.managers()[0].group();
+    assert!(group.contains(&new) && !group.contains(&old));
+    assert_eq!(town.managers()[0].group_members(), members, "no rejoin");
+    assert_eq!(town.vehicle(x).unwrap().epoch(), epoch, "no rekey");
+
+    // It crosses under the new pseudonym: its old domain lets it go at the next rekey.
+    town.to_vehicle(
+        x,
+        VehicleEvent::Approach {
+            destination: sm2,
+            rsu: RsuId(2),
+        },
+    );
+    let end = deadline(&town, 10_000);
+    assert!(
+        town.run_until(end, joined(x, sm2)).unwrap(),
+        "{:?}",
+        refusals(&town)
+    );
+    let end = deadline(&town, 1_000);
+    town.run_until(end, |_| false).unwrap();
+    assert_eq!(town.managers()[0].group_members(), members - 1);
+
+    // A change from a vehicle that is no member of domain 1 is refused.
+    let w = town.vehicle(2).unwrap().current_pseudonym().clone();
+    let other = world_pseudonym(&world);
+    let sealed = PseudonymChange::sign(&w, &other, RsuId(0), town.now())
+        .seal(sm1, &town.manager_key(0).unwrap(), &mut rand::rng())
+        .unwrap();
+    town.to_manager(
+        0,
+        Event::PseudonymChange {
+            sealed,
+            via: RsuId(0),
+        },
+    );
+    let end = deadline(&town, 100);
+    town.run_until(end, |_| false).unwrap();
+    assert!(matches!(
+        refusals(&town)[..],
+        [(m, Refusal::Change(ChangeError::NotAMember))] if m == sm1
+    ));
+}
+
+/// A fresh pseudonym of domain 1, certified by its central manager.
+fn world_pseudonym(world: &World) -> vkm_transfer::central::Pseudonym {
+    let cm = world.central_managers()[0];
+    vkm_transfer::central::Pseudonym::issue(
+        cm,
+        &world.keys(cm).unwrap().signing,
+        Timestamp(T0),
+        Timestamp(T0 + HOUR),
+        &mut rand::rng(),
+    )
+}

@@ -166,32 +166,40 @@ impl CrossingRequest {
         let key = self.materials.certificate.verifying_key()?;
         verify_reference(&key, &self.signing_preimage(), &self.signature)
             .map_err(|_| RequestError::BadSignature)?;
-        if self.rsu != arrived_via {
-            return Err(RequestError::WrongRsu {
-                signed_for: self.rsu,
-                arrived_via,
-            });
-        }
-        if self.signed_at.0 > now.0.saturating_add(freshness.skew_ms) {
-            return Err(RequestError::FromTheFuture {
-                signed_at: self.signed_at,
-                now,
-            });
-        }
-        if now.0.saturating_sub(self.signed_at.0) > freshness.window_ms {
-            return Err(RequestError::Stale {
-                signed_at: self.signed_at,
-                now,
-                window_ms: freshness.window_ms,
-            });
-        }
-        Ok(())
+        check_route_and_age(self.rsu, arrived_via, self.signed_at, now, freshness)
     }
 
     /// Its canonical encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         serialize(self)
     }
+}
+
+/// The request came through the RSU it was signed for, and its age is within the window.
+fn check_route_and_age(
+    signed_for: RsuId,
+    arrived_via: RsuId,
+    signed_at: Timestamp,
+    now: Timestamp,
+    freshness: Freshness,
+) -> Result<(), RequestError> {
+    if signed_for != arrived_via {
+        return Err(RequestError::WrongRsu {
+            signed_for,
+            arrived_via,
+        });
+    }
+    if signed_at.0 > now.0.saturating_add(freshness.skew_ms) {
+        return Err(RequestError::FromTheFuture { signed_at, now });
+    }
+    if now.0.saturating_sub(signed_at.0) > freshness.window_ms {
+        return Err(RequestError::Stale {
+            signed_at,
+            now,
+            window_ms: freshness.window_ms,
+        });
+    }
+    Ok(())
 }
 
 impl Encode for CrossingRequest {
@@ -235,10 +243,15 @@ impl ReplayGuard {
     /// before. Call [`ReplayGuard::forget_before`] now and then (a manager does at the end
     /// of every collection period).
     pub fn record(&mut self, request: &CrossingRequest) -> Result<(), RequestError> {
-        match self.seen.entry(request.id()) {
+        self.record_id(request.id(), request.signed_at)
+    }
+
+    /// Records a signed message by its id and signing time (a [`PseudonymChange`], say).
+    pub fn record_id(&mut self, id: RequestId, signed_at: Timestamp) -> Result<(), RequestError> {
+        match self.seen.entry(id) {
             std::collections::hash_map::Entry::Occupied(_) => Err(RequestError::Replayed),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(request.signed_at);
+                slot.insert(signed_at);
                 Ok(())
             }
         }
@@ -259,5 +272,177 @@ impl ReplayGuard {
     /// Whether it remembers none.
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
+    }
+}
+
+/// A vehicle's switch to a new pseudonym inside its domain (a refresh from its central
+/// manager's new set): signed by the old pseudonym's key (it is the member) and by the new
+/// one's (it holds the new pseudonym). Its manager keeps the vehicle in the group under
+/// the new pseudonym, with the same keys: no rekey. The vehicle seals it to its manager
+/// ([`PseudonymChange::seal`]), so that nobody on the radio links the two pseudonyms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PseudonymChange {
+    /// The pseudonym the vehicle is a member under.
+    pub old: crate::certificate::PseudonymId,
+    /// The new pseudonym's identity materials.
+    pub new: IdentityMaterials,
+    /// The RSU it sends the change to.
+    pub rsu: RsuId,
+    /// When it signed.
+    pub signed_at: Timestamp,
+    /// Signature under the old pseudonym's key.
+    pub old_signature: CompactSignature,
+    /// Signature under the new pseudonym's key.
+    pub new_signature: CompactSignature,
+}
+
+/// Why a pseudonym change is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// It does not open with the manager's key, or does not decode.
+    #[error("the sealed change does not open or decode")]
+    Unreadable,
+    /// The old pseudonym is not a member of this domain's group.
+    #[error("the old pseudonym is not a member here")]
+    NotAMember,
+    /// The new pseudonym is a member already.
+    #[error("the new pseudonym is a member already")]
+    AlreadyAMember,
+    /// The old pseudonym's certificate is revoked: no escape by refresh.
+    #[error("the old pseudonym's certificate is revoked")]
+    OldRevoked,
+    /// A check the crossing request also makes failed (the new certificate, a signature,
+    /// RSU, freshness, replay).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+/// `P1` of a sealed pseudonym change to `manager`.
+fn change_p1(manager: MemberId) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"vkm/pseudonym-change/v1");
+    h.update(manager.0.to_le_bytes());
+    h.finalize().into()
+}
+
+impl PseudonymChange {
+    /// Domain-separation tag of the signing preimage.
+    pub const SIGNING_TAG: &'static [u8] = b"vkm/pseudonym-change/sig/v1";
+
+    /// The change from `old` to `new`, signed by both, at `signed_at` through `rsu`.
+    pub fn sign(old: &Pseudonym, new: &Pseudonym, rsu: RsuId, signed_at: Timestamp) -> Self {
+        let mut change = Self {
+            old: old.materials.pseudonym,
+            new: new.materials.clone(),
+            rsu,
+            signed_at,
+            old_signature: CompactSignature::default(),
+            new_signature: CompactSignature::default(),
+        };
+        let preimage = change.signing_preimage();
+        change.old_signature = sign(&old.key, &preimage);
+        change.new_signature = sign(&new.key, &preimage);
+        change
+    }
+
+    /// The bytes both keys sign: tag, then every field but the signatures.
+    pub fn signing_preimage(&self) -> Vec<u8> {
+        let mut out = Self::SIGNING_TAG.to_vec();
+        self.encode_unsigned(&mut out);
+        out
+    }
+
+    fn encode_unsigned<S: Sink + ?Sized>(&self, sink: &mut S) {
+        sink.put(&self.old.0);
+        self.new.encode(sink);
+        self.rsu.0.encode(sink);
+        self.signed_at.encode(sink);
+    }
+
+    /// The change's id: SHA-256 of what was signed.
+    pub fn id(&self) -> RequestId {
+        RequestId(Sha256::digest(self.signing_preimage()).into())
+    }
+
+    /// Seals the change to `manager`'s P-256 encryption key (IEEE 1609.2 ECIES).
+    pub fn seal<R: rand::CryptoRng + ?Sized>(
+        &self,
+        manager: MemberId,
+        manager_key: &p256::PublicKey,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, crate::seal::SealError> {
+        use crate::seal::Sealer;
+        crate::seal::ieee1609::Ieee1609Ecies.seal(
+            manager_key,
+            &change_p1(manager),
+            &serialize(self),
+            rng,
+        )
+    }
+
+    /// Opens what [`PseudonymChange::seal`] sealed to `manager`.
+    pub fn open(
+        manager: MemberId,
+        secret: &crate::keys::EncryptionSecret,
+        sealed: &[u8],
+    ) -> Result<Self, ChangeError> {
+        use crate::seal::Sealer;
+        let crate::keys::EncryptionSecret::P256(secret) = secret else {
+            return Err(ChangeError::Unreadable);
+        };
+        let plaintext = crate::seal::ieee1609::Ieee1609Ecies
+            .open(secret, &change_p1(manager), sealed)
+            .map_err(|_| ChangeError::Unreadable)?;
+        vkm_block::deserialize(&plaintext).map_err(|_| ChangeError::Unreadable)
+    }
+
+    /// What the manager checks, given the certified key of the member `old`: both
+    /// signatures, the new certificate against the chain's `directory` at `now`, the RSU
+    /// and freshness (replay is the [`ReplayGuard`]'s).
+    pub fn check<D: Directory + ?Sized>(
+        &self,
+        old_key: &vkm_block::PublicKeyBytes,
+        directory: &D,
+        arrived_via: RsuId,
+        now: Timestamp,
+        freshness: Freshness,
+    ) -> Result<(), ChangeError> {
+        let preimage = self.signing_preimage();
+        let old_key = crate::keys::verifying_key_from_chain(old_key)
+            .map_err(|_| RequestError::BadSignature)?;
+        verify_reference(&old_key, &preimage, &self.old_signature)
+            .map_err(|_| RequestError::BadSignature)?;
+        check_certificate(&self.new, directory, now).map_err(RequestError::from)?;
+        let new_key = self
+            .new
+            .certificate
+            .verifying_key()
+            .map_err(RequestError::from)?;
+        verify_reference(&new_key, &preimage, &self.new_signature)
+            .map_err(|_| RequestError::BadSignature)?;
+        check_route_and_age(self.rsu, arrived_via, self.signed_at, now, freshness)?;
+        Ok(())
+    }
+}
+
+impl Encode for PseudonymChange {
+    fn encode<S: Sink + ?Sized>(&self, sink: &mut S) {
+        self.encode_unsigned(sink);
+        self.old_signature.encode(sink);
+        self.new_signature.encode(sink);
+    }
+}
+
+impl Decode for PseudonymChange {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            old: crate::certificate::PseudonymId(reader.array("old pseudonym id")?),
+            new: Decode::decode(reader)?,
+            rsu: RsuId(reader.u32("rsu")?),
+            signed_at: Decode::decode(reader)?,
+            old_signature: Decode::decode(reader)?,
+            new_signature: Decode::decode(reader)?,
+        })
     }
 }
