@@ -222,6 +222,35 @@ struct LinkArgs {
     propagation_ms: f64,
 }
 
+/// The vehicles (on-board units) of `vkm simulate` (measured mode) and `vkm network run`
+/// (blockchain structure).
+#[derive(Debug, Args)]
+struct VehicleArgs {
+    /// Vehicles in each district at the start; the traffic moves them.
+    #[arg(long, default_value_t = 200)]
+    vehicles_per_district: usize,
+    /// Radio delay between a vehicle and an RSU, ms.
+    #[arg(long, default_value_t = 5.0)]
+    radio_delay_ms: f64,
+}
+
+impl VehicleArgs {
+    /// The settings, checked.
+    fn checked(&self) -> Result<(usize, f64), CliError> {
+        if self.vehicles_per_district > 100_000 {
+            return Err(CliError::Invalid(
+                "--vehicles-per-district must be at most 100000".into(),
+            ));
+        }
+        if !(self.radio_delay_ms.is_finite() && (0.0..=10_000.0).contains(&self.radio_delay_ms)) {
+            return Err(CliError::Invalid(
+                "--radio-delay-ms must be 0..=10000".into(),
+            ));
+        }
+        Ok((self.vehicles_per_district, self.radio_delay_ms))
+    }
+}
+
 /// Faults injected into the links between security managers and into the managers,
 /// for `vkm simulate` (measured mode) and `vkm network run`.
 #[derive(Debug, Args, Default)]

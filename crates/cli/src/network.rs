@@ -9,7 +9,7 @@ use serde_json::json;
 use vkm_period::{CollectionPeriod, Grid};
 use vkm_runtime::network::{NetworkConfig, Structure, run};
 
-use crate::{CliError, FaultArgs, LinkArgs, print_json, progress_bar};
+use crate::{CliError, FaultArgs, LinkArgs, VehicleArgs, print_json, progress_bar};
 
 /// Structures on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,9 +54,31 @@ pub struct RunArgs {
     link: LinkArgs,
     #[command(flatten)]
     faults: FaultArgs,
+    #[command(flatten)]
+    vehicles: VehicleArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// The vehicles' numbers as JSON fields of `network run`.
+fn vehicle_fields(stats: &vkm_runtime::FleetStats) -> serde_json::Map<String, serde_json::Value> {
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "vehicles": stats.vehicles,
+        "vehicles_enrolled": stats.enrolled,
+        "welcomes_delivered": stats.welcomes_delivered,
+        "welcome_delay_s_p50": stats.welcome_delay_s(0.5),
+        "welcome_delay_s_p95": stats.welcome_delay_s(0.95),
+        "bsms_opened": stats.bsms_opened,
+        "bsms_failed": stats.bsms_failed,
+        "rekeys": stats.rekeys,
+        "rekey_bytes": stats.rekey_bytes,
+        "vehicle_request_us_mean": stats.request_us_mean(),
+        "vehicle_join_us_mean": stats.join_us_mean(),
+    }) else {
+        return serde_json::Map::new();
+    };
+    fields
 }
 
 /// Rows and columns of the most square grid of `n` domains.
@@ -98,6 +120,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             return Err(CliError::Invalid(format!("{name} must be 0..=10000")));
         }
     }
+    let (vehicles_per_domain, radio_delay_ms) = args.vehicles.checked()?;
     let period = CollectionPeriod::new(args.period)
         .map_err(|e| CliError::Invalid(format!("--period: {e}")))?;
     let (faults, drain) = args.faults.faults()?;
@@ -126,6 +149,8 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         events: args.events.clone(),
         faults,
         drain,
+        vehicles_per_domain,
+        radio_delay: Duration::from_secs_f64(radio_delay_ms / 1000.0),
     };
     let bar = progress_bar(1000, "network run");
     let result = run(&config, &mut |f| bar.set_position((f * 1000.0) as u64));
@@ -147,7 +172,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         })
         .collect();
     if args.json {
-        print_json(&json!({
+        let mut out = json!({
             "structure": format!("{:?}", config.structure).to_lowercase(),
             "sms": args.sms,
             "traffic": args.traffic,
@@ -177,7 +202,11 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             "delay_ms_max": report.delay_ms.max,
             "delay_ms_mean": report.delay_ms.mean,
             "per_sm": per_sm,
-        }));
+        });
+        if let Some(fields) = out.as_object_mut() {
+            fields.extend(vehicle_fields(&report.vehicles));
+        }
+        print_json(&out);
     } else {
         println!(
             "{:?}, {} SMs, {} vehicles/hour/road, period {} s: {} crossings, {} admitted; {} blocks, {} transactions, {} orphans, {} reorgs",

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use vkm_sim::scenario::{GridSpec, MAX_SCENARIO_BYTES, NetworkModel, PolicySpec, Traffic};
+use vkm_sim::scenario::{
+    GridSpec, MAX_SCENARIO_BYTES, NetworkModel, PolicySpec, Traffic, VehicleSpec,
+};
 use vkm_sim::sumo::{Districts, import_fcd};
 use vkm_sim::traffic::{Crossing, read_events, write_events};
 use vkm_sim::{Mode, Options, Scenario, Structure, simulate_with};
 
 use crate::files::{Bounded, MAX_SMALL_BYTES, open_bounded, read_text};
 use crate::period::load_calibration;
-use crate::{CliError, FaultArgs, LinkArgs, print_json, progress_bar};
+use crate::{CliError, FaultArgs, LinkArgs, VehicleArgs, print_json, progress_bar};
 
 /// Largest events or FCD file read, bytes.
 const MAX_INPUT_BYTES: u64 = 4 << 30;
@@ -99,6 +101,9 @@ pub struct SimulateArgs {
     link: LinkArgs,
     #[command(flatten)]
     faults: FaultArgs,
+    /// The vehicles (a scenario file sets them in its `[vehicles]` table instead).
+    #[command(flatten)]
+    vehicles: VehicleArgs,
     /// Measured mode: worker threads running the nodes' checks ahead (0: none; default:
     /// one per core but one). What is charged to the nodes does not change, but more
     /// threads than spare cores inflate the measured costs.
@@ -173,6 +178,7 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
             .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())));
     }
     let (rows, cols) = parse_grid(&args.grid)?;
+    let (per_district, radio_delay_ms) = args.vehicles.checked()?;
     let structure = match args.structure {
         StructureArg::Blockchain => Structure::Blockchain,
         StructureArg::SameDomain => Structure::SameDomain,
@@ -209,6 +215,10 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
             ..NetworkModel::default()
         },
         faults: Default::default(),
+        vehicles: VehicleSpec {
+            per_district,
+            radio_delay_ms,
+        },
     };
     scenario
         .validate()

@@ -45,6 +45,10 @@ pub struct DomainGroup<G> {
     next_vehicle: u64,
     joins: Vec<VehicleId>,
     leaves: Vec<VehicleId>,
+    /// Vehicles that left before their admission here (they crossed on while their
+    /// transfer was still being mined), with when they left: their admission does not
+    /// make them members.
+    departed: HashMap<PseudonymId, vkm_block::Timestamp>,
 }
 
 impl<G: GroupKeyScheme> DomainGroup<G> {
@@ -57,6 +61,7 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
             next_vehicle: 0,
             joins: Vec::new(),
             leaves: Vec::new(),
+            departed: HashMap::new(),
         }
     }
 
@@ -87,11 +92,13 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
     }
 
     /// The vehicle with these (checked) identity materials joins at the next rekey,
-    /// unless it is a member; its welcome will be sealed to the certificate's encryption
-    /// key.
-    pub fn join(&mut self, materials: &IdentityMaterials) -> Result<(), CertificateError> {
-        if self.members.contains_key(&materials.pseudonym) {
-            return Ok(());
+    /// unless it is a member or has left already ([`DomainGroup::depart`]); its welcome
+    /// will be sealed to the certificate's encryption key. Whether it joins.
+    pub fn join(&mut self, materials: &IdentityMaterials) -> Result<bool, CertificateError> {
+        if self.members.contains_key(&materials.pseudonym)
+            || self.departed.remove(&materials.pseudonym).is_some()
+        {
+            return Ok(false);
         }
         let encryption = materials.certificate.encryption_public()?;
         let id = VehicleId(self.next_vehicle);
@@ -107,7 +114,24 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
         );
         self.pseudonyms.insert(id, materials.pseudonym);
         self.joins.push(id);
-        Ok(())
+        Ok(true)
+    }
+
+    /// The vehicle under `pseudonym` crossed out of the domain at `now`: it leaves at the
+    /// next rekey if it is a member; if it is not one yet (its transfer here is still
+    /// being mined), its admission will not make it one.
+    pub fn depart(&mut self, pseudonym: &PseudonymId, now: vkm_block::Timestamp) {
+        if self.members.contains_key(pseudonym) {
+            self.leave(pseudonym);
+        } else {
+            self.departed.insert(*pseudonym, now);
+        }
+    }
+
+    /// Forgets departures recorded before `before` (their transfers are long admitted or
+    /// lost).
+    pub fn forget_departures_before(&mut self, before: vkm_block::Timestamp) {
+        self.departed.retain(|_, at| *at >= before);
     }
 
     /// The vehicle under `pseudonym` leaves at the next rekey (if it is a member).

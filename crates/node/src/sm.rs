@@ -353,6 +353,9 @@ struct Sync {
     served: std::collections::HashMap<MemberId, Timestamp>,
 }
 
+/// How long a manager remembers that a vehicle left before its admission, ms.
+const DEPARTURE_MEMORY_MS: u64 = 300_000;
+
 /// Least time between two catching-up answers to the same peer, ms.
 const SERVE_INTERVAL_MS: u64 = 20;
 
@@ -717,7 +720,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             return Ok(());
         }
         // A member leaving the domain leaves its group at the next rekey.
-        self.group.leave(&vehicle.pseudonym);
+        self.group.depart(&vehicle.pseudonym, now);
         match build_key_transfer(
             &self.keys,
             self.id,
@@ -882,6 +885,8 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
     ) -> Result<(), NodeError> {
         self.periods += 1;
         self.replay.forget_before(now);
+        self.group
+            .forget_departures_before(Timestamp(now.0.saturating_sub(DEPARTURE_MEMORY_MS)));
         self.rekey_group(actions);
         self.rebroadcast_unmined(actions)?;
         self.announce_tip(actions);

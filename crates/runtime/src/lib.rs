@@ -57,6 +57,7 @@
 
 mod effects;
 pub mod faults;
+pub mod fleet;
 pub mod local;
 pub mod network;
 pub mod town;
@@ -66,6 +67,7 @@ pub use effects::{
     ManagerEffects, RelayEffects, VehicleEffects, apply, apply_relay, apply_vehicle,
 };
 pub use faults::{Crash, FaultError, Faults, Partition};
+pub use fleet::{Fleet, FleetStats};
 pub use local::{LocalChain, LocalError};
 pub use town::{Record, Town, TownConfig};
 pub use world::{Store, World, WorldConfig, seeds};

@@ -21,16 +21,20 @@ use vkm_node::sm::{
     Admission, Event, FaultCounters, Message, NodeConfig, NodeError, Refusal, SecurityManager,
     Timer,
 };
-use vkm_node::vehicle::DomainRekey;
+use vkm_node::vehicle::{DomainRekey, VehicleError, VehicleEvent};
 use vkm_period::{CollectionPeriod, CrossingEvents, FixedPolicy, Grid};
 use vkm_pow::{Miner, MiningOutcome};
+use vkm_rekey::SealedBsm;
 use vkm_transfer::central::Pseudonym;
 use vkm_transfer::crossing::{CrossingRequest, RsuId};
 use vkm_transfer::traditional::RelayMessage;
 use vkm_transfer::transfer::TransferError;
 
-use crate::effects::{ManagerEffects, RelayEffects, apply, apply_relay};
+use crate::effects::{
+    ManagerEffects, RelayEffects, VehicleEffects, apply, apply_relay, apply_vehicle,
+};
 use crate::faults::Faults;
+use crate::fleet::{Fleet, FleetStats};
 use crate::world::{Store, World, WorldConfig, seeds};
 use crate::{RuntimeError, message_delay_s};
 
@@ -74,6 +78,11 @@ pub struct NetworkConfig {
     /// (default: two periods and a second without faults; with faults, 30 s after the last
     /// fault ends).
     pub drain: Option<Duration>,
+    /// Vehicles (on-board units) in each domain at the start (blockchain structure); the
+    /// traffic moves them.
+    pub vehicles_per_domain: usize,
+    /// Radio delay between a vehicle and an RSU, either way.
+    pub radio_delay: Duration,
 }
 
 /// Percentiles of the key-delivery delay, ms.
@@ -153,6 +162,8 @@ pub struct NetworkReport {
     pub delay_ms: DelaySummary,
     /// Per node.
     pub nodes: Vec<NodeStats>,
+    /// What the vehicles measured (blockchain structure).
+    pub vehicles: FleetStats,
     /// Wall-clock duration of the run, seconds.
     pub seconds: f64,
 }
@@ -216,7 +227,17 @@ enum Envelope {
     Crash,
     /// The security manager restarts from its store.
     Restart,
+    /// For the vehicles' thread.
+    Fleet(FleetEnvelope),
     Stop,
+}
+
+/// What reaches the vehicles.
+enum FleetEnvelope {
+    /// A vehicle in district `from` crosses into `to`.
+    Cross { from: usize, to: usize },
+    /// The RSUs of a district broadcast its manager's rekey.
+    Rekey(usize, Arc<DomainRekey>),
 }
 
 type Scheduled = (Instant, usize, Envelope);
@@ -337,6 +358,8 @@ struct ManagerThread<'a> {
     fault_rng: StdRng,
     /// Whether the event handled was this manager's own solved block.
     own_block: bool,
+    /// The scheduler's index of the vehicles' thread.
+    fleet: usize,
 }
 
 impl ManagerThread<'_> {
@@ -399,6 +422,10 @@ impl ManagerEffects for ManagerThread<'_> {
         self.counters
             .wrapped_keys
             .fetch_add(rekey.message.keys.len() as u64, Ordering::Relaxed);
+        // The domain's RSUs broadcast it to the vehicles there.
+        let envelope = Envelope::Fleet(FleetEnvelope::Rekey(self.index, Arc::new(rekey)));
+        let at = Instant::now() + self.config.radio_delay;
+        let _ = self.schedule.send((at, self.fleet, envelope));
     }
 
     fn committed(&mut self, height: u64, hash: BlockHash) {
@@ -503,10 +530,38 @@ pub fn run(
         *lock(&shared.events) = Some(file);
     }
 
-    // Vehicles issued in advance by each domain's central manager.
-    let vehicles: Vec<Vec<Pseudonym>> = (0..domains)
-        .map(|d| world.vehicles(d, 32, Timestamp(clock.start_ms), 24 * 3_600_000))
-        .collect();
+    // The traditional structure's RSUs report crossings of pseudonyms issued in advance
+    // by each domain's central manager, taking turns; in the blockchain structure the
+    // vehicles are on-board units that the traffic moves.
+    let validity_ms = 24 * 3_600_000;
+    let (vehicles, fleet): (Vec<Vec<Pseudonym>>, Option<FleetSetup>) = match config.structure {
+        Structure::Traditional => (
+            (0..domains)
+                .map(|d| world.vehicles(d, 32, Timestamp(clock.start_ms), validity_ms))
+                .collect(),
+            None,
+        ),
+        Structure::Blockchain => {
+            let mut fleet = Fleet::new(domains, seeds::flows(config.seed) ^ 0xf1ee7);
+            for d in 0..domains {
+                for k in 0..config.vehicles_per_domain {
+                    if let Some(p) = world.pseudonym(d, Timestamp(clock.start_ms), validity_ms) {
+                        fleet.add((d * config.vehicles_per_domain + k) as u64 + 1, p, d);
+                    }
+                }
+            }
+            let mut issuers = Vec::new();
+            for cm in world.central_managers() {
+                issuers.push((cm, world.keys(cm)?.signing));
+            }
+            let setup = FleetSetup {
+                fleet,
+                issuers,
+                validity_ms,
+            };
+            (Vec::new(), Some(setup))
+        }
+    };
 
     // Nodes: security managers 0..domains, then (traditional) central managers.
     let mut node_ids = world.security_managers();
@@ -528,13 +583,24 @@ pub fn run(
         .enumerate()
         .map(|(i, id)| (*id, i))
         .collect();
-    let (senders, receivers): (Vec<Sender<Envelope>>, Vec<Receiver<Envelope>>) =
+    // One channel per node, and one for the vehicles' thread after them.
+    let (mut senders, receivers): (Vec<Sender<Envelope>>, Vec<Receiver<Envelope>>) =
         node_ids.iter().map(|_| channel()).unzip();
+    let fleet_index = node_ids.len();
+    let (fleet_tx, fleet_rx) = channel();
+    senders.push(fleet_tx);
     let (schedule, schedule_rx) = channel::<Scheduled>();
     let scheduler_senders = senders.clone();
     let scheduler_thread = std::thread::spawn(move || scheduler(schedule_rx, scheduler_senders));
     let counters: Vec<Arc<NodeCounters>> = node_ids.iter().map(|_| NodeCounters::new()).collect();
 
+    let fleet_thread = fleet.map(|setup| {
+        let schedule = schedule.clone();
+        let ids = node_ids.clone();
+        let radio = config.radio_delay;
+        let seed = config.seed;
+        std::thread::spawn(move || run_fleet(setup, fleet_rx, schedule, clock, &ids, radio, seed))
+    });
     let mut chain_threads = Vec::new();
     let mut relay_threads = Vec::new();
     let mut miners = Vec::new();
@@ -611,6 +677,7 @@ pub fn run(
                                 seeds::faults(config.seed) ^ u64::from(id.0),
                             ),
                             own_block: false,
+                            fleet: fleet_index,
                         };
                         let store_error = |source: RuntimeError| NetworkError::Store {
                             path: restart_path.clone(),
@@ -666,19 +733,21 @@ pub fn run(
                                     sm = Some(restarted);
                                     continue;
                                 }
-                                Ok(Envelope::Relay(_)) => continue,
+                                Ok(Envelope::Relay(_) | Envelope::Fleet(_)) => continue,
                             };
+                            // A request to leave this domain (not to join it).
+                            let crossing = matches!(&event,
+                                Event::Crossing { request, .. } if request.destination != id);
+                            if crossing {
+                                counters.crossings.fetch_add(1, Ordering::Relaxed);
+                            }
                             let Some(running) = sm.as_mut() else {
-                                // Down: crossings wait at the RSUs, the rest is lost.
+                                // Down: crossing requests wait at the RSUs, the rest is lost.
                                 if matches!(event, Event::Crossing { .. }) {
-                                    counters.crossings.fetch_add(1, Ordering::Relaxed);
                                     held.push(event);
                                 }
                                 continue;
                             };
-                            if matches!(event, Event::Crossing { .. }) {
-                                counters.crossings.fetch_add(1, Ordering::Relaxed);
-                            }
                             effects.own_block = matches!(event, Event::Mined(_));
                             let started = Instant::now();
                             let actions = running
@@ -716,7 +785,10 @@ pub fn run(
                                 break;
                             }
                             // Crashes are injected into security managers only.
-                            Envelope::Chain(_) | Envelope::Crash | Envelope::Restart => continue,
+                            Envelope::Chain(_)
+                            | Envelope::Crash
+                            | Envelope::Restart
+                            | Envelope::Fleet(_) => continue,
                         };
                         if matches!(event, RelayEvent::Crossing { .. }) {
                             counters.crossings.fetch_add(1, Ordering::Relaxed);
@@ -765,20 +837,21 @@ pub fn run(
             std::thread::sleep(wait);
         }
         let (from, to) = flows[traffic_rng.random_range(0..flows.len())];
-        let pseudonym = &vehicles[from][next_vehicle[from] % vehicles[from].len()];
-        next_vehicle[from] += 1;
-        let destination = node_ids[to];
-        let envelope = match config.structure {
-            Structure::Blockchain => Envelope::Chain(Event::Crossing {
-                request: CrossingRequest::sign(pseudonym, destination, RsuId(0), clock.now()),
-                via: RsuId(0),
-            }),
-            Structure::Traditional => Envelope::Relay(RelayEvent::Crossing {
-                vehicle: pseudonym.materials.clone(),
-                destination,
-            }),
-        };
-        let _ = senders[from].send(envelope);
+        match config.structure {
+            // A vehicle in `from` signs its request for the RSU there.
+            Structure::Blockchain => {
+                let _ =
+                    senders[fleet_index].send(Envelope::Fleet(FleetEnvelope::Cross { from, to }));
+            }
+            Structure::Traditional => {
+                let pseudonym = &vehicles[from][next_vehicle[from] % vehicles[from].len()];
+                next_vehicle[from] += 1;
+                let _ = senders[from].send(Envelope::Relay(RelayEvent::Crossing {
+                    vehicle: pseudonym.materials.clone(),
+                    destination: node_ids[to],
+                }));
+            }
+        }
         crossings += 1;
         if last_progress.elapsed() > Duration::from_millis(100) {
             progress((t / traffic_end).min(1.0));
@@ -832,6 +905,11 @@ pub fn run(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
+    let vehicles = match fleet_thread.map(std::thread::JoinHandle::join) {
+        Some(Ok(stats)) => stats,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => FleetStats::default(),
+    };
     for handle in relay_threads {
         if let Err(panic) = handle.join() {
             std::panic::resume_unwind(panic);
@@ -920,8 +998,144 @@ pub fn run(
             },
         },
         nodes,
+        vehicles,
         seconds,
     })
+}
+
+/// What the vehicles' thread starts with.
+struct FleetSetup {
+    fleet: Fleet,
+    /// Per domain: its central manager and signing key (for vehicles that come later).
+    issuers: Vec<(MemberId, p256::ecdsa::SigningKey)>,
+    validity_ms: u64,
+}
+
+/// The vehicles' thread: every vehicle enrols in its domain, then crossings and rekey
+/// broadcasts are handed to the vehicles they concern, in real time.
+fn run_fleet(
+    setup: FleetSetup,
+    inbox: Receiver<Envelope>,
+    schedule: Sender<Scheduled>,
+    clock: Clock,
+    ids: &[MemberId],
+    radio: Duration,
+    seed: u64,
+) -> FleetStats {
+    let FleetSetup {
+        mut fleet,
+        issuers,
+        validity_ms,
+    } = setup;
+    let mut rng = StdRng::seed_from_u64(seeds::flows(seed) ^ 0x0b0e);
+    let mut next_name = fleet.len() as u64 + 1_000_000_000;
+    let step = |fleet: &mut Fleet, index: usize, event: VehicleEvent| {
+        let (actions, _) = fleet.handle(index, event, clock.now());
+        let mut effects = VehicleThread {
+            fleet,
+            index,
+            ids,
+            schedule: &schedule,
+            clock,
+            radio,
+        };
+        apply_vehicle(actions, &mut effects);
+    };
+    for index in 0..fleet.len() {
+        if let Some(&destination) = fleet.place(index).and_then(|d| ids.get(d)) {
+            let rsu = RsuId(0);
+            step(
+                &mut fleet,
+                index,
+                VehicleEvent::Approach { destination, rsu },
+            );
+        }
+    }
+    while let Ok(envelope) = inbox.recv() {
+        match envelope {
+            Envelope::Fleet(FleetEnvelope::Cross { from, to }) => {
+                let index = match fleet.pick(from, &mut rng) {
+                    Some(index) => index,
+                    None => {
+                        // Nobody left in the district: a vehicle comes in.
+                        let (cm, key) = &issuers[from.min(issuers.len() - 1)];
+                        let now = clock.now();
+                        let until = Timestamp(now.0 + validity_ms);
+                        let pseudonym = Pseudonym::issue(*cm, key, now, until, &mut rng);
+                        next_name += 1;
+                        fleet.add(next_name, pseudonym, from)
+                    }
+                };
+                let (Some(&destination), Ok(rsu)) = (ids.get(to), u32::try_from(to)) else {
+                    continue;
+                };
+                let rsu = RsuId(rsu);
+                step(
+                    &mut fleet,
+                    index,
+                    VehicleEvent::Approach { destination, rsu },
+                );
+            }
+            Envelope::Fleet(FleetEnvelope::Rekey(district, rekey)) => {
+                fleet.rekey_sent(&rekey);
+                for index in fleet.residents(district).to_vec() {
+                    step(&mut fleet, index, VehicleEvent::Rekey(rekey.clone()));
+                }
+                fleet.probe(district, rekey.domain, clock.now());
+            }
+            Envelope::Stop => break,
+            Envelope::Chain(_) | Envelope::Relay(_) | Envelope::Crash | Envelope::Restart => {}
+        }
+    }
+    fleet.stats
+}
+
+/// A vehicle's effects on the in-process network.
+struct VehicleThread<'a> {
+    fleet: &'a mut Fleet,
+    index: usize,
+    ids: &'a [MemberId],
+    schedule: &'a Sender<Scheduled>,
+    clock: Clock,
+    radio: Duration,
+}
+
+impl VehicleEffects for VehicleThread<'_> {
+    fn send_request(&mut self, rsu: RsuId, request: CrossingRequest) {
+        let Some(here) = self.fleet.place(self.index) else {
+            return;
+        };
+        if self.ids.get(here) != Some(&request.destination)
+            && let Some(there) = self.ids.iter().position(|id| *id == request.destination)
+        {
+            self.fleet
+                .crossing_requested(self.index, request.signed_at, request.destination);
+            self.fleet.moved(self.index, there);
+        }
+        let envelope = Envelope::Chain(Event::Crossing { request, via: rsu });
+        let _ = self
+            .schedule
+            .send((Instant::now() + self.radio, here, envelope));
+    }
+
+    fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>) {
+        if let Some(here) = self.fleet.place(self.index) {
+            let envelope = Envelope::Chain(Event::PseudonymChange { sealed, via: rsu });
+            let _ = self
+                .schedule
+                .send((Instant::now() + self.radio, here, envelope));
+        }
+    }
+
+    fn broadcast_bsm(&mut self, _domain: MemberId, _bsm: SealedBsm) {}
+
+    fn joined(&mut self, domain: MemberId, _epoch: u64) {
+        self.fleet.joined(self.index, domain, self.clock.now());
+    }
+
+    fn failed(&mut self, _error: VehicleError) {
+        self.fleet.stats.failures += 1;
+    }
 }
 
 /// The one-way flows of a grid: for every shared edge between neighbouring domains and

@@ -279,16 +279,31 @@ pub fn simulate_with(
     let lookahead = scenario.network.propagation_ms / 1000.0;
     let ended = match mode {
         Mode::Measured => {
-            let (driver, first) = measured::Measured::new(scenario, calibration, options.threads)?;
+            // The vehicles on the road from the start: generated traffic's population, or
+            // each vehicle of an events file where it first crosses.
+            let population = match events {
+                Some(events) => {
+                    let mut seen = std::collections::HashSet::new();
+                    events
+                        .iter()
+                        .filter(|c| seen.insert(c.vehicle))
+                        .map(|c| (c.vehicle, c.from))
+                        .collect()
+                }
+                None => traffic::population(scenario),
+            };
+            let (driver, first) =
+                measured::Measured::new(scenario, calibration, options.threads, &population)?;
+            let route = driver.router();
             drive(
                 driver,
-                Engine::with_lookahead(nodes, lookahead),
+                Engine::with_lookahead(measured::Measured::nodes(scenario), lookahead),
                 first,
                 &mut crossings,
                 until,
                 settle,
                 progress,
-                measured::Input::Cross,
+                route,
             )?
         }
         Mode::Model => {
@@ -302,7 +317,7 @@ pub fn simulate_with(
                 until,
                 settle,
                 progress,
-                model::Input::Cross,
+                |c: Crossing| (c.from, model::Input::Cross(c)),
             )?
         }
     };
@@ -359,6 +374,20 @@ pub fn simulate_with(
         message_bytes: metrics.message_bytes,
         chains_revalidated: chains_sound,
         nodes: node_ends,
+        vehicles: metrics.vehicles.vehicles,
+        vehicles_enrolled: metrics.vehicles.enrolled,
+        welcomes_delivered: metrics.vehicles.welcomes_delivered,
+        welcome_delay_s_p50: metrics.vehicles.welcome_delay_s(0.5),
+        welcome_delay_s_p95: metrics.vehicles.welcome_delay_s(0.95),
+        bsms_opened: metrics.vehicles.bsms_opened,
+        bsms_failed: metrics.vehicles.bsms_failed,
+        rekeys: metrics.vehicles.rekeys,
+        rekey_bytes: metrics.vehicles.rekey_bytes,
+        rekey_bytes_per_domain_s: metrics.vehicles.rekey_bytes as f64
+            / scenario.districts() as f64
+            / until.max(f64::MIN_POSITIVE),
+        vehicle_request_us_mean: metrics.vehicles.request_us_mean(),
+        vehicle_join_us_mean: metrics.vehicles.join_us_mean(),
         wall_seconds,
         simulated_seconds: until,
         speed_vs_real_time: until / wall_seconds.max(1e-9),
@@ -460,7 +489,7 @@ fn drive<D: Outcome>(
     until: f64,
     settle: Settle,
     progress: &mut dyn FnMut(f64),
-    wrap: impl Fn(Crossing) -> D::Input,
+    route: impl Fn(Crossing) -> (usize, D::Input),
 ) -> Result<Ended, SimError> {
     for a in first {
         engine.schedule(a);
@@ -479,11 +508,9 @@ fn drive<D: Outcome>(
             progress((c.at / until).min(1.0));
             next_report = c.at + step;
         }
-        Some(Arrival {
-            at: c.at,
-            node: c.from,
-            input: wrap(c),
-        })
+        let at = c.at;
+        let (node, input) = route(c);
+        Some(Arrival { at, node, input })
     };
     let mut stopped = until;
     if settle.early {

@@ -22,15 +22,18 @@ use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transactio
 use vkm_ledger::Registry;
 use vkm_node::relay::{RelayEvent, RelayNode};
 use vkm_node::sm::{Admission, Event, FaultCounters, Message, Refusal, SecurityManager, Timer};
+use vkm_node::vehicle::{DomainRekey, VehicleError, VehicleEvent};
 use vkm_period::Calibration;
 use vkm_pow::Miner;
+use vkm_rekey::SealedBsm;
 use vkm_runtime::{
     Faults, ManagerEffects, RelayEffects, Store, World, WorldConfig, apply, apply_relay,
     message_delay_s, seeds,
 };
+use vkm_runtime::{Fleet, VehicleEffects, apply_vehicle};
 use vkm_transfer::central::Pseudonym;
 use vkm_transfer::certificate::PseudonymId;
-use vkm_transfer::crossing::{CrossingRequest, RsuId};
+use vkm_transfer::crossing::{CrossingRequest, RequestId, RsuId};
 use vkm_transfer::keys::MemberKeys;
 use vkm_transfer::rules::MemberCache;
 use vkm_transfer::traditional::RelayMessage;
@@ -66,6 +69,37 @@ pub enum Input {
     Crash,
     /// The security manager restarts from its store.
     Restart,
+    /// For the vehicles (the fleet's node).
+    Fleet(FleetInput),
+}
+
+/// What reaches the vehicles.
+#[derive(Debug)]
+pub enum FleetInput {
+    /// Vehicle (index) comes online in its district and asks to join its domain.
+    Enrol(usize),
+    /// A vehicle crosses a border (the traffic's crossing; the vehicle by its identity).
+    Cross(Crossing),
+    /// The RSUs of a district broadcast its manager's rekey.
+    Rekey(usize, Arc<DomainRekey>),
+}
+
+/// The vehicles of a blockchain run: the fleet, each vehicle's CPU, who certifies their
+/// pseudonyms, and the requests on their way to a manager.
+struct Vehicles {
+    fleet: Fleet,
+    /// The engine node the vehicles' inputs arrive at (it takes no time itself: each
+    /// vehicle's work is timed on its own CPU, `free_at`).
+    node: usize,
+    free_at: Vec<f64>,
+    /// Per domain: its central manager and signing key.
+    issuers: Vec<(MemberId, p256::ecdsa::SigningKey)>,
+    validity_ms: u64,
+    radio_s: f64,
+    rng: StdRng,
+    /// Crossing requests on their way to their source manager: when the crossing was,
+    /// from and to which district.
+    sent: HashMap<RequestId, (f64, usize, usize)>,
 }
 
 /// What checks run ahead need of a security manager: the prepared member keys, the memo
@@ -81,8 +115,8 @@ enum Node {
     Manager(Box<SecurityManager>),
     Relay(Box<RelayNode>),
     /// A security manager that crashed and has not restarted: what reaches it is lost,
-    /// but crossings its RSUs report wait for it.
-    Down(Vec<Crossing>),
+    /// but the crossing requests its RSUs hold wait for it.
+    Down(Vec<Input>),
 }
 
 /// What a restart needs to build a security manager again: the world, its settings and
@@ -132,7 +166,11 @@ pub struct Measured {
     deferred: Vec<Option<Input>>,
     ids: Vec<MemberId>,
     index_of: HashMap<MemberId, usize>,
-    vehicles: Vec<Vec<Pseudonym>>,
+    /// Pseudonyms taking turns per district (the traditional structures, where RSUs
+    /// report crossings).
+    pseudonyms: Vec<Vec<Pseudonym>>,
+    /// The vehicles (the blockchain structure).
+    vehicles: Option<Vehicles>,
     miners: Vec<MinerState>,
     rng: StdRng,
     backoff_ms: f64,
@@ -157,10 +195,15 @@ impl Measured {
     /// (with its own in-memory ledger) and, in the traditional structures, the central
     /// managers; `threads` worker threads run checks ahead (none: each runs when the
     /// protocol reaches it). Returns the driver and the first timers.
+    ///
+    /// In the blockchain structure every vehicle of `population` (identity and starting
+    /// district) is an on-board unit from the start; others join the fleet at their first
+    /// crossing.
     pub fn new(
         scenario: &Scenario,
         calibration: &Calibration,
         threads: usize,
+        population: &[(u64, usize)],
     ) -> Result<(Self, Vec<Arrival<Input>>), SimError> {
         let districts = scenario.districts();
         let (domains, per_domain) = match scenario.structure {
@@ -177,12 +220,15 @@ impl Measured {
             )
         });
         let validity_ms = (scenario.duration_s * 1000.0) as u64 + 86_400_000;
-        let vehicles = (0..districts)
-            .map(|d| {
-                let domain = if domains == 1 { 0 } else { d };
-                world.vehicles(domain, 32, Timestamp(EPOCH_MS), validity_ms)
-            })
-            .collect();
+        let pseudonyms = match scenario.structure {
+            Structure::Blockchain => Vec::new(),
+            Structure::SameDomain | Structure::CrossDomain => (0..districts)
+                .map(|d| {
+                    let domain = if domains == 1 { 0 } else { d };
+                    world.vehicles(domain, 32, Timestamp(EPOCH_MS), validity_ms)
+                })
+                .collect(),
+        };
         let period = scenario.initial_period()?;
         let setup = |e: vkm_runtime::RuntimeError| SimError::Setup(e.to_string());
         let faults = scenario.faults.faults(districts as u32)?;
@@ -266,6 +312,34 @@ impl Measured {
                 });
             }
         }
+        let vehicles = match scenario.structure {
+            Structure::Blockchain => {
+                let mut issuers = Vec::new();
+                for cm in world.central_managers() {
+                    issuers.push((cm, world.keys(cm).map_err(setup)?.signing));
+                }
+                let mut v = Vehicles {
+                    fleet: Fleet::new(districts, seeds::flows(scenario.seed) ^ 0xf1ee7),
+                    node: nodes.len(),
+                    free_at: Vec::new(),
+                    issuers,
+                    validity_ms,
+                    radio_s: scenario.vehicles.radio_delay_ms / 1000.0,
+                    rng: StdRng::seed_from_u64(seeds::flows(scenario.seed) ^ 0x0b0e),
+                    sent: HashMap::new(),
+                };
+                for &(name, district) in population {
+                    let index = v.add(name, district);
+                    first.push(Arrival {
+                        at: 0.0,
+                        node: v.node,
+                        input: Input::Fleet(FleetInput::Enrol(index)),
+                    });
+                }
+                Some(v)
+            }
+            Structure::SameDomain | Structure::CrossDomain => None,
+        };
         let restarts = stores.map(|stores| Restarts {
             world,
             scenario: scenario.clone(),
@@ -283,6 +357,7 @@ impl Measured {
                 deferred: (0..node_count).map(|_| None).collect(),
                 ids,
                 index_of,
+                pseudonyms,
                 vehicles,
                 miners,
                 rng: StdRng::seed_from_u64(seeds::delays(scenario.seed, 0)),
@@ -306,6 +381,23 @@ impl Measured {
             },
             first,
         ))
+    }
+
+    /// Engine nodes a run of `scenario` needs: the model's, and in the blockchain
+    /// structure one more where the vehicles' inputs arrive.
+    pub fn nodes(scenario: &Scenario) -> usize {
+        crate::model::Model::nodes(scenario)
+            + usize::from(scenario.structure == Structure::Blockchain)
+    }
+
+    /// Where a crossing of the traffic goes, and as what: to the vehicles (blockchain),
+    /// or to the source node as an RSU's report (traditional structures).
+    pub fn router(&self) -> impl Fn(Crossing) -> (usize, Input) + use<> {
+        let fleet = self.vehicles.as_ref().map(|v| v.node);
+        move |crossing| match fleet {
+            Some(node) => (node, Input::Fleet(FleetInput::Cross(crossing))),
+            None => (crossing.from, Input::Cross(crossing)),
+        }
     }
 
     /// The security managers that are running.
@@ -372,6 +464,9 @@ impl Measured {
     /// verification times.
     pub fn finish(mut self) -> Metrics {
         let mut metrics = std::mem::take(&mut self.metrics);
+        if let Some(v) = self.vehicles.as_mut() {
+            metrics.vehicles = std::mem::take(&mut v.fleet.stats);
+        }
         if let Some(sm) = self.managers().next() {
             let ledger = sm.ledger();
             for height in 1..=ledger.height() {
@@ -403,7 +498,7 @@ impl Measured {
     /// still pending is skipped (a burst, such as the crossings that waited for a
     /// crashed manager), so that every crossing has its own key.
     fn crossing(&mut self, c: &Crossing, now: f64) -> (&Pseudonym, MemberId) {
-        let pool = &self.vehicles[c.from];
+        let pool = &self.pseudonyms[c.from];
         let at = timestamp(now).0;
         let mut vehicle = &pool[self.next_vehicle[c.from] % pool.len()];
         for _ in 0..pool.len() {
@@ -495,14 +590,17 @@ impl Measured {
         let mut mined_block = false;
         let mut receipt = None;
         let event = match input {
-            Input::Cross(c) => {
-                let (vehicle, destination) = self.crossing(&c, now);
-                Event::Crossing {
-                    request: CrossingRequest::sign(vehicle, destination, RsuId(0), timestamp(now)),
-                    via: RsuId(0),
+            Input::Chain(event) => {
+                if let (Event::Crossing { request, .. }, Some(v)) = (&event, &mut self.vehicles)
+                    && let Some(crossing) = v.sent.remove(&request.id())
+                {
+                    // Its transfer will carry this manager's time: how its admission is
+                    // matched to the crossing.
+                    let key = (request.materials.pseudonym, timestamp(now).0);
+                    self.crossings.insert(key, crossing);
                 }
+                event
             }
-            Input::Chain(event) => event,
             Input::Transfer(event, job) => {
                 self.ahead.finish(job);
                 receipt = Some(job);
@@ -515,7 +613,7 @@ impl Measured {
                 mined_block = true;
                 Event::Mined(block)
             }
-            Input::Relay(_) | Input::Restart => return Ok(0.0),
+            Input::Cross(_) | Input::Relay(_) | Input::Fleet(_) | Input::Restart => return Ok(0.0),
             Input::Crash => {
                 self.crash(node);
                 return Ok(0.0);
@@ -611,9 +709,10 @@ impl Measured {
         out: &mut Vec<Arrival<Input>>,
     ) -> Result<f64, SimError> {
         match input {
-            Input::Cross(c) => {
-                if let Node::Down(held) = &mut self.nodes[node] {
-                    held.push(c);
+            // The RSUs hold crossing requests for their manager until it is back.
+            held @ Input::Chain(Event::Crossing { .. }) => {
+                if let Node::Down(inputs) = &mut self.nodes[node] {
+                    inputs.push(held);
                 }
                 Ok(0.0)
             }
@@ -664,11 +763,11 @@ impl Measured {
             out,
         };
         apply(actions, &mut effects);
-        for c in held {
+        for input in held {
             out.push(Arrival {
                 at: now + cost,
                 node,
-                input: Input::Cross(c),
+                input,
             });
         }
         Ok(cost)
@@ -709,7 +808,8 @@ impl Measured {
             | Input::Transfer(..)
             | Input::Mined { .. }
             | Input::Crash
-            | Input::Restart => return 0.0,
+            | Input::Restart
+            | Input::Fleet(_) => return 0.0,
         };
         let Node::Relay(relay) = &mut self.nodes[node] else {
             return 0.0;
@@ -730,6 +830,160 @@ impl Measured {
 /// The store of security manager `id` in `dir`.
 fn store_path(dir: &std::path::Path, id: MemberId) -> PathBuf {
     dir.join(format!("sm-{}.redb", id.0))
+}
+
+impl Vehicles {
+    /// Vehicle `name` in `district`, with a fresh pseudonym of that domain (once).
+    fn add(&mut self, name: u64, district: usize) -> usize {
+        if let Some(index) = self.fleet.find(name) {
+            return index;
+        }
+        let (cm, key) = &self.issuers[district.min(self.issuers.len() - 1)];
+        let pseudonym = Pseudonym::issue(
+            *cm,
+            key,
+            Timestamp(EPOCH_MS),
+            Timestamp(EPOCH_MS + self.validity_ms),
+            &mut self.rng,
+        );
+        self.free_at.push(0.0);
+        self.fleet.add(name, pseudonym, district)
+    }
+}
+
+impl Measured {
+    /// What reaches the vehicles: each vehicle works on its own CPU (its `free_at`),
+    /// its work measured; what it sends leaves when that work is done.
+    fn handle_fleet(&mut self, input: FleetInput, now: f64, out: &mut Vec<Arrival<Input>>) {
+        let Some(v) = self.vehicles.as_mut() else {
+            return;
+        };
+        match input {
+            FleetInput::Enrol(index) => {
+                let Some(&destination) = v.fleet.place(index).and_then(|d| self.ids.get(d)) else {
+                    return;
+                };
+                let event = VehicleEvent::Approach {
+                    destination,
+                    rsu: RsuId(0),
+                };
+                self.vehicle_step(index, event, now, now, out);
+            }
+            FleetInput::Cross(c) => {
+                let index = v.add(c.vehicle, c.from);
+                if v.fleet.place(index) != Some(c.from) {
+                    v.fleet.moved(index, c.from); // it reappears where the traffic says
+                }
+                let (Some(&destination), Ok(rsu)) = (self.ids.get(c.to), u32::try_from(c.to))
+                else {
+                    return;
+                };
+                let event = VehicleEvent::Approach {
+                    destination,
+                    rsu: RsuId(rsu),
+                };
+                self.vehicle_step(index, event, now, c.at, out);
+            }
+            FleetInput::Rekey(district, rekey) => {
+                let domain = rekey.domain;
+                for index in v.fleet.residents(district).to_vec() {
+                    let event = VehicleEvent::Rekey(rekey.clone());
+                    self.vehicle_step(index, event, now, now, out);
+                }
+                // One member beacons under the new key; the others read it.
+                if let Some(v) = self.vehicles.as_mut() {
+                    v.fleet.probe(district, domain, timestamp(now));
+                }
+            }
+        }
+    }
+
+    /// Vehicle `index` handles `event` arriving at `now` on its own CPU.
+    fn vehicle_step(
+        &mut self,
+        index: usize,
+        event: VehicleEvent,
+        now: f64,
+        crossed_s: f64,
+        out: &mut Vec<Arrival<Input>>,
+    ) {
+        let Some(v) = self.vehicles.as_mut() else {
+            return;
+        };
+        let Some(free_at) = v.free_at.get(index).copied() else {
+            return;
+        };
+        let start = now.max(free_at);
+        let (actions, cost) = v.fleet.handle(index, event, timestamp(start));
+        let done = start + cost;
+        v.free_at[index] = done;
+        let mut effects = FleetStep {
+            vehicles: v,
+            ids: &self.ids,
+            index_of: &self.index_of,
+            index,
+            done,
+            crossed_s,
+            out,
+        };
+        apply_vehicle(actions, &mut effects);
+    }
+}
+
+/// A vehicle's effects in the measured simulation.
+struct FleetStep<'a> {
+    vehicles: &'a mut Vehicles,
+    ids: &'a [MemberId],
+    index_of: &'a HashMap<MemberId, usize>,
+    index: usize,
+    done: f64,
+    crossed_s: f64,
+    out: &'a mut Vec<Arrival<Input>>,
+}
+
+impl VehicleEffects for FleetStep<'_> {
+    fn send_request(&mut self, rsu: RsuId, request: CrossingRequest) {
+        let v = &mut *self.vehicles;
+        let Some(here) = v.fleet.place(self.index) else {
+            return;
+        };
+        if self.ids.get(here) != Some(&request.destination)
+            && let Some(&there) = self.index_of.get(&request.destination)
+        {
+            // A crossing: its welcome is awaited, and the vehicle is now over the border.
+            v.fleet
+                .crossing_requested(self.index, request.signed_at, request.destination);
+            v.sent.insert(request.id(), (self.crossed_s, here, there));
+            v.fleet.moved(self.index, there);
+        }
+        self.out.push(Arrival {
+            at: self.done + v.radio_s,
+            node: here,
+            input: Input::Chain(Event::Crossing { request, via: rsu }),
+        });
+    }
+
+    fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>) {
+        if let Some(here) = self.vehicles.fleet.place(self.index) {
+            self.out.push(Arrival {
+                at: self.done + self.vehicles.radio_s,
+                node: here,
+                input: Input::Chain(Event::PseudonymChange { sealed, via: rsu }),
+            });
+        }
+    }
+
+    fn broadcast_bsm(&mut self, _domain: MemberId, _bsm: SealedBsm) {}
+
+    fn joined(&mut self, domain: MemberId, _epoch: u64) {
+        self.vehicles
+            .fleet
+            .joined(self.index, domain, timestamp(self.done));
+    }
+
+    fn failed(&mut self, _error: VehicleError) {
+        self.vehicles.fleet.stats.failures += 1;
+    }
 }
 
 /// The first timers of a security manager, as arrivals.
@@ -930,6 +1184,19 @@ impl ManagerEffects for ManagerStep<'_> {
         self.sim.admitted(&admission, self.done);
     }
 
+    fn rekeyed(&mut self, rekey: DomainRekey) {
+        // The district's RSUs broadcast it to the vehicles there.
+        let node = self.node;
+        if let Some(v) = self.sim.vehicles.as_mut() {
+            v.fleet.rekey_sent(&rekey);
+            self.out.push(Arrival {
+                at: self.done + v.radio_s,
+                node: v.node,
+                input: Input::Fleet(FleetInput::Rekey(node, Arc::new(rekey))),
+            });
+        }
+    }
+
     fn refused(&mut self, _refusal: Refusal) {
         self.sim.metrics.refused += 1;
     }
@@ -976,7 +1243,14 @@ impl Driver for Measured {
         if self.error.is_some() {
             return 0.0;
         }
-        match self.nodes[node] {
+        if let Input::Fleet(input) = input {
+            self.handle_fleet(input, now, out);
+            return 0.0;
+        }
+        let Some(kind) = self.nodes.get(node) else {
+            return 0.0;
+        };
+        match kind {
             Node::Manager(_) => match self.handle_manager(node, input, now, out) {
                 Ok(cost) => cost,
                 Err(e) => {

@@ -84,6 +84,8 @@ pub struct Metrics {
     pub messages: u64,
     /// Their bytes ([`vkm_node::Message::encoded_len`]).
     pub message_bytes: u64,
+    /// What the vehicles measured (blockchain structure, measured mode).
+    pub vehicles: vkm_runtime::FleetStats,
 }
 
 /// A security manager at the end of a run.
@@ -163,6 +165,34 @@ pub struct Summary {
     pub chains_revalidated: Option<bool>,
     /// Each security manager's height and tip at the end (measured mode, blockchain).
     pub nodes: Vec<NodeEnd>,
+    /// Vehicles (on-board units) that took part (measured mode, blockchain).
+    pub vehicles: u64,
+    /// Vehicles that joined the group of the district they started in.
+    pub vehicles_enrolled: u64,
+    /// Crossings after which the vehicle held its new domain's group key.
+    pub welcomes_delivered: u64,
+    /// Median delay from the signed crossing request to the vehicle holding the
+    /// destination's current group key, seconds.
+    pub welcome_delay_s_p50: f64,
+    /// Its 95th percentile, seconds.
+    pub welcome_delay_s_p95: f64,
+    /// BSMs of their own domain's current epoch that members read (one probe BSM per
+    /// rekey and district, read by every other member there).
+    pub bsms_opened: u64,
+    /// BSMs of their own domain's current epoch that members could not read (0 without
+    /// faults).
+    pub bsms_failed: u64,
+    /// Rekey broadcasts of the domains.
+    pub rekeys: u64,
+    /// Their bytes (rekey messages and sealed welcomes, vkm's encoding).
+    pub rekey_bytes: u64,
+    /// Rekey bytes per domain and simulated second.
+    pub rekey_bytes_per_domain_s: f64,
+    /// What a vehicle spent signing a crossing request, mean, microseconds (measured).
+    pub vehicle_request_us_mean: f64,
+    /// What a vehicle spent joining (opening its welcome, unwrapping the rekey), mean,
+    /// microseconds (measured).
+    pub vehicle_join_us_mean: f64,
     /// Wall-clock time of the run, seconds.
     pub wall_seconds: f64,
     /// Virtual time simulated, seconds.

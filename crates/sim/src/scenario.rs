@@ -144,6 +144,45 @@ pub struct Scenario {
     /// structure); none by default.
     #[serde(default, skip_serializing_if = "FaultSpec::is_none")]
     pub faults: FaultSpec,
+    /// The vehicles (their number per district at the start, the radio delay to RSUs).
+    #[serde(default)]
+    pub vehicles: VehicleSpec,
+}
+
+/// Most vehicles a district starts with.
+pub const MAX_VEHICLES_PER_DISTRICT: usize = 100_000;
+
+/// The vehicles of a scenario: generated traffic moves a population that starts with
+/// `per_district` vehicles in every district (a district that runs out gets a new
+/// vehicle); events files and SUMO traffic bring their own vehicles. In the measured
+/// blockchain structure every vehicle is an on-board unit that signs its crossing
+/// requests, opens its welcome, follows its domain's rekeys and reads BSMs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleSpec {
+    /// Vehicles in each district at the start.
+    #[serde(default = "default_per_district")]
+    pub per_district: usize,
+    /// Radio delay between a vehicle and an RSU (either way), ms.
+    #[serde(default = "default_radio_delay_ms")]
+    pub radio_delay_ms: f64,
+}
+
+fn default_per_district() -> usize {
+    200
+}
+
+fn default_radio_delay_ms() -> f64 {
+    5.0
+}
+
+impl Default for VehicleSpec {
+    fn default() -> Self {
+        Self {
+            per_district: default_per_district(),
+            radio_delay_ms: default_radio_delay_ms(),
+        }
+    }
 }
 
 /// The faults of a scenario, with the command line's keys: `loss`, `duplicate`,
@@ -247,6 +286,7 @@ impl Scenario {
             policy: PolicySpec::Fixed { period_s: 1.0 },
             network: NetworkModel::default(),
             faults: FaultSpec::default(),
+            vehicles: VehicleSpec::default(),
         }
     }
 
@@ -345,6 +385,15 @@ impl Scenario {
                     );
                 }
             }
+        }
+        if self.vehicles.per_district > MAX_VEHICLES_PER_DISTRICT {
+            return invalid(format!(
+                "vehicles.per_district must be at most {MAX_VEHICLES_PER_DISTRICT}"
+            ));
+        }
+        let radio = self.vehicles.radio_delay_ms;
+        if !(radio.is_finite() && (0.0..=10_000.0).contains(&radio)) {
+            return invalid("vehicles.radio_delay_ms must be within 0..=10000".into());
         }
         let periods_ok = |p: &[f64]| {
             !p.is_empty() && p.len() <= 64 && p.iter().all(|&s| CollectionPeriod::new(s).is_ok())

@@ -32,8 +32,20 @@ pub fn grid_flows(scenario: &Scenario) -> Vec<(usize, usize)> {
     vkm_runtime::network::grid_flows(&scenario.grid())
 }
 
+/// The vehicles generated traffic starts with: `(vehicle, district)`, the scenario's
+/// `vehicles.per_district` in every district, numbered from 1 district by district.
+pub fn population(scenario: &Scenario) -> Vec<(u64, usize)> {
+    let per = scenario.vehicles.per_district;
+    (0..scenario.districts())
+        .flat_map(|d| (0..per).map(move |k| ((d * per + k) as u64 + 1, d)))
+        .collect()
+}
+
 /// Poisson crossings over the scenario's flows for its duration, by thinning at the peak
-/// rate, so a time-of-day profile is followed exactly.
+/// rate, so a time-of-day profile is followed exactly. Each crossing is made by a vehicle
+/// that is in the district it leaves (one of the [`population`], chosen at random, or a
+/// new vehicle if the district has none left), which is then in the district it enters:
+/// a vehicle's successive crossings follow one trajectory.
 #[derive(Debug)]
 pub struct Generated<'a> {
     scenario: &'a Scenario,
@@ -41,6 +53,11 @@ pub struct Generated<'a> {
     peak_rate: f64,
     rng: StdRng,
     t: f64,
+    /// The vehicles in each district.
+    residents: Vec<Vec<u64>>,
+    /// Chooses which resident crosses (apart from `rng`, so the times and flows do not
+    /// depend on the population).
+    chooser: StdRng,
     next_vehicle: u64,
 }
 
@@ -49,13 +66,22 @@ impl<'a> Generated<'a> {
     pub fn new(scenario: &'a Scenario) -> Self {
         let flows = grid_flows(scenario);
         let peak_rate = scenario.peak_vehicles_per_hour() * flows.len() as f64 / 3600.0;
+        let mut residents = vec![Vec::new(); scenario.districts()];
+        let start = population(scenario);
+        let next_vehicle = start.len() as u64;
+        for (vehicle, district) in start {
+            residents[district].push(vehicle);
+        }
+        let seed = vkm_runtime::seeds::crossings(scenario.seed);
         Self {
             scenario,
             flows,
             peak_rate,
-            rng: StdRng::seed_from_u64(vkm_runtime::seeds::crossings(scenario.seed)),
+            rng: StdRng::seed_from_u64(seed),
             t: 0.0,
-            next_vehicle: 0,
+            residents,
+            chooser: StdRng::seed_from_u64(seed ^ 0x7e41_c1e5_0b5e_55ed),
+            next_vehicle,
         }
     }
 }
@@ -78,10 +104,20 @@ impl Iterator for Generated<'_> {
             let keep: f64 = self.rng.random();
             if keep * self.peak_rate <= rate {
                 let (from, to) = self.flows[self.rng.random_range(0..self.flows.len())];
-                self.next_vehicle += 1;
+                let here = &mut self.residents[from];
+                let vehicle = if here.is_empty() {
+                    self.next_vehicle += 1;
+                    self.next_vehicle
+                } else {
+                    let i = self.chooser.random_range(0..here.len());
+                    here.swap_remove(i)
+                };
+                if let Some(there) = self.residents.get_mut(to) {
+                    there.push(vehicle);
+                }
                 return Some(Crossing {
                     at: self.t,
-                    vehicle: self.next_vehicle,
+                    vehicle,
                     from,
                     to,
                 });
@@ -276,6 +312,39 @@ mod tests {
             let mut sorted = events.clone();
             sorted.sort_by(|a, b| a.at.total_cmp(&b.at));
             prop_assert_eq!(read_events(&bytes[..], 9).unwrap(), sorted);
+        }
+
+        /// Generated traffic moves vehicles, not pseudonyms: every vehicle's next crossing
+        /// leaves the district its last one entered (or its starting district), and the
+        /// vehicles in a district never run below zero.
+        #[test]
+        fn vehicles_keep_their_identity_across_crossings(
+            seed in any::<u64>(),
+            per_district in 0usize..6,
+            vph in 1_000.0f64..20_000.0,
+        ) {
+            let mut scenario = Scenario::beijing_peak(4.0);
+            scenario.seed = seed;
+            scenario.vehicles.per_district = per_district;
+            scenario.traffic = crate::scenario::Traffic::Constant { vehicles_per_hour: vph };
+            let mut at: std::collections::HashMap<u64, usize> =
+                population(&scenario).into_iter().collect();
+            prop_assert_eq!(at.len(), per_district * scenario.districts());
+            let crossings: Vec<Crossing> = Generated::new(&scenario).collect();
+            let mut repeated = 0;
+            for c in &crossings {
+                match at.insert(c.vehicle, c.to) {
+                    Some(place) => {
+                        prop_assert_eq!(place, c.from, "vehicle {} jumped", c.vehicle);
+                        repeated += 1;
+                    }
+                    // Only a district with nobody left brings in a new vehicle.
+                    None => prop_assert!(c.vehicle > (per_district * scenario.districts()) as u64),
+                }
+            }
+            if per_district > 0 && crossings.len() > 100 {
+                prop_assert!(repeated > 0);
+            }
         }
 
         #[test]
