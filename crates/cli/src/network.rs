@@ -67,6 +67,8 @@ fn vehicle_fields(stats: &vkm_runtime::FleetStats) -> serde_json::Map<String, se
         "vehicles": stats.vehicles,
         "vehicles_enrolled": stats.enrolled,
         "welcomes_delivered": stats.welcomes_delivered,
+        "welcomes_superseded": stats.welcomes_superseded,
+        "welcomes_awaited": stats.welcomes_awaited,
         "welcome_delay_s_p50": stats.welcome_delay_s(0.5),
         "welcome_delay_s_p95": stats.welcome_delay_s(0.95),
         "bsms_opened": stats.bsms_opened,

@@ -336,6 +336,8 @@ fn faults_lose_nothing_and_end_on_one_chain() {
         "10",
         "--crash",
         "2@1:2.5",
+        "--vehicles-per-district",
+        "30",
         "--db",
         dir.to_str().unwrap(),
         "--json",
@@ -343,6 +345,23 @@ fn faults_lose_nothing_and_end_on_one_chain() {
     let crossings = summary["crossings"].as_u64().unwrap();
     assert!(crossings > 0, "{summary}");
     assert_eq!(summary["lost"], 0, "{summary}");
+    // The vehicles' contract fields: faults between managers cost no BSM.
+    for field in [
+        "vehicles",
+        "welcomes_delivered",
+        "bsms_opened",
+        "bsms_failed",
+    ] {
+        assert!(summary[field].is_u64(), "{field} in {summary}");
+    }
+    for field in ["welcome_delay_s_p50", "welcome_delay_s_p95"] {
+        assert!(summary[field].is_f64(), "{field} in {summary}");
+    }
+    assert!(
+        summary["welcomes_delivered"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    assert_eq!(summary["bsms_failed"], 0, "{summary}");
     assert_eq!(summary["admitted_duplicates"], 0, "{summary}");
     assert_eq!(summary["admitted_unique"].as_u64().unwrap(), crossings);
     assert!(summary["sync_requests"].as_u64().unwrap() > 0, "{summary}");

@@ -359,3 +359,42 @@ fn fault_flags_and_their_contract_fields() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The vehicle flags and the fields they add (a contract): every crossing's vehicle is an
+/// on-board unit; members read their domain's BSMs.
+#[test]
+fn vehicle_flags_and_their_contract_fields() {
+    let v = json(&vkm(&[
+        "simulate",
+        "--grid",
+        "2x2",
+        "--traffic",
+        "3000",
+        "--duration",
+        "3",
+        "--vehicles-per-district",
+        "30",
+        "--radio-delay-ms",
+        "10",
+        "--json",
+    ]));
+    for field in [
+        "vehicles",
+        "welcomes_delivered",
+        "bsms_opened",
+        "bsms_failed",
+    ] {
+        assert!(v[field].is_u64(), "{field} in {v}");
+    }
+    for field in ["welcome_delay_s_p50", "welcome_delay_s_p95"] {
+        assert!(v[field].is_f64(), "{field} in {v}");
+    }
+    assert!(v["vehicles"].as_u64().unwrap() >= 120, "{v}");
+    assert!(v["welcomes_delivered"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["bsms_opened"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["bsms_failed"], 0, "{v}");
+    // The radio delay is in every welcome: request to RSU, rekey back.
+    assert!(v["welcome_delay_s_p50"].as_f64().unwrap() > 0.02, "{v}");
+    let refused = vkm(&["simulate", "--radio-delay-ms", "-1", "--json"]);
+    assert!(!refused.status.success());
+}

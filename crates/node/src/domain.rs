@@ -49,6 +49,9 @@ pub struct DomainGroup<G> {
     /// transfer was still being mined), with when they left: their admission does not
     /// make them members.
     departed: HashMap<PseudonymId, vkm_block::Timestamp>,
+    /// Added to the scheme's epochs in what is broadcast, so that a manager restarted
+    /// with an empty group never reuses an epoch its vehicles already saw.
+    epoch_base: u64,
 }
 
 impl<G: GroupKeyScheme> DomainGroup<G> {
@@ -62,12 +65,24 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
             joins: Vec::new(),
             leaves: Vec::new(),
             departed: HashMap::new(),
+            epoch_base: 0,
         }
     }
 
     /// The rekeying scheme (its group key, epoch and members).
     pub fn scheme(&self) -> &G {
         &self.scheme
+    }
+
+    /// Numbers this group's epochs from `base` on (a manager sets it from its clock when
+    /// it starts).
+    pub fn set_epoch_base(&mut self, base: u64) {
+        self.epoch_base = base;
+    }
+
+    /// The epoch of the current group key as broadcast.
+    pub fn epoch(&self) -> u64 {
+        self.epoch_base.saturating_add(self.scheme.epoch())
     }
 
     /// Members in the group's key tree.
@@ -214,7 +229,8 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
         leaves: Vec<VehicleId>,
         rng: &mut R,
     ) -> Result<DomainRekey, GroupError> {
-        let rekey = self.scheme.rekey(&joins, &leaves, rng)?;
+        let mut rekey = self.scheme.rekey(&joins, &leaves, rng)?;
+        rekey.message.epoch = rekey.message.epoch.saturating_add(self.epoch_base);
         let epoch = rekey.message.epoch;
         let mut welcomes = Vec::with_capacity(rekey.welcomes.len());
         for welcome in &rekey.welcomes {

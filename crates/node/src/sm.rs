@@ -622,9 +622,14 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
     ///
     /// Sequence numbers continue from the clock as well as from the chain: transfers made
     /// before a crash may be pending at peers, unmined, and must not be shadowed by new
-    /// ones with the same number.
+    /// ones with the same number. So do the group's epochs.
     pub fn start(&mut self, now: Timestamp) -> Vec<Action> {
         self.next_sequence = self.next_sequence.max(now.0.saturating_mul(1_000));
+        // The group starts empty (a restarted manager's vehicles enrol again): its epochs
+        // continue from the clock, so none repeats one its vehicles saw before.
+        if self.group.members() == 0 {
+            self.group.set_epoch_base(now.0.saturating_mul(1_000));
+        }
         let mut actions = vec![Action::SetTimer {
             at: self.schedule.period_end(now),
             timer: Timer::PeriodEnd,

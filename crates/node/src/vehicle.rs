@@ -288,6 +288,8 @@ pub struct Vehicle {
     pseudonym: Pseudonym,
     spare: Vec<Pseudonym>,
     domain: Option<MemberId>,
+    /// It asked to cross into another domain since it last joined one.
+    leaving: bool,
     keys: VehicleKeys,
     rng: StdRng,
 }
@@ -310,6 +312,7 @@ impl Vehicle {
             pseudonym,
             spare: Vec::new(),
             domain: None,
+            leaving: false,
             keys: VehicleKeys::new(VehicleId(0)),
             rng: StdRng::seed_from_u64(seed),
         }
@@ -345,12 +348,13 @@ impl Vehicle {
         let mut actions = Vec::new();
         match event {
             VehicleEvent::Approach { destination, rsu } => {
+                self.leaving = self.domain.is_some_and(|d| d != destination);
                 actions.push(VehicleAction::SendRequest {
                     rsu,
                     request: CrossingRequest::sign(&self.pseudonym, destination, rsu, now),
                 });
             }
-            VehicleEvent::Rekey(rekey) => self.on_rekey(&rekey, &mut actions),
+            VehicleEvent::Rekey(rekey) => self.on_rekey(&rekey, now, &mut actions),
             VehicleEvent::Bsm { domain, bsm } => {
                 if Some(domain) == self.domain {
                     actions.push(match self.keys.open(&bsm) {
@@ -410,7 +414,7 @@ impl Vehicle {
         });
     }
 
-    fn on_rekey(&mut self, rekey: &DomainRekey, actions: &mut Vec<VehicleAction>) {
+    fn on_rekey(&mut self, rekey: &DomainRekey, now: Timestamp, actions: &mut Vec<VehicleAction>) {
         let mine = self.pseudonym();
         let domain = rekey.domain;
         let epoch = rekey.message.epoch;
@@ -422,6 +426,7 @@ impl Vehicle {
                     if keys.apply(&rekey.message) {
                         self.keys = keys;
                         self.domain = Some(domain);
+                        self.leaving = false;
                         actions.push(VehicleAction::Joined { domain, epoch });
                     } else {
                         actions.push(VehicleAction::Failed(VehicleError::RekeyUnusable(epoch)));
@@ -439,6 +444,14 @@ impl Vehicle {
         } else {
             self.domain = None;
             actions.push(VehicleAction::Evicted { domain });
+            if !self.leaving {
+                // Left out without leaving: its manager lost the group (a restart) or
+                // revoked it. It asks to join again (a revoked one is refused).
+                actions.push(VehicleAction::SendRequest {
+                    rsu: RsuId(0),
+                    request: CrossingRequest::sign(&self.pseudonym, domain, RsuId(0), now),
+                });
+            }
         }
     }
 }

@@ -24,6 +24,11 @@ pub struct FleetStats {
     pub welcomes_delivered: u64,
     /// For each of those: from the signed crossing request to holding the key, seconds.
     pub welcome_delays_s: Vec<f64>,
+    /// Crossings after which the vehicle crossed on before it was welcomed (it is
+    /// welcomed where it stays instead).
+    pub welcomes_superseded: u64,
+    /// Crossings still awaiting their welcome when the run ended.
+    pub welcomes_awaited: u64,
     /// BSMs of their own domain's current epoch that members read.
     pub bsms_opened: u64,
     /// BSMs of their own domain's current epoch that members could not read.
@@ -245,6 +250,7 @@ impl Fleet {
                         signed_at = at_signing;
                     }
                 }
+                self.stats.welcomes_superseded += i as u64;
                 self.stats.welcomes_delivered += 1;
                 self.stats
                     .welcome_delays_s
@@ -252,6 +258,12 @@ impl Fleet {
             }
             None => self.stats.enrolled += 1,
         }
+    }
+
+    /// What the vehicles measured, the crossings still awaiting a welcome counted.
+    pub fn finish(mut self) -> FleetStats {
+        self.stats.welcomes_awaited = self.pending.iter().map(|p| p.len() as u64).sum();
+        self.stats
     }
 
     /// A domain broadcast `rekey` (counted with its size).

@@ -1087,7 +1087,7 @@ fn run_fleet(
             Envelope::Chain(_) | Envelope::Relay(_) | Envelope::Crash | Envelope::Restart => {}
         }
     }
-    fleet.stats
+    fleet.finish()
 }
 
 /// A vehicle's effects on the in-process network.

@@ -377,6 +377,8 @@ pub fn simulate_with(
         vehicles: metrics.vehicles.vehicles,
         vehicles_enrolled: metrics.vehicles.enrolled,
         welcomes_delivered: metrics.vehicles.welcomes_delivered,
+        welcomes_superseded: metrics.vehicles.welcomes_superseded,
+        welcomes_awaited: metrics.vehicles.welcomes_awaited,
         welcome_delay_s_p50: metrics.vehicles.welcome_delay_s(0.5),
         welcome_delay_s_p95: metrics.vehicles.welcome_delay_s(0.95),
         bsms_opened: metrics.vehicles.bsms_opened,

@@ -102,6 +102,10 @@ struct Vehicles {
     sent: HashMap<RequestId, (f64, usize, usize)>,
 }
 
+/// How an admission is matched to its crossing: the vehicle's pseudonym, the transfer's
+/// timestamp (the source's clock when it handled the crossing) and the destination node.
+type CrossingKey = (PseudonymId, u64, usize);
+
 /// What checks run ahead need of a security manager: the prepared member keys, the memo
 /// its rules read, its registry as last seen and its keys.
 struct Checks {
@@ -175,7 +179,7 @@ pub struct Measured {
     rng: StdRng,
     backoff_ms: f64,
     propagation_ms: f64,
-    crossings: HashMap<(PseudonymId, u64), (f64, usize, usize)>,
+    crossings: HashMap<CrossingKey, (f64, usize, usize)>,
     next_vehicle: Vec<usize>,
     mined: HashMap<BlockHash, BlockRecord>,
     verification: HashMap<BlockHash, (f64, u32)>,
@@ -184,7 +188,7 @@ pub struct Measured {
     /// Per node: since when a restarted manager catches up, and to which height.
     catching_up: Vec<Option<(f64, u64)>>,
     /// Crossings admitted, by pseudonym and time, to tell a second admission.
-    admitted_keys: std::collections::HashSet<(PseudonymId, u64)>,
+    admitted_keys: std::collections::HashSet<CrossingKey>,
     /// What the run recorded.
     pub metrics: Metrics,
     error: Option<SimError>,
@@ -464,8 +468,8 @@ impl Measured {
     /// verification times.
     pub fn finish(mut self) -> Metrics {
         let mut metrics = std::mem::take(&mut self.metrics);
-        if let Some(v) = self.vehicles.as_mut() {
-            metrics.vehicles = std::mem::take(&mut v.fleet.stats);
+        if let Some(v) = self.vehicles.take() {
+            metrics.vehicles = v.fleet.finish();
         }
         if let Some(sm) = self.managers().next() {
             let ledger = sm.ledger();
@@ -506,13 +510,15 @@ impl Measured {
             self.next_vehicle[c.from] += 1;
             if !self
                 .crossings
-                .contains_key(&(vehicle.materials.pseudonym, at))
+                .contains_key(&(vehicle.materials.pseudonym, at, c.to))
             {
                 break;
             }
         }
-        self.crossings
-            .insert((vehicle.materials.pseudonym, at), (c.at, c.from, c.to));
+        self.crossings.insert(
+            (vehicle.materials.pseudonym, at, c.to),
+            (c.at, c.from, c.to),
+        );
         (vehicle, self.ids[c.to])
     }
 
@@ -562,10 +568,12 @@ impl Measured {
         message_delay_s(&mut self.rng, self.backoff_ms, self.propagation_ms)
     }
 
-    fn admitted(&mut self, admission: &Admission, done: f64) {
+    /// `admission` at node `node`, done at `done`.
+    fn admitted(&mut self, node: usize, admission: &Admission, done: f64) {
         let key = (
             admission.vehicle.materials.pseudonym,
             admission.crossed_at.0,
+            node,
         );
         if let Some((crossed_s, from, to)) = self.crossings.remove(&key) {
             self.admitted_keys.insert(key);
@@ -596,7 +604,7 @@ impl Measured {
                 {
                     // Its transfer will carry this manager's time: how its admission is
                     // matched to the crossing.
-                    let key = (request.materials.pseudonym, timestamp(now).0);
+                    let key = (request.materials.pseudonym, timestamp(now).0, crossing.2);
                     self.crossings.insert(key, crossing);
                 }
                 event
@@ -819,6 +827,7 @@ impl Measured {
         let cost = started.elapsed().as_secs_f64();
         let mut effects = RelayStep {
             sim: self,
+            node,
             done: now + cost,
             out,
         };
@@ -1181,7 +1190,7 @@ impl ManagerEffects for ManagerStep<'_> {
     }
 
     fn admitted(&mut self, admission: Admission) {
-        self.sim.admitted(&admission, self.done);
+        self.sim.admitted(self.node, &admission, self.done);
     }
 
     fn rekeyed(&mut self, rekey: DomainRekey) {
@@ -1205,6 +1214,7 @@ impl ManagerEffects for ManagerStep<'_> {
 /// What a traditional node's actions do in virtual time.
 struct RelayStep<'a> {
     sim: &'a mut Measured,
+    node: usize,
     done: f64,
     out: &'a mut Vec<Arrival<Input>>,
 }
@@ -1222,7 +1232,7 @@ impl RelayEffects for RelayStep<'_> {
     }
 
     fn admitted(&mut self, admission: Admission) {
-        self.sim.admitted(&admission, self.done);
+        self.sim.admitted(self.node, &admission, self.done);
     }
 
     fn refused(&mut self, _error: TransferError) {

@@ -171,6 +171,10 @@ pub struct Summary {
     pub vehicles_enrolled: u64,
     /// Crossings after which the vehicle held its new domain's group key.
     pub welcomes_delivered: u64,
+    /// Crossings after which the vehicle crossed on before it was welcomed.
+    pub welcomes_superseded: u64,
+    /// Crossings still awaiting their welcome at the end.
+    pub welcomes_awaited: u64,
     /// Median delay from the signed crossing request to the vehicle holding the
     /// destination's current group key, seconds.
     pub welcome_delay_s_p50: f64,

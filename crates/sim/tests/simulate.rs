@@ -14,6 +14,7 @@ fn run_paper(scenario: &Scenario, mode: Mode) -> Run {
 fn light(duration_s: f64, vehicles_per_hour: f64) -> Scenario {
     let mut s = Scenario::beijing_peak(duration_s);
     s.traffic = Traffic::Constant { vehicles_per_hour };
+    s.vehicles.per_district = 20;
     s
 }
 
