@@ -1,5 +1,5 @@
 //! Decodes arbitrary bytes as what vehicles and their managers exchange (a crossing
-//! request, a domain's rekey broadcast with sealed welcomes); on success the re-encoding
+//! request, a pseudonym change, a domain's rekey broadcast with sealed welcomes); on success the re-encoding
 //! must equal the input, and a vehicle handling the broadcast never panics.
 #![no_main]
 
@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
 use vkm_block::{Timestamp, deserialize, serialize};
 use vkm_node::vehicle::{DomainRekey, Vehicle, VehicleEvent};
-use vkm_transfer::crossing::CrossingRequest;
+use vkm_transfer::crossing::{CrossingRequest, PseudonymChange};
 use vkm_transfer::keys::EncryptionScheme;
 use vkm_transfer::scenario::Scenario;
 
@@ -26,6 +26,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(request) = deserialize::<CrossingRequest>(data) {
         assert_eq!(serialize(&request), data);
         let _ = request.id();
+    }
+    if let Ok(change) = deserialize::<PseudonymChange>(data) {
+        assert_eq!(serialize(&change), data);
+        let _ = change.id();
     }
     if let Ok(rekey) = deserialize::<DomainRekey>(data) {
         assert_eq!(serialize(&rekey), data);

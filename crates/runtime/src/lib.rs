@@ -7,7 +7,8 @@
 //!   over one shared member cache, the relays' directory, vehicles, derived seeds), and
 //! - applies the actions ([`apply`], [`apply_relay`]) through narrow effect traits
 //!   ([`ManagerEffects`], [`RelayEffects`]) that each driver implements with what it has:
-//!   send and broadcast with delays, timers, mining, and what it records.
+//!   send and broadcast with delays, timers, mining, and what it records;
+//! - keeps the vehicles of a run for the drivers that move them ([`Fleet`]).
 //!
 //! Drivers: the in-process threaded network ([`network`]), a local chain mined by one
 //! manager in virtual time ([`local`], used by the key negotiation), managers and
