@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use vkm_block::{MemberId, Timestamp, Txid, serialize};
 use vkm_node::sm::{Event, Refusal};
 use vkm_node::vehicle::{DomainRekey, VehicleEvent, welcome_p1};
+use vkm_runtime::town::has_joined;
 use vkm_runtime::{Record, Town, TownConfig, World, WorldConfig};
 use vkm_transfer::crossing::{CrossingRequest, RequestError, RsuId};
 use zeroize::Zeroizing;
@@ -45,12 +46,8 @@ const BSM: &[u8] = b"BSM: vehicle W at 39.9042N 116.4074E, 12.5 m/s, heading 87 
 
 fn failed(what: &str, town: &Town) -> CliError {
     let refusals: Vec<String> = town
-        .records()
-        .iter()
-        .filter_map(|r| match r {
-            Record::Refused { manager, refusal } => Some(format!("{manager}: {refusal}")),
-            _ => None,
-        })
+        .refusals()
+        .map(|(manager, refusal)| format!("{manager}: {refusal}"))
         .collect();
     CliError::Invalid(format!("{what} (refusals: {refusals:?})"))
 }
@@ -105,23 +102,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CliError> {
         },
     );
     let crossed = town
-        .run_until(until(&town, 60_000), |records| {
-            records.iter().any(|r| {
-                matches!(r, Record::Joined { vehicle, domain, .. } if *vehicle == v && *domain == sm2)
-            })
-        })
+        .run_until(until(&town, 60_000), |records| has_joined(records, v, sm2))
         .map_err(invalid)?;
     if !crossed {
         return Err(failed("the vehicle was not welcomed into domain 2", &town));
     }
     let request = town
-        .records()
-        .iter()
-        .rev()
-        .find_map(|r| match r {
-            Record::Request { vehicle, request } if *vehicle == v => Some(request.clone()),
-            _ => None,
-        })
+        .last_request(v)
+        .cloned()
         .ok_or_else(|| failed("no crossing request", &town))?;
     let txid: Txid = town
         .records()
@@ -172,13 +160,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CliError> {
         })
         .map_err(invalid)?;
     let bsm = town
-        .records()
-        .iter()
-        .rev()
-        .find_map(|r| match r {
-            Record::Bsm { vehicle, bsm, .. } if *vehicle == w => Some(bsm.clone()),
-            _ => None,
-        })
+        .last_bsm(w)
+        .cloned()
         .ok_or_else(|| failed("W sent no BSM", &town))?;
     let group_key = town
         .vehicle(v)

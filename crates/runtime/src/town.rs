@@ -245,6 +245,40 @@ impl Town {
         &self.records
     }
 
+    /// The last crossing request vehicle `vehicle` sent.
+    pub fn last_request(&self, vehicle: usize) -> Option<&CrossingRequest> {
+        self.records.iter().rev().find_map(|r| match r {
+            Record::Request {
+                vehicle: v,
+                request,
+            } if *v == vehicle => Some(request),
+            _ => None,
+        })
+    }
+
+    /// The last BSM vehicle `vehicle` broadcast.
+    pub fn last_bsm(&self, vehicle: usize) -> Option<&SealedBsm> {
+        self.records.iter().rev().find_map(|r| match r {
+            Record::Bsm {
+                vehicle: v, bsm, ..
+            } if *v == vehicle => Some(bsm),
+            _ => None,
+        })
+    }
+
+    /// Whether vehicle `vehicle` was ever welcomed into `domain`'s group.
+    pub fn has_joined(&self, vehicle: usize, domain: MemberId) -> bool {
+        has_joined(&self.records, vehicle, domain)
+    }
+
+    /// Everything the managers refused, in order.
+    pub fn refusals(&self) -> impl Iterator<Item = (MemberId, &Refusal)> {
+        self.records.iter().filter_map(|r| match r {
+            Record::Refused { manager, refusal } => Some((*manager, refusal)),
+            _ => None,
+        })
+    }
+
     /// Places a vehicle using `pseudonym` in the domain of manager `manager` (index),
     /// not yet a member of its group; returns its index.
     pub fn add_vehicle(&mut self, pseudonym: Pseudonym, manager: usize) -> usize {
@@ -319,6 +353,14 @@ impl Town {
         };
         apply(actions, &mut effects);
     }
+}
+
+/// Whether `records` say vehicle `vehicle` was welcomed into `domain`'s group (for
+/// [`Town::run_until`]).
+pub fn has_joined(records: &[Record], vehicle: usize, domain: MemberId) -> bool {
+    records.iter().any(|r| {
+        matches!(r, Record::Joined { vehicle: v, domain: d, .. } if *v == vehicle && *d == domain)
+    })
 }
 
 /// A manager's effects in the town.

@@ -20,21 +20,11 @@ fn deadline(town: &Town, ms: u64) -> Timestamp {
 }
 
 fn joined(vehicle: usize, domain: MemberId) -> impl FnMut(&[Record]) -> bool {
-    move |records| {
-        records.iter().any(|r| {
-            matches!(r, Record::Joined { vehicle: v, domain: d, .. } if *v == vehicle && *d == domain)
-        })
-    }
+    move |records| vkm_runtime::town::has_joined(records, vehicle, domain)
 }
 
 fn refusals(town: &Town) -> Vec<(MemberId, Refusal)> {
-    town.records()
-        .iter()
-        .filter_map(|r| match r {
-            Record::Refused { manager, refusal } => Some((*manager, refusal.clone())),
-            _ => None,
-        })
-        .collect()
+    town.refusals().map(|(m, r)| (m, r.clone())).collect()
 }
 
 /// A town of two domains with vehicles 0 (V) and 1 (X) in domain 1 and vehicle 2 (W) in
@@ -94,15 +84,7 @@ fn a_crossing_vehicle_reads_its_new_domain_and_not_its_old_one() {
         refusals(&town)
     );
     // The key transfer was mined and admitted by domain 2's manager.
-    let request = town
-        .records()
-        .iter()
-        .rev()
-        .find_map(|r| match r {
-            Record::Request { vehicle, request } if *vehicle == v => Some(request.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let request = town.last_request(v).unwrap().clone();
     assert!(town.records().iter().any(|r| matches!(r,
         Record::Admitted { manager, admission }
             if *manager == sm2 && admission.vehicle.materials == request.materials)));
@@ -150,15 +132,7 @@ fn a_crossing_vehicle_reads_its_new_domain_and_not_its_old_one() {
     town.to_vehicle(x, VehicleEvent::Beacon(b"X in domain 1".to_vec()));
     let end = deadline(&town, 1_000);
     town.run_until(end, |_| false).unwrap();
-    let bsm = town
-        .records()
-        .iter()
-        .rev()
-        .find_map(|r| match r {
-            Record::Bsm { vehicle, bsm, .. } if *vehicle == x => Some(bsm.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let bsm = town.last_bsm(x).unwrap().clone();
     assert!(open_bsm(&old_key, &bsm).is_err(), "forward secrecy");
     assert!(refusals(&town).is_empty(), "{:?}", refusals(&town));
 }
