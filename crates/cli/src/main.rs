@@ -232,11 +232,14 @@ struct VehicleArgs {
     /// Radio delay between a vehicle and an RSU, ms.
     #[arg(long, default_value_t = 5.0)]
     radio_delay_ms: f64,
+    /// Probability that a radio message between a vehicle and an RSU is lost.
+    #[arg(long, default_value_t = 0.0)]
+    radio_loss: f64,
 }
 
 impl VehicleArgs {
     /// The settings, checked.
-    fn checked(&self) -> Result<(usize, f64), CliError> {
+    fn checked(&self) -> Result<(usize, f64, f64), CliError> {
         if self.vehicles_per_district > 100_000 {
             return Err(CliError::Invalid(
                 "--vehicles-per-district must be at most 100000".into(),
@@ -247,7 +250,14 @@ impl VehicleArgs {
                 "--radio-delay-ms must be 0..=10000".into(),
             ));
         }
-        Ok((self.vehicles_per_district, self.radio_delay_ms))
+        if !(0.0..1.0).contains(&self.radio_loss) {
+            return Err(CliError::Invalid("--radio-loss must be within 0..1".into()));
+        }
+        Ok((
+            self.vehicles_per_district,
+            self.radio_delay_ms,
+            self.radio_loss,
+        ))
     }
 }
 

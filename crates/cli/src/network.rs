@@ -122,7 +122,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             return Err(CliError::Invalid(format!("{name} must be 0..=10000")));
         }
     }
-    let (vehicles_per_domain, radio_delay_ms) = args.vehicles.checked()?;
+    let (vehicles_per_domain, radio_delay_ms, radio_loss) = args.vehicles.checked()?;
     let period = CollectionPeriod::new(args.period)
         .map_err(|e| CliError::Invalid(format!("--period: {e}")))?;
     let (faults, drain) = args.faults.faults()?;
@@ -153,6 +153,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         drain,
         vehicles_per_domain,
         radio_delay: Duration::from_secs_f64(radio_delay_ms / 1000.0),
+        radio_loss,
     };
     let bar = progress_bar(1000, "network run");
     let result = run(&config, &mut |f| bar.set_position((f * 1000.0) as u64));

@@ -178,7 +178,7 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
             .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())));
     }
     let (rows, cols) = parse_grid(&args.grid)?;
-    let (per_district, radio_delay_ms) = args.vehicles.checked()?;
+    let (per_district, radio_delay_ms, radio_loss) = args.vehicles.checked()?;
     let structure = match args.structure {
         StructureArg::Blockchain => Structure::Blockchain,
         StructureArg::SameDomain => Structure::SameDomain,
@@ -218,6 +218,7 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
         vehicles: VehicleSpec {
             per_district,
             radio_delay_ms,
+            radio_loss,
         },
     };
     scenario

@@ -132,6 +132,16 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
         Ok(true)
     }
 
+    /// The vehicle with these (checked) identity materials asks, from inside the domain,
+    /// to join: it joins at the next rekey whatever it did before; a member asking again
+    /// lost its keys (a rekey missed on the radio) and joins afresh, at a new place in the
+    /// key tree.
+    pub fn enrol(&mut self, materials: &IdentityMaterials) -> Result<bool, CertificateError> {
+        self.leave(&materials.pseudonym);
+        self.departed.remove(&materials.pseudonym);
+        self.join(materials)
+    }
+
     /// The vehicle under `pseudonym` crossed out of the domain at `now`: it leaves at the
     /// next rekey if it is a member; if it is not one yet (its transfer here is still
     /// being mined), its admission will not make it one.

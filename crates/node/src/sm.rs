@@ -715,8 +715,9 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             return Ok(());
         }
         if destination == self.id {
-            // A vehicle coming online in this domain joins its group at the next rekey.
-            if let Err(e) = self.group.join(vehicle) {
+            // A vehicle coming online in this domain, or asking again, joins its group at
+            // the next rekey.
+            if let Err(e) = self.group.enrol(vehicle) {
                 actions.push(Action::Refused(Refusal::Request {
                     pseudonym: vehicle.pseudonym,
                     error: e.into(),

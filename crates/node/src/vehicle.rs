@@ -199,6 +199,8 @@ pub enum VehicleEvent {
         /// The P-256 encryption key of its domain's manager.
         manager_key: PublicKey,
     },
+    /// A timer it set is due.
+    Timer,
 }
 
 /// Why a vehicle could not do something.
@@ -217,6 +219,9 @@ pub enum VehicleError {
     /// Asked to switch pseudonym with none left (the central manager's refresh is due).
     #[error("no pseudonym left to switch to")]
     NoSparePseudonym,
+    /// No welcome came from this domain after every try.
+    #[error("no welcome from {0}")]
+    NoWelcome(MemberId),
     /// The pseudonym change could not be sealed to the manager.
     #[error("sealing the pseudonym change: {0}")]
     Seal(SealError),
@@ -238,6 +243,11 @@ pub enum VehicleAction {
         rsu: RsuId,
         /// The [`PseudonymChange`], sealed to the manager.
         sealed: Vec<u8>,
+    },
+    /// Deliver [`VehicleEvent::Timer`] at this time.
+    SetTimer {
+        /// When.
+        at: Timestamp,
     },
     /// Broadcast this BSM in `domain`.
     Broadcast {
@@ -290,9 +300,27 @@ pub struct Vehicle {
     domain: Option<MemberId>,
     /// It asked to cross into another domain since it last joined one.
     leaving: bool,
+    /// The domain it waits to be welcomed into, until when, and how often it asked.
+    awaiting: Option<Awaiting>,
+    welcome_timeout_ms: u64,
     keys: VehicleKeys,
     rng: StdRng,
 }
+
+/// A welcome a vehicle waits for.
+#[derive(Debug, Clone, Copy)]
+struct Awaiting {
+    domain: MemberId,
+    deadline: Timestamp,
+    attempts: u32,
+}
+
+/// How long a vehicle waits for its welcome before it asks the domain it is in to let it
+/// join, ms (and again after each try).
+pub const WELCOME_TIMEOUT_MS: u64 = 5_000;
+
+/// How often a vehicle asks again before it gives up.
+const MAX_JOIN_ATTEMPTS: u32 = 8;
 
 impl core::fmt::Debug for Vehicle {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -300,6 +328,7 @@ impl core::fmt::Debug for Vehicle {
             .field("pseudonym", &self.pseudonym.materials.pseudonym)
             .field("domain", &self.domain)
             .field("epoch", &self.keys.group_key().map(|(epoch, _)| epoch))
+            .field("awaiting", &self.awaiting)
             .finish_non_exhaustive()
     }
 }
@@ -313,9 +342,17 @@ impl Vehicle {
             spare: Vec::new(),
             domain: None,
             leaving: false,
+            awaiting: None,
+            welcome_timeout_ms: WELCOME_TIMEOUT_MS,
             keys: VehicleKeys::new(VehicleId(0)),
             rng: StdRng::seed_from_u64(seed),
         }
+    }
+
+    /// The same vehicle waiting `timeout_ms` for a welcome before asking again.
+    pub fn with_welcome_timeout(mut self, timeout_ms: u64) -> Self {
+        self.welcome_timeout_ms = timeout_ms.max(1);
+        self
     }
 
     /// Its current pseudonym's id.
@@ -353,7 +390,9 @@ impl Vehicle {
                     rsu,
                     request: CrossingRequest::sign(&self.pseudonym, destination, rsu, now),
                 });
+                self.await_welcome(destination, 0, now, &mut actions);
             }
+            VehicleEvent::Timer => self.on_timer(now, &mut actions),
             VehicleEvent::Rekey(rekey) => self.on_rekey(&rekey, now, &mut actions),
             VehicleEvent::Bsm { domain, bsm } => {
                 if Some(domain) == self.domain {
@@ -427,6 +466,9 @@ impl Vehicle {
                         self.keys = keys;
                         self.domain = Some(domain);
                         self.leaving = false;
+                        if self.awaiting.is_some_and(|a| a.domain == domain) {
+                            self.awaiting = None;
+                        }
                         actions.push(VehicleAction::Joined { domain, epoch });
                     } else {
                         actions.push(VehicleAction::Failed(VehicleError::RekeyUnusable(epoch)));
@@ -445,13 +487,62 @@ impl Vehicle {
             self.domain = None;
             actions.push(VehicleAction::Evicted { domain });
             if !self.leaving {
-                // Left out without leaving: its manager lost the group (a restart) or
-                // revoked it. It asks to join again (a revoked one is refused).
-                actions.push(VehicleAction::SendRequest {
-                    rsu: RsuId(0),
-                    request: CrossingRequest::sign(&self.pseudonym, domain, RsuId(0), now),
-                });
+                // Left out without leaving: its manager lost the group (a restart), it
+                // missed a rekey on the radio, or it was revoked. It asks to join again
+                // (a revoked one is refused).
+                self.ask_to_join(domain, 0, now, actions);
             }
         }
+    }
+
+    /// Waits for a welcome into `domain` (asked `attempts` times before).
+    fn await_welcome(
+        &mut self,
+        domain: MemberId,
+        attempts: u32,
+        now: Timestamp,
+        actions: &mut Vec<VehicleAction>,
+    ) {
+        let deadline = Timestamp(now.0.saturating_add(self.welcome_timeout_ms));
+        self.awaiting = Some(Awaiting {
+            domain,
+            deadline,
+            attempts,
+        });
+        actions.push(VehicleAction::SetTimer { at: deadline });
+    }
+
+    /// Asks the manager of `domain`, where it is, to let it join its group.
+    fn ask_to_join(
+        &mut self,
+        domain: MemberId,
+        attempts: u32,
+        now: Timestamp,
+        actions: &mut Vec<VehicleAction>,
+    ) {
+        actions.push(VehicleAction::SendRequest {
+            rsu: RsuId(0),
+            request: CrossingRequest::sign(&self.pseudonym, domain, RsuId(0), now),
+        });
+        self.await_welcome(domain, attempts, now, actions);
+    }
+
+    /// No welcome in time (its request or the rekey was lost on the radio, or its
+    /// transfer is slow): it asks the domain it is in directly, a few times.
+    fn on_timer(&mut self, now: Timestamp, actions: &mut Vec<VehicleAction>) {
+        let Some(awaiting) = self.awaiting else {
+            return;
+        };
+        if now < awaiting.deadline {
+            return; // an earlier timer
+        }
+        if awaiting.attempts >= MAX_JOIN_ATTEMPTS {
+            self.awaiting = None;
+            actions.push(VehicleAction::Failed(VehicleError::NoWelcome(
+                awaiting.domain,
+            )));
+            return;
+        }
+        self.ask_to_join(awaiting.domain, awaiting.attempts + 1, now, actions);
     }
 }

@@ -94,6 +94,8 @@ pub trait VehicleEffects {
     fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>);
     /// Broadcasts a BSM to the vehicles around it in `domain`.
     fn broadcast_bsm(&mut self, domain: MemberId, bsm: SealedBsm);
+    /// Delivers `vkm_node::vehicle::VehicleEvent::Timer` to the vehicle at `at`.
+    fn set_timer(&mut self, at: Timestamp);
     /// The vehicle holds `domain`'s group key of `epoch` (welcomed in).
     fn joined(&mut self, domain: MemberId, epoch: u64) {
         let _ = (domain, epoch);
@@ -127,6 +129,7 @@ pub fn apply_vehicle(actions: Vec<VehicleAction>, effects: &mut (impl VehicleEff
             VehicleAction::SendRequest { rsu, request } => effects.send_request(rsu, request),
             VehicleAction::SendChange { rsu, sealed } => effects.send_change(rsu, sealed),
             VehicleAction::Broadcast { domain, bsm } => effects.broadcast_bsm(domain, bsm),
+            VehicleAction::SetTimer { at } => effects.set_timer(at),
             VehicleAction::Joined { domain, epoch } => effects.joined(domain, epoch),
             VehicleAction::Rekeyed { domain, epoch } => effects.rekeyed(domain, epoch),
             VehicleAction::Evicted { domain } => effects.evicted(domain),

@@ -241,9 +241,10 @@ impl Fleet {
         let Some(pending) = self.pending.get_mut(index) else {
             return;
         };
-        match pending.iter().position(|(_, to)| *to == domain) {
+        // The latest crossing into `domain` is the one welcomed; those before it are done
+        // with (it moved on before their welcome, or came back since).
+        match pending.iter().rposition(|(_, to)| *to == domain) {
             Some(i) => {
-                // Crossings made before it (never welcomed: it moved on) are done with.
                 let mut signed_at = Timestamp(at.0);
                 for _ in 0..=i {
                     if let Some((at_signing, _)) = pending.pop_front() {

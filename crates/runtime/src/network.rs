@@ -83,6 +83,9 @@ pub struct NetworkConfig {
     pub vehicles_per_domain: usize,
     /// Radio delay between a vehicle and an RSU, either way.
     pub radio_delay: Duration,
+    /// Probability that a radio message between a vehicle and an RSU is lost (each
+    /// request, each vehicle's copy of a rekey broadcast).
+    pub radio_loss: f64,
 }
 
 /// Percentiles of the key-delivery delay, ms.
@@ -238,6 +241,8 @@ enum FleetEnvelope {
     Cross { from: usize, to: usize },
     /// The RSUs of a district broadcast its manager's rekey.
     Rekey(usize, Arc<DomainRekey>),
+    /// A timer of vehicle (index) is due.
+    Timer(usize),
 }
 
 type Scheduled = (Instant, usize, Envelope);
@@ -597,7 +602,10 @@ pub fn run(
     let fleet_thread = fleet.map(|setup| {
         let schedule = schedule.clone();
         let ids = node_ids.clone();
-        let radio = config.radio_delay;
+        let radio = Radio {
+            delay: config.radio_delay,
+            loss: config.radio_loss,
+        };
         let seed = config.seed;
         std::thread::spawn(move || run_fleet(setup, fleet_rx, schedule, clock, &ids, radio, seed))
     });
@@ -1019,7 +1027,7 @@ fn run_fleet(
     schedule: Sender<Scheduled>,
     clock: Clock,
     ids: &[MemberId],
-    radio: Duration,
+    radio: Radio,
     seed: u64,
 ) -> FleetStats {
     let FleetSetup {
@@ -1028,16 +1036,19 @@ fn run_fleet(
         validity_ms,
     } = setup;
     let mut rng = StdRng::seed_from_u64(seeds::flows(seed) ^ 0x0b0e);
+    let mut radio_rng = StdRng::seed_from_u64(seeds::faults(seed) ^ 0x4ad10);
     let mut next_name = fleet.len() as u64 + 1_000_000_000;
-    let step = |fleet: &mut Fleet, index: usize, event: VehicleEvent| {
+    let mut step = |fleet: &mut Fleet, index: usize, event: VehicleEvent| {
         let (actions, _) = fleet.handle(index, event, clock.now());
         let mut effects = VehicleThread {
             fleet,
+            fleet_index: ids.len(),
             index,
             ids,
             schedule: &schedule,
             clock,
             radio,
+            radio_rng: &mut radio_rng,
         };
         apply_vehicle(actions, &mut effects);
     };
@@ -1076,9 +1087,15 @@ fn run_fleet(
                     VehicleEvent::Approach { destination, rsu },
                 );
             }
+            Envelope::Fleet(FleetEnvelope::Timer(index)) => {
+                step(&mut fleet, index, VehicleEvent::Timer);
+            }
             Envelope::Fleet(FleetEnvelope::Rekey(district, rekey)) => {
                 fleet.rekey_sent(&rekey);
                 for index in fleet.residents(district).to_vec() {
+                    if radio.loss > 0.0 && rng.random_bool(radio.loss) {
+                        continue; // this vehicle's copy is lost on the radio
+                    }
                     step(&mut fleet, index, VehicleEvent::Rekey(rekey.clone()));
                 }
                 fleet.probe(district, rekey.domain, clock.now());
@@ -1093,11 +1110,21 @@ fn run_fleet(
 /// A vehicle's effects on the in-process network.
 struct VehicleThread<'a> {
     fleet: &'a mut Fleet,
+    /// The scheduler's index of the vehicles' thread.
+    fleet_index: usize,
     index: usize,
     ids: &'a [MemberId],
     schedule: &'a Sender<Scheduled>,
     clock: Clock,
-    radio: Duration,
+    radio: Radio,
+    radio_rng: &'a mut StdRng,
+}
+
+/// The radio between vehicles and RSUs.
+#[derive(Clone, Copy)]
+struct Radio {
+    delay: Duration,
+    loss: f64,
 }
 
 impl VehicleEffects for VehicleThread<'_> {
@@ -1112,10 +1139,13 @@ impl VehicleEffects for VehicleThread<'_> {
                 .crossing_requested(self.index, request.signed_at, request.destination);
             self.fleet.moved(self.index, there);
         }
+        if self.radio.loss > 0.0 && self.radio_rng.random_bool(self.radio.loss) {
+            return; // lost on the radio
+        }
         let envelope = Envelope::Chain(Event::Crossing { request, via: rsu });
         let _ = self
             .schedule
-            .send((Instant::now() + self.radio, here, envelope));
+            .send((Instant::now() + self.radio.delay, here, envelope));
     }
 
     fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>) {
@@ -1123,11 +1153,18 @@ impl VehicleEffects for VehicleThread<'_> {
             let envelope = Envelope::Chain(Event::PseudonymChange { sealed, via: rsu });
             let _ = self
                 .schedule
-                .send((Instant::now() + self.radio, here, envelope));
+                .send((Instant::now() + self.radio.delay, here, envelope));
         }
     }
 
     fn broadcast_bsm(&mut self, _domain: MemberId, _bsm: SealedBsm) {}
+
+    fn set_timer(&mut self, at: Timestamp) {
+        let envelope = Envelope::Fleet(FleetEnvelope::Timer(self.index));
+        let _ = self
+            .schedule
+            .send((self.clock.instant(at), self.fleet_index, envelope));
+    }
 
     fn joined(&mut self, domain: MemberId, _epoch: u64) {
         self.fleet.joined(self.index, domain, self.clock.now());

@@ -490,6 +490,14 @@ impl VehicleEffects for VehicleStep<'_> {
         );
     }
 
+    fn set_timer(&mut self, at: Timestamp) {
+        self.town.push(
+            at.0,
+            Target::Vehicle(self.vehicle),
+            Input::Vehicle(VehicleEvent::Timer),
+        );
+    }
+
     fn send_change(&mut self, rsu: RsuId, sealed: Vec<u8>) {
         let here = self.town.places[self.vehicle];
         let at = self.town.now.0 + self.town.config.radio_delay_ms;

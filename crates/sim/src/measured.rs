@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use vkm_block::{Block, BlockHash, KeyTransferTx, MemberId, Timestamp, Transaction, Txid};
 use vkm_ledger::Registry;
 use vkm_node::relay::{RelayEvent, RelayNode};
@@ -82,6 +82,8 @@ pub enum FleetInput {
     Cross(Crossing),
     /// The RSUs of a district broadcast its manager's rekey.
     Rekey(usize, Arc<DomainRekey>),
+    /// A timer of vehicle (index) is due.
+    Timer(usize),
 }
 
 /// The vehicles of a blockchain run: the fleet, each vehicle's CPU, who certifies their
@@ -96,6 +98,9 @@ struct Vehicles {
     issuers: Vec<(MemberId, p256::ecdsa::SigningKey)>,
     validity_ms: u64,
     radio_s: f64,
+    /// Probability that a radio message is lost, and what decides it.
+    radio_loss: f64,
+    radio_rng: StdRng,
     rng: StdRng,
     /// Crossing requests on their way to their source manager: when the crossing was,
     /// from and to which district.
@@ -329,6 +334,8 @@ impl Measured {
                     issuers,
                     validity_ms,
                     radio_s: scenario.vehicles.radio_delay_ms / 1000.0,
+                    radio_loss: scenario.vehicles.radio_loss,
+                    radio_rng: StdRng::seed_from_u64(seeds::faults(scenario.seed) ^ 0x4ad10),
                     rng: StdRng::seed_from_u64(seeds::flows(scenario.seed) ^ 0x0b0e),
                     sent: HashMap::new(),
                 };
@@ -893,9 +900,17 @@ impl Measured {
                 };
                 self.vehicle_step(index, event, now, c.at, out);
             }
+            FleetInput::Timer(index) => {
+                self.vehicle_step(index, VehicleEvent::Timer, now, now, out)
+            }
             FleetInput::Rekey(district, rekey) => {
                 let domain = rekey.domain;
-                for index in v.fleet.residents(district).to_vec() {
+                let mut heard = v.fleet.residents(district).to_vec();
+                if v.radio_loss > 0.0 {
+                    let (loss, rng) = (v.radio_loss, &mut v.radio_rng);
+                    heard.retain(|_| !rng.random_bool(loss));
+                }
+                for index in heard {
                     let event = VehicleEvent::Rekey(rekey.clone());
                     self.vehicle_step(index, event, now, now, out);
                 }
@@ -965,6 +980,9 @@ impl VehicleEffects for FleetStep<'_> {
             v.sent.insert(request.id(), (self.crossed_s, here, there));
             v.fleet.moved(self.index, there);
         }
+        if v.radio_loss > 0.0 && v.radio_rng.random_bool(v.radio_loss) {
+            return; // lost on the radio
+        }
         self.out.push(Arrival {
             at: self.done + v.radio_s,
             node: here,
@@ -983,6 +1001,14 @@ impl VehicleEffects for FleetStep<'_> {
     }
 
     fn broadcast_bsm(&mut self, _domain: MemberId, _bsm: SealedBsm) {}
+
+    fn set_timer(&mut self, at: Timestamp) {
+        self.out.push(Arrival {
+            at: seconds(at),
+            node: self.vehicles.node,
+            input: Input::Fleet(FleetInput::Timer(self.index)),
+        });
+    }
 
     fn joined(&mut self, domain: MemberId, _epoch: u64) {
         self.vehicles

@@ -166,6 +166,10 @@ pub struct VehicleSpec {
     /// Radio delay between a vehicle and an RSU (either way), ms.
     #[serde(default = "default_radio_delay_ms")]
     pub radio_delay_ms: f64,
+    /// Probability that a radio message between a vehicle and an RSU is lost (each
+    /// request, and each vehicle's copy of a rekey broadcast).
+    #[serde(default)]
+    pub radio_loss: f64,
 }
 
 fn default_per_district() -> usize {
@@ -181,6 +185,7 @@ impl Default for VehicleSpec {
         Self {
             per_district: default_per_district(),
             radio_delay_ms: default_radio_delay_ms(),
+            radio_loss: 0.0,
         }
     }
 }
@@ -394,6 +399,9 @@ impl Scenario {
         let radio = self.vehicles.radio_delay_ms;
         if !(radio.is_finite() && (0.0..=10_000.0).contains(&radio)) {
             return invalid("vehicles.radio_delay_ms must be within 0..=10000".into());
+        }
+        if !(0.0..1.0).contains(&self.vehicles.radio_loss) {
+            return invalid("vehicles.radio_loss must be within 0..1".into());
         }
         let periods_ok = |p: &[f64]| {
             !p.is_empty() && p.len() <= 64 && p.iter().all(|&s| CollectionPeriod::new(s).is_ok())

@@ -105,3 +105,34 @@ fn sumo_vehicles_keep_their_sumo_identity() {
     assert_eq!(s.welcomes_delivered, 3, "{s:?}");
     assert_eq!(s.bsms_failed, 0);
 }
+
+/// Requests and rekeys lost on the radio: a vehicle whose welcome does not come asks the
+/// domain it is in, and one that missed a rekey joins again; in the end every crossing's
+/// vehicle holds its domain's key, and no member fails a BSM of its epoch.
+#[test]
+fn vehicles_recover_from_radio_loss() {
+    let mut scenario = small(4.0, 20);
+    scenario.vehicles.radio_loss = 0.2;
+    scenario.faults.drain = Some(40.0);
+    let run = simulate(
+        &scenario,
+        Mode::Measured,
+        &Calibration::paper(),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = &run.summary;
+    assert!(
+        s.lost > 0,
+        "some requests never reached their manager: {s:?}"
+    );
+    assert_eq!(
+        s.welcomes_delivered + s.welcomes_superseded + s.welcomes_awaited,
+        s.crossings,
+        "{s:?}"
+    );
+    assert_eq!(s.welcomes_awaited, 0, "{s:?}");
+    assert_eq!(s.bsms_failed, 0, "{s:?}");
+    assert_eq!(s.admitted_duplicates, 0, "{s:?}");
+}
