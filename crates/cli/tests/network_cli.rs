@@ -416,6 +416,8 @@ fn a_killed_network_loses_no_committed_block() {
             "600",
             "--difficulty-bits",
             "8",
+            "--vehicles-per-district",
+            "20",
             "--db",
             db.to_str().unwrap(),
             "--events",
@@ -425,30 +427,27 @@ fn a_killed_network_loses_no_committed_block() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The last hash each manager committed at each height (a reorganisation commits a
+    // height again; a line cut by the kill is skipped).
+    let committed = || {
+        let mut committed: HashMap<(u64, u64), String> = HashMap::new();
+        for line in std::fs::read_to_string(&events).unwrap_or_default().lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                let key = (v["sm"].as_u64().unwrap(), v["height"].as_u64().unwrap());
+                committed.insert(key, v["hash"].as_str().unwrap().to_string());
+            }
+        }
+        committed
+    };
     // Wait, with a generous deadline, until a few blocks are committed everywhere.
     let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let lines = std::fs::read_to_string(&events)
-            .unwrap_or_default()
-            .lines()
-            .count();
-        if lines >= 16 {
-            break;
-        }
+    while committed().len() < 16 {
         assert!(Instant::now() < deadline, "no blocks committed in time");
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-
-    // The last hash each manager committed at each height.
-    let mut committed: HashMap<(u64, u64), String> = HashMap::new();
-    for line in std::fs::read_to_string(&events).unwrap().lines() {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-            let key = (v["sm"].as_u64().unwrap(), v["height"].as_u64().unwrap());
-            committed.insert(key, v["hash"].as_str().unwrap().to_string());
-        }
-    }
+    let committed = committed();
     let mut rebuilt = HashMap::new();
     for sm in 1..=4u64 {
         let store = db.join(format!("sm-{sm}.redb"));
