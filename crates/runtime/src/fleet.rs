@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use vkm_block::{MemberId, Timestamp};
 use vkm_node::vehicle::{DomainRekey, Vehicle, VehicleAction, VehicleEvent};
 use vkm_transfer::central::Pseudonym;
+use vkm_transfer::crossing::CrossingRequest;
 
 /// What the vehicles of a run measured.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,6 +92,31 @@ pub struct Fleet {
     /// What the vehicles measured.
     pub stats: FleetStats,
     seed: u64,
+    issuers: Issuers,
+}
+
+/// Who certifies the pseudonyms of vehicles that enter a fleet: each domain's central
+/// manager (its id and signing key), and for how long.
+#[derive(Clone)]
+pub struct Issuers {
+    /// Per domain (index), its central manager and signing key.
+    pub central_managers: Vec<(MemberId, p256::ecdsa::SigningKey)>,
+    /// Validity of the pseudonyms issued, ms.
+    pub validity_ms: u64,
+}
+
+impl Issuers {
+    /// The central managers of `world`'s domains, issuing pseudonyms valid `validity_ms`.
+    pub fn of(world: &crate::World, validity_ms: u64) -> Result<Self, crate::RuntimeError> {
+        let mut central_managers = Vec::new();
+        for cm in world.central_managers() {
+            central_managers.push((cm, world.keys(cm)?.signing));
+        }
+        Ok(Self {
+            central_managers,
+            validity_ms,
+        })
+    }
 }
 
 impl core::fmt::Debug for Fleet {
@@ -103,8 +129,10 @@ impl core::fmt::Debug for Fleet {
 }
 
 impl Fleet {
-    /// No vehicles yet, over `districts` districts; `seed` seeds the vehicles' randomness.
-    pub fn new(districts: usize, seed: u64) -> Self {
+    /// No vehicles yet, over `districts` districts (district `d` is domain `d`); `seed`
+    /// seeds the vehicles' randomness; `issuers` certify the pseudonyms of vehicles that
+    /// [`Fleet::enter`].
+    pub fn new(districts: usize, seed: u64, issuers: Issuers) -> Self {
         Self {
             vehicles: Vec::new(),
             names: Vec::new(),
@@ -115,7 +143,22 @@ impl Fleet {
             pending: Vec::new(),
             stats: FleetStats::default(),
             seed,
+            issuers,
         }
+    }
+
+    /// Vehicle `name` enters `district` at `now` (once): a fresh pseudonym certified by
+    /// the district's central manager; its index (`None` without an issuer).
+    pub fn enter(&mut self, name: u64, district: usize, now: Timestamp) -> Option<usize> {
+        if let Some(index) = self.find(name) {
+            return Some(index);
+        }
+        let issuers = &self.issuers.central_managers;
+        let (cm, key) = issuers.get(district).or_else(|| issuers.last())?;
+        let until = Timestamp(now.0.saturating_add(self.issuers.validity_ms));
+        let mut rng = StdRng::seed_from_u64(self.seed ^ name.rotate_left(29));
+        let pseudonym = Pseudonym::issue(*cm, key, now, until, &mut rng);
+        Some(self.add(name, pseudonym, district))
     }
 
     /// Adds vehicle `name` (the traffic's identity for it) with `pseudonym`, in
@@ -222,14 +265,30 @@ impl Fleet {
         self.place[index] = district;
     }
 
-    /// Vehicle `index` signed a crossing request into `destination`'s domain at
-    /// `signed_at`: its welcome there is awaited.
-    pub fn crossing_requested(
+    /// Vehicle `index` sends `request` to the RSU of the district it is in, whose manager
+    /// is `managers[here]`: returns `here`, and for a crossing (the destination is another
+    /// district's manager) the district it enters, where it then is, its welcome awaited.
+    pub fn request_sent(
         &mut self,
         index: usize,
-        signed_at: Timestamp,
-        destination: MemberId,
-    ) {
+        request: &CrossingRequest,
+        managers: &[MemberId],
+    ) -> Option<(usize, Option<usize>)> {
+        let here = self.place(index)?;
+        if managers.get(here) == Some(&request.destination) {
+            return Some((here, None));
+        }
+        let Some(there) = managers.iter().position(|m| *m == request.destination) else {
+            return Some((here, None));
+        };
+        self.crossing_requested(index, request.signed_at, request.destination);
+        self.moved(index, there);
+        Some((here, Some(there)))
+    }
+
+    /// Vehicle `index` signed a crossing request into `destination`'s domain at
+    /// `signed_at`: its welcome there is awaited.
+    fn crossing_requested(&mut self, index: usize, signed_at: Timestamp, destination: MemberId) {
         if let Some(pending) = self.pending.get_mut(index) {
             pending.push_back((signed_at, destination));
         }

@@ -68,7 +68,7 @@ pub use effects::{
     ManagerEffects, RelayEffects, VehicleEffects, apply, apply_relay, apply_vehicle,
 };
 pub use faults::{Crash, FaultError, Faults, Partition};
-pub use fleet::{Fleet, FleetStats};
+pub use fleet::{Fleet, FleetStats, Issuers};
 pub use local::{LocalChain, LocalError};
 pub use town::{Record, Town, TownConfig};
 pub use world::{Store, World, WorldConfig, seeds};

@@ -34,7 +34,7 @@ use crate::effects::{
     ManagerEffects, RelayEffects, VehicleEffects, apply, apply_relay, apply_vehicle,
 };
 use crate::faults::Faults;
-use crate::fleet::{Fleet, FleetStats};
+use crate::fleet::{Fleet, FleetStats, Issuers};
 use crate::world::{Store, World, WorldConfig, seeds};
 use crate::{RuntimeError, message_delay_s};
 
@@ -539,7 +539,7 @@ pub fn run(
     // by each domain's central manager, taking turns; in the blockchain structure the
     // vehicles are on-board units that the traffic moves.
     let validity_ms = 24 * 3_600_000;
-    let (vehicles, fleet): (Vec<Vec<Pseudonym>>, Option<FleetSetup>) = match config.structure {
+    let (vehicles, fleet): (Vec<Vec<Pseudonym>>, Option<Fleet>) = match config.structure {
         Structure::Traditional => (
             (0..domains)
                 .map(|d| world.vehicles(d, 32, Timestamp(clock.start_ms), validity_ms))
@@ -547,24 +547,15 @@ pub fn run(
             None,
         ),
         Structure::Blockchain => {
-            let mut fleet = Fleet::new(domains, seeds::flows(config.seed) ^ 0xf1ee7);
+            let issuers = Issuers::of(&world, validity_ms)?;
+            let mut fleet = Fleet::new(domains, seeds::flows(config.seed) ^ 0xf1ee7, issuers);
             for d in 0..domains {
                 for k in 0..config.vehicles_per_domain {
-                    if let Some(p) = world.pseudonym(d, Timestamp(clock.start_ms), validity_ms) {
-                        fleet.add((d * config.vehicles_per_domain + k) as u64 + 1, p, d);
-                    }
+                    let name = (d * config.vehicles_per_domain + k) as u64 + 1;
+                    fleet.enter(name, d, Timestamp(clock.start_ms));
                 }
             }
-            let mut issuers = Vec::new();
-            for cm in world.central_managers() {
-                issuers.push((cm, world.keys(cm)?.signing));
-            }
-            let setup = FleetSetup {
-                fleet,
-                issuers,
-                validity_ms,
-            };
-            (Vec::new(), Some(setup))
+            (Vec::new(), Some(fleet))
         }
     };
 
@@ -1011,18 +1002,10 @@ pub fn run(
     })
 }
 
-/// What the vehicles' thread starts with.
-struct FleetSetup {
-    fleet: Fleet,
-    /// Per domain: its central manager and signing key (for vehicles that come later).
-    issuers: Vec<(MemberId, p256::ecdsa::SigningKey)>,
-    validity_ms: u64,
-}
-
 /// The vehicles' thread: every vehicle enrols in its domain, then crossings and rekey
 /// broadcasts are handed to the vehicles they concern, in real time.
 fn run_fleet(
-    setup: FleetSetup,
+    mut fleet: Fleet,
     inbox: Receiver<Envelope>,
     schedule: Sender<Scheduled>,
     clock: Clock,
@@ -1030,11 +1013,6 @@ fn run_fleet(
     radio: Radio,
     seed: u64,
 ) -> FleetStats {
-    let FleetSetup {
-        mut fleet,
-        issuers,
-        validity_ms,
-    } = setup;
     let mut rng = StdRng::seed_from_u64(seeds::flows(seed) ^ 0x0b0e);
     let mut radio_rng = StdRng::seed_from_u64(seeds::faults(seed) ^ 0x4ad10);
     let mut next_name = fleet.len() as u64 + 1_000_000_000;
@@ -1065,17 +1043,13 @@ fn run_fleet(
     while let Ok(envelope) = inbox.recv() {
         match envelope {
             Envelope::Fleet(FleetEnvelope::Cross { from, to }) => {
-                let index = match fleet.pick(from, &mut rng) {
-                    Some(index) => index,
-                    None => {
-                        // Nobody left in the district: a vehicle comes in.
-                        let (cm, key) = &issuers[from.min(issuers.len() - 1)];
-                        let now = clock.now();
-                        let until = Timestamp(now.0 + validity_ms);
-                        let pseudonym = Pseudonym::issue(*cm, key, now, until, &mut rng);
-                        next_name += 1;
-                        fleet.add(next_name, pseudonym, from)
-                    }
+                let picked = fleet.pick(from, &mut rng);
+                // Nobody left in the district: a vehicle comes in.
+                let Some(index) = picked.or_else(|| {
+                    next_name += 1;
+                    fleet.enter(next_name, from, clock.now())
+                }) else {
+                    continue;
                 };
                 let (Some(&destination), Ok(rsu)) = (ids.get(to), u32::try_from(to)) else {
                     continue;
@@ -1129,16 +1103,9 @@ struct Radio {
 
 impl VehicleEffects for VehicleThread<'_> {
     fn send_request(&mut self, rsu: RsuId, request: CrossingRequest) {
-        let Some(here) = self.fleet.place(self.index) else {
+        let Some((here, _)) = self.fleet.request_sent(self.index, &request, self.ids) else {
             return;
         };
-        if self.ids.get(here) != Some(&request.destination)
-            && let Some(there) = self.ids.iter().position(|id| *id == request.destination)
-        {
-            self.fleet
-                .crossing_requested(self.index, request.signed_at, request.destination);
-            self.fleet.moved(self.index, there);
-        }
         if self.radio.loss > 0.0 && self.radio_rng.random_bool(self.radio.loss) {
             return; // lost on the radio
         }

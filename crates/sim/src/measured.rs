@@ -30,7 +30,7 @@ use vkm_runtime::{
     Faults, ManagerEffects, RelayEffects, Store, World, WorldConfig, apply, apply_relay,
     message_delay_s, seeds,
 };
-use vkm_runtime::{Fleet, VehicleEffects, apply_vehicle};
+use vkm_runtime::{Fleet, Issuers, VehicleEffects, apply_vehicle};
 use vkm_transfer::central::Pseudonym;
 use vkm_transfer::certificate::PseudonymId;
 use vkm_transfer::crossing::{CrossingRequest, RequestId, RsuId};
@@ -94,14 +94,10 @@ struct Vehicles {
     /// vehicle's work is timed on its own CPU, `free_at`).
     node: usize,
     free_at: Vec<f64>,
-    /// Per domain: its central manager and signing key.
-    issuers: Vec<(MemberId, p256::ecdsa::SigningKey)>,
-    validity_ms: u64,
     radio_s: f64,
     /// Probability that a radio message is lost, and what decides it.
     radio_loss: f64,
     radio_rng: StdRng,
-    rng: StdRng,
     /// Crossing requests on their way to their source manager: when the crossing was,
     /// from and to which district.
     sent: HashMap<RequestId, (f64, usize, usize)>,
@@ -323,24 +319,20 @@ impl Measured {
         }
         let vehicles = match scenario.structure {
             Structure::Blockchain => {
-                let mut issuers = Vec::new();
-                for cm in world.central_managers() {
-                    issuers.push((cm, world.keys(cm).map_err(setup)?.signing));
-                }
+                let issuers = Issuers::of(&world, validity_ms).map_err(setup)?;
                 let mut v = Vehicles {
-                    fleet: Fleet::new(districts, seeds::flows(scenario.seed) ^ 0xf1ee7),
+                    fleet: Fleet::new(districts, seeds::flows(scenario.seed) ^ 0xf1ee7, issuers),
                     node: nodes.len(),
                     free_at: Vec::new(),
-                    issuers,
-                    validity_ms,
                     radio_s: scenario.vehicles.radio_delay_ms / 1000.0,
                     radio_loss: scenario.vehicles.radio_loss,
                     radio_rng: StdRng::seed_from_u64(seeds::faults(scenario.seed) ^ 0x4ad10),
-                    rng: StdRng::seed_from_u64(seeds::flows(scenario.seed) ^ 0x0b0e),
                     sent: HashMap::new(),
                 };
                 for &(name, district) in population {
-                    let index = v.add(name, district);
+                    let Some(index) = v.add(name, district) else {
+                        continue;
+                    };
                     first.push(Arrival {
                         at: 0.0,
                         node: v.node,
@@ -849,21 +841,12 @@ fn store_path(dir: &std::path::Path, id: MemberId) -> PathBuf {
 }
 
 impl Vehicles {
-    /// Vehicle `name` in `district`, with a fresh pseudonym of that domain (once).
-    fn add(&mut self, name: u64, district: usize) -> usize {
-        if let Some(index) = self.fleet.find(name) {
-            return index;
-        }
-        let (cm, key) = &self.issuers[district.min(self.issuers.len() - 1)];
-        let pseudonym = Pseudonym::issue(
-            *cm,
-            key,
-            Timestamp(EPOCH_MS),
-            Timestamp(EPOCH_MS + self.validity_ms),
-            &mut self.rng,
-        );
-        self.free_at.push(0.0);
-        self.fleet.add(name, pseudonym, district)
+    /// Vehicle `name` in `district`, with a fresh pseudonym of that domain (once), and a
+    /// CPU of its own.
+    fn add(&mut self, name: u64, district: usize) -> Option<usize> {
+        let index = self.fleet.enter(name, district, Timestamp(EPOCH_MS))?;
+        self.free_at.resize(self.fleet.len(), 0.0);
+        Some(index)
     }
 }
 
@@ -886,7 +869,9 @@ impl Measured {
                 self.vehicle_step(index, event, now, now, out);
             }
             FleetInput::Cross(c) => {
-                let index = v.add(c.vehicle, c.from);
+                let Some(index) = v.add(c.vehicle, c.from) else {
+                    return;
+                };
                 if v.fleet.place(index) != Some(c.from) {
                     v.fleet.moved(index, c.from); // it reappears where the traffic says
                 }
@@ -944,7 +929,6 @@ impl Measured {
         let mut effects = FleetStep {
             vehicles: v,
             ids: &self.ids,
-            index_of: &self.index_of,
             index,
             done,
             crossed_s,
@@ -958,7 +942,6 @@ impl Measured {
 struct FleetStep<'a> {
     vehicles: &'a mut Vehicles,
     ids: &'a [MemberId],
-    index_of: &'a HashMap<MemberId, usize>,
     index: usize,
     done: f64,
     crossed_s: f64,
@@ -968,17 +951,12 @@ struct FleetStep<'a> {
 impl VehicleEffects for FleetStep<'_> {
     fn send_request(&mut self, rsu: RsuId, request: CrossingRequest) {
         let v = &mut *self.vehicles;
-        let Some(here) = v.fleet.place(self.index) else {
+        let Some((here, crossing)) = v.fleet.request_sent(self.index, &request, self.ids) else {
             return;
         };
-        if self.ids.get(here) != Some(&request.destination)
-            && let Some(&there) = self.index_of.get(&request.destination)
-        {
-            // A crossing: its welcome is awaited, and the vehicle is now over the border.
-            v.fleet
-                .crossing_requested(self.index, request.signed_at, request.destination);
+        if let Some(there) = crossing {
+            // Remembered to match its admission to the crossing.
             v.sent.insert(request.id(), (self.crossed_s, here, there));
-            v.fleet.moved(self.index, there);
         }
         if v.radio_loss > 0.0 && v.radio_rng.random_bool(v.radio_loss) {
             return; // lost on the radio
