@@ -289,7 +289,22 @@ fn seeds_are_current() {
         joined[..],
         [vkm::node::vehicle::VehicleAction::Joined { .. }]
     ));
+    use vkm::node::sm::Message;
     let expected = [
+        (
+            "manager_wire/transaction",
+            serialize(&Message::Transaction(tx.clone())),
+        ),
+        (
+            "manager_wire/registry",
+            serialize(&Message::Registry(world.genesis.clone())),
+        ),
+        (
+            "manager_wire/get_blocks",
+            serialize(&Message::GetBlocks {
+                locator: vec![vkm::block::BlockHash([7; 32]); 3],
+            }),
+        ),
         (
             "check_key_transfer/sm1_to_sm2",
             serialize(&Transaction::KeyTransfer(tx)),
@@ -315,6 +330,19 @@ fn seeds_are_current() {
             "{name} is stale: VKM_WRITE_SEEDS=1 rewrites it"
         );
     }
+}
+
+#[test]
+fn manager_wire_mutants() {
+    use vkm::node::sm::Message;
+    let mut decoded = 0;
+    each_mutant("manager_wire", |bytes| {
+        if let Ok(message) = deserialize::<Message>(bytes) {
+            assert_eq!(serialize(&message), bytes);
+            decoded += 1;
+        }
+    });
+    assert!(decoded >= 3, "the seeds decode");
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub mod relay;
 mod schedule;
 pub mod sm;
 pub mod vehicle;
+pub mod wire;
 
 use std::sync::Arc;
 
