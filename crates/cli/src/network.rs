@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use vkm_period::{CollectionPeriod, Grid};
+use vkm_period::Grid;
 use vkm_runtime::network::{NetworkConfig, Structure, run};
 
+use crate::simulate::PolicyArg;
 use crate::{CliError, FaultArgs, LinkArgs, VehicleArgs, print_json, progress_bar};
 
 /// Structures on the command line.
@@ -32,9 +33,16 @@ pub struct RunArgs {
     /// Vehicles per hour on each road (the paper: 3,000 off-peak to 15,000 saturated).
     #[arg(long, default_value_t = 15_000.0)]
     traffic: f64,
-    /// Collection period, seconds.
+    /// Collection period, seconds (the fixed policy's).
     #[arg(long, default_value_t = 1.0)]
     period: f64,
+    /// Period policy: the dynamic period of Lei et al. runs live with `adaptive`.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Fixed)]
+    policy: PolicyArg,
+    /// `paper`, `measured` or a calibration file: what the period policy prices
+    /// periods with.
+    #[arg(long, default_value = "paper")]
+    calibration: String,
     /// Chain difficulty, leading zero bits (the paper's setting is 10).
     #[arg(long, default_value_t = 10)]
     difficulty_bits: u8,
@@ -123,8 +131,11 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         }
     }
     let (vehicles_per_domain, radio_delay_ms, radio_loss) = args.vehicles.checked()?;
-    let period = CollectionPeriod::new(args.period)
+    let policy = args.policy.spec(args.period);
+    let period = policy
+        .initial_period()
         .map_err(|e| CliError::Invalid(format!("--period: {e}")))?;
+    let calibration = crate::period::load_calibration(&args.calibration)?;
     let (faults, drain) = args.faults.faults()?;
     if !faults.is_none() && matches!(args.structure, StructureArg::Traditional) {
         return Err(CliError::Invalid(
@@ -142,6 +153,8 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         },
         vehicles_per_hour: args.traffic,
         period,
+        policy,
+        calibration,
         difficulty_bits: args.difficulty_bits,
         duration: Duration::from_secs_f64(args.duration),
         seed: args.seed,
@@ -181,6 +194,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
             "traffic": args.traffic,
             "roads": vkm_runtime::network::grid_flows(&config.grid).len(),
             "period_s": args.period,
+            "policy": format!("{:?}", args.policy).to_lowercase(),
             "difficulty_bits": args.difficulty_bits,
             "seconds": report.seconds,
             "crossings": report.crossings,

@@ -51,6 +51,21 @@ pub enum PolicyArg {
     Adaptive,
 }
 
+impl PolicyArg {
+    /// The policy: `period_s` for the fixed one, Lei et al.'s candidates for the others.
+    pub fn spec(self, period_s: f64) -> PolicySpec {
+        let candidates_s = vkm_period::policy::default_candidates();
+        match self {
+            Self::Fixed => PolicySpec::Fixed { period_s },
+            Self::Algorithm3 => PolicySpec::Algorithm3 { candidates_s },
+            Self::Adaptive => PolicySpec::Adaptive {
+                candidates_s,
+                time_constant_s: 10.0,
+            },
+        }
+    }
+}
+
 /// Arguments of `vkm simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -184,7 +199,6 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
         StructureArg::SameDomain => Structure::SameDomain,
         StructureArg::CrossDomain => Structure::CrossDomain,
     };
-    let candidates_s = vec![0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
     let scenario = Scenario {
         name: "flags".into(),
         seed: args.seed,
@@ -199,16 +213,7 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
         traffic: Traffic::Constant {
             vehicles_per_hour: args.traffic,
         },
-        policy: match args.policy {
-            PolicyArg::Fixed => PolicySpec::Fixed {
-                period_s: args.period,
-            },
-            PolicyArg::Algorithm3 => PolicySpec::Algorithm3 { candidates_s },
-            PolicyArg::Adaptive => PolicySpec::Adaptive {
-                candidates_s,
-                time_constant_s: 10.0,
-            },
-        },
+        policy: args.policy.spec(args.period),
         network: NetworkModel {
             backoff_ms: args.link.backoff_ms,
             propagation_ms: args.link.propagation_ms,

@@ -32,7 +32,7 @@ pub mod traffic;
 pub use calibration::{Calibration, CalibrationError};
 pub use cost::{CostModel, PrepModel, Structure, TimeElements};
 pub use objective::{Evaluation, Load, Objective, Optimum, algorithm3, evaluate, optimise};
-pub use policy::{AdaptivePolicy, FixedPolicy, PeriodPolicy};
+pub use policy::{AdaptivePolicy, FixedPolicy, PeriodPolicy, PolicyError, PolicySpec};
 pub use traffic::{CrossingEvents, Grid, TrafficProfile, transactions_all, transactions_per_flow};
 
 /// A collection period `tCP`: a positive, finite number of seconds.

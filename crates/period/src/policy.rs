@@ -137,3 +137,136 @@ impl<M: CostModel> PeriodPolicy for AdaptivePolicy<M> {
         self.current()
     }
 }
+
+/// How each next collection period is chosen, as a scenario or a node's configuration
+/// writes it (`kind = "fixed" | "algorithm3" | "adaptive"`): one description for the
+/// simulator, the in-process network and the peer-to-peer node.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PolicySpec {
+    /// Always `period_s`.
+    Fixed {
+        /// The period, seconds.
+        period_s: f64,
+    },
+    /// Algorithm 3 (Eq. 6) once, for the expected traffic, over `candidates_s`.
+    Algorithm3 {
+        /// Candidate periods, seconds.
+        #[serde(default = "default_candidates")]
+        candidates_s: Vec<f64>,
+    },
+    /// The adaptive policy (Lei et al. IV.E): the crossing rate estimated online, the
+    /// period re-chosen by Eq. (6) at every period end.
+    Adaptive {
+        /// Candidate periods, seconds.
+        #[serde(default = "default_candidates")]
+        candidates_s: Vec<f64>,
+        /// Time constant of the rate estimate, seconds.
+        #[serde(default = "default_time_constant")]
+        time_constant_s: f64,
+    },
+}
+
+/// The candidate periods of Lei et al.'s evaluation, seconds.
+pub fn default_candidates() -> Vec<f64> {
+    vec![0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+}
+
+fn default_time_constant() -> f64 {
+    10.0
+}
+
+/// Why a [`PolicySpec`] cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("period policy: {0}")]
+pub struct PolicyError(String);
+
+impl PolicySpec {
+    /// The first collection period.
+    pub fn initial_period(&self) -> Result<CollectionPeriod, PolicyError> {
+        let seconds = match self {
+            Self::Fixed { period_s } => *period_s,
+            Self::Algorithm3 { candidates_s } | Self::Adaptive { candidates_s, .. } => {
+                candidates_s.first().copied().unwrap_or(1.0)
+            }
+        };
+        CollectionPeriod::new(seconds).map_err(|e| PolicyError(e.to_string()))
+    }
+
+    /// The longest period it may choose, seconds.
+    pub fn longest_s(&self) -> f64 {
+        match self {
+            Self::Fixed { period_s } => *period_s,
+            Self::Algorithm3 { candidates_s } | Self::Adaptive { candidates_s, .. } => {
+                candidates_s.iter().copied().fold(0.0, f64::max)
+            }
+        }
+    }
+
+    /// Checks every value's range.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let periods_ok = |p: &[f64]| {
+            !p.is_empty() && p.len() <= 64 && p.iter().all(|&s| CollectionPeriod::new(s).is_ok())
+        };
+        match self {
+            Self::Fixed { period_s } if CollectionPeriod::new(*period_s).is_err() => Err(
+                PolicyError(format!("period_s {period_s} is not a valid period")),
+            ),
+            Self::Algorithm3 { candidates_s } if !periods_ok(candidates_s) => Err(PolicyError(
+                "candidates_s must be 1..=64 valid periods".into(),
+            )),
+            Self::Adaptive {
+                candidates_s,
+                time_constant_s,
+            } if !(periods_ok(candidates_s)
+                && time_constant_s.is_finite()
+                && *time_constant_s > 0.0) =>
+            {
+                Err(PolicyError(
+                    "candidates_s must be 1..=64 valid periods and time_constant_s positive".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The policy a security manager runs, priced by `model`: Algorithm 3 chooses once
+    /// for `load` (the expected traffic), the adaptive policy starts from the first
+    /// candidate and follows the observed rate over `load.flows` flows.
+    pub fn build<M: CostModel + Send + 'static>(
+        &self,
+        model: M,
+        load: &Load,
+    ) -> Result<Box<dyn PeriodPolicy + Send>, PolicyError> {
+        self.validate()?;
+        let periods = |seconds: &[f64]| -> Result<Vec<CollectionPeriod>, PolicyError> {
+            seconds
+                .iter()
+                .map(|&s| CollectionPeriod::new(s).map_err(|e| PolicyError(e.to_string())))
+                .collect()
+        };
+        Ok(match self {
+            Self::Fixed { .. } => Box::new(FixedPolicy(self.initial_period()?)),
+            Self::Algorithm3 { candidates_s } => {
+                let candidates = periods(candidates_s)?;
+                let chosen = crate::algorithm3(&model, load, &candidates)
+                    .unwrap_or_else(|| candidates[candidates.len() - 1]);
+                Box::new(FixedPolicy(chosen))
+            }
+            Self::Adaptive {
+                candidates_s,
+                time_constant_s,
+            } => Box::new(
+                AdaptivePolicy::new(
+                    model,
+                    periods(candidates_s)?,
+                    Objective::Paper,
+                    load.flows,
+                    load.structure,
+                )
+                .ok_or_else(|| PolicyError("no candidate periods".into()))?
+                .with_time_constant(*time_constant_s),
+            ),
+        })
+    }
+}

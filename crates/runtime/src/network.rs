@@ -22,7 +22,9 @@ use vkm_node::sm::{
     Timer,
 };
 use vkm_node::vehicle::{DomainRekey, VehicleError, VehicleEvent};
-use vkm_period::{CollectionPeriod, CrossingEvents, FixedPolicy, Grid};
+use vkm_period::{
+    Calibration, CollectionPeriod, CrossingEvents, Grid, Load, PeriodPolicy, PolicySpec,
+};
 use vkm_pow::{Miner, MiningOutcome};
 use vkm_rekey::SealedBsm;
 use vkm_transfer::central::Pseudonym;
@@ -56,8 +58,13 @@ pub struct NetworkConfig {
     pub structure: Structure,
     /// Vehicles per hour on each flow.
     pub vehicles_per_hour: f64,
-    /// Collection period.
+    /// The first collection period (the fixed policy's only one).
     pub period: CollectionPeriod,
+    /// How each next period is chosen after the first (fixed, Algorithm 3 or adaptive),
+    /// priced by `calibration`.
+    pub policy: PolicySpec,
+    /// The time elements the period policy prices periods with.
+    pub calibration: Calibration,
     /// Chain difficulty, bits.
     pub difficulty_bits: u8,
     /// How long traffic runs.
@@ -86,6 +93,19 @@ pub struct NetworkConfig {
     /// Probability that a radio message between a vehicle and an RSU is lost (each
     /// request, each vehicle's copy of a rekey broadcast).
     pub radio_loss: f64,
+}
+
+/// The period policy of every security manager of `config`.
+fn period_policy(config: &NetworkConfig) -> Result<Box<dyn PeriodPolicy + Send>, NetworkError> {
+    let load = Load {
+        vehicles_per_hour: config.vehicles_per_hour,
+        flows: config.grid.flows(),
+        structure: vkm_period::Structure::Blockchain,
+    };
+    config
+        .policy
+        .build(config.calibration.clone(), &load)
+        .map_err(|e| NetworkError::Policy(e.to_string()))
 }
 
 /// Percentiles of the key-delivery delay, ms.
@@ -184,6 +204,9 @@ pub enum NetworkError {
     /// A ledger could not be read.
     #[error(transparent)]
     Ledger(#[from] vkm_ledger::LedgerError),
+    /// The period policy is not usable.
+    #[error("{0}")]
+    Policy(String),
     /// A security manager's store could not be opened, read or written.
     #[error("store {}: {source}", path.display())]
     Store {
@@ -623,7 +646,7 @@ pub fn run(
                     .manager(
                         id,
                         &Store::File(path.clone()),
-                        Box::new(FixedPolicy(config.period)),
+                        period_policy(&config)?,
                         config.period,
                         node_config,
                     )
@@ -710,7 +733,7 @@ pub fn run(
                                         .manager(
                                             id,
                                             &Store::File(restart_path.clone()),
-                                            Box::new(FixedPolicy(config.period)),
+                                            period_policy(&config)?,
                                             config.period,
                                             node_config,
                                         )
@@ -863,7 +886,7 @@ pub fn run(
     progress(1.0);
     // Let transfers in flight arrive: two periods and a second; with faults (or a drain
     // asked for), until every crossing is admitted or the drain is over.
-    let settle = Duration::from_secs_f64(2.0 * config.period.seconds() + 1.0);
+    let settle = Duration::from_secs_f64(2.0 * config.policy.longest_s() + 1.0);
     if config.faults.is_none() && config.drain.is_none() {
         std::thread::sleep(settle);
     } else {
@@ -985,7 +1008,7 @@ pub fn run(
         fault_counters,
         saturated: nodes
             .iter()
-            .any(|n| n.backlog_s > config.period.seconds().max(1.0)),
+            .any(|n| n.backlog_s > config.policy.longest_s().max(1.0)),
         delay_ms: DelaySummary {
             p50: percentile(&delays, 0.5),
             p95: percentile(&delays, 0.95),

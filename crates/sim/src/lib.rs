@@ -43,10 +43,7 @@ use std::time::Instant;
 
 pub use metrics::{Metrics, Summary};
 pub use scenario::{Scenario, ScenarioError, Structure};
-use vkm_period::{
-    AdaptivePolicy, Calibration, CollectionPeriod, FixedPolicy, Load, Objective, PeriodPolicy,
-    algorithm3,
-};
+use vkm_period::{Calibration, Load, PeriodPolicy};
 
 use crate::engine::{Arrival, Driver, Engine};
 use crate::traffic::Crossing;
@@ -114,43 +111,15 @@ pub fn policy(
     scenario: &Scenario,
     calibration: &Calibration,
 ) -> Result<Box<dyn PeriodPolicy + Send>, SimError> {
-    let periods = |seconds: &[f64]| -> Result<Vec<CollectionPeriod>, SimError> {
-        seconds
-            .iter()
-            .map(|&s| CollectionPeriod::new(s).map_err(|e| SimError::Setup(e.to_string())))
-            .collect()
+    let load = Load {
+        vehicles_per_hour: scenario.vehicles_per_hour_at(0.0),
+        flows: scenario.grid().flows(),
+        structure: scenario.structure,
     };
-    let flows = scenario.grid().flows();
-    Ok(match &scenario.policy {
-        scenario::PolicySpec::Fixed { period_s } => Box::new(FixedPolicy(
-            CollectionPeriod::new(*period_s).map_err(|e| SimError::Setup(e.to_string()))?,
-        )),
-        scenario::PolicySpec::Algorithm3 { candidates_s } => {
-            let candidates = periods(candidates_s)?;
-            let load = Load {
-                vehicles_per_hour: scenario.vehicles_per_hour_at(0.0),
-                flows,
-                structure: scenario.structure,
-            };
-            let chosen = algorithm3(calibration, &load, &candidates)
-                .unwrap_or_else(|| candidates[candidates.len() - 1]);
-            Box::new(FixedPolicy(chosen))
-        }
-        scenario::PolicySpec::Adaptive {
-            candidates_s,
-            time_constant_s,
-        } => Box::new(
-            AdaptivePolicy::new(
-                calibration.clone(),
-                periods(candidates_s)?,
-                Objective::Paper,
-                flows,
-                scenario.structure,
-            )
-            .ok_or_else(|| SimError::Setup("no candidate periods".into()))?
-            .with_time_constant(*time_constant_s),
-        ),
-    })
+    scenario
+        .policy
+        .build(calibration.clone(), &load)
+        .map_err(|e| SimError::Setup(e.to_string()))
 }
 
 /// A finished run: the summary and everything recorded.
@@ -239,13 +208,7 @@ pub fn simulate_with(
         None => scenario.duration_s,
     };
     // Transfers in flight drain for two of the longest periods and a second.
-    let longest = match &scenario.policy {
-        scenario::PolicySpec::Fixed { period_s } => *period_s,
-        scenario::PolicySpec::Algorithm3 { candidates_s }
-        | scenario::PolicySpec::Adaptive { candidates_s, .. } => {
-            candidates_s.iter().copied().fold(0.0, f64::max)
-        }
-    };
+    let longest = scenario.policy.longest_s();
     let faults = scenario.faults.faults(scenario.districts() as u32)?;
     if mode == Mode::Model && !scenario.faults.is_none() {
         return Err(SimError::Scenario(ScenarioError::Invalid(

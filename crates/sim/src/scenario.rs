@@ -13,7 +13,7 @@ pub const MAX_SCENARIO_BYTES: usize = 64 * 1024;
 
 /// Which structure carries the key transfers (Lei et al. III.B.1): the cost model's
 /// own type, so a scenario and its prices name structures alike.
-pub use vkm_period::Structure;
+pub use vkm_period::{PolicySpec, Structure};
 
 /// Traffic on each one-way flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,41 +33,6 @@ pub enum Traffic {
         #[serde(default)]
         start_hour: f64,
     },
-}
-
-/// How each next collection period is chosen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum PolicySpec {
-    /// Always `period_s`.
-    Fixed {
-        /// The period, seconds.
-        period_s: f64,
-    },
-    /// Algorithm 3 (Eq. 6) once, for the scenario's initial traffic, over `candidates_s`.
-    Algorithm3 {
-        /// Candidate periods, seconds.
-        #[serde(default = "default_candidates")]
-        candidates_s: Vec<f64>,
-    },
-    /// The adaptive policy (Lei et al. IV.E): the crossing rate estimated online, the
-    /// period re-chosen by Eq. (6) at every period end.
-    Adaptive {
-        /// Candidate periods, seconds.
-        #[serde(default = "default_candidates")]
-        candidates_s: Vec<f64>,
-        /// Time constant of the rate estimate, seconds.
-        #[serde(default = "default_time_constant")]
-        time_constant_s: f64,
-    },
-}
-
-fn default_candidates() -> Vec<f64> {
-    vec![0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-}
-
-fn default_time_constant() -> f64 {
-    10.0
 }
 
 /// The network between nodes (Table III's tBO and tP).
@@ -343,13 +308,9 @@ impl Scenario {
 
     /// The first collection period.
     pub fn initial_period(&self) -> Result<CollectionPeriod, ScenarioError> {
-        let seconds = match &self.policy {
-            PolicySpec::Fixed { period_s } => *period_s,
-            PolicySpec::Algorithm3 { candidates_s } | PolicySpec::Adaptive { candidates_s, .. } => {
-                candidates_s.first().copied().unwrap_or(1.0)
-            }
-        };
-        CollectionPeriod::new(seconds).map_err(|e| ScenarioError::Invalid(e.to_string()))
+        self.policy
+            .initial_period()
+            .map_err(|e| ScenarioError::Invalid(e.to_string()))
     }
 
     /// Checks every value's range.
@@ -403,28 +364,8 @@ impl Scenario {
         if !(0.0..1.0).contains(&self.vehicles.radio_loss) {
             return invalid("vehicles.radio_loss must be within 0..1".into());
         }
-        let periods_ok = |p: &[f64]| {
-            !p.is_empty() && p.len() <= 64 && p.iter().all(|&s| CollectionPeriod::new(s).is_ok())
-        };
-        match &self.policy {
-            PolicySpec::Fixed { period_s } if CollectionPeriod::new(*period_s).is_err() => {
-                return invalid(format!("period_s {period_s} is not a valid period"));
-            }
-            PolicySpec::Algorithm3 { candidates_s } if !periods_ok(candidates_s) => {
-                return invalid("candidates_s must be 1..=64 valid periods".into());
-            }
-            PolicySpec::Adaptive {
-                candidates_s,
-                time_constant_s,
-            } if !(periods_ok(candidates_s)
-                && time_constant_s.is_finite()
-                && *time_constant_s > 0.0) =>
-            {
-                return invalid(
-                    "candidates_s must be 1..=64 valid periods and time_constant_s positive".into(),
-                );
-            }
-            _ => {}
+        if let Err(e) = self.policy.validate() {
+            return invalid(e.to_string());
         }
         if !self.faults.is_none() {
             if self.structure != Structure::Blockchain {
