@@ -25,6 +25,7 @@ mod rekey;
 mod reproduce;
 mod script;
 mod simulate;
+mod testnet;
 mod vehicle;
 mod verify;
 
@@ -95,6 +96,12 @@ enum Command {
     /// SUMO traffic.
     #[command(subcommand)]
     Sumo(simulate::SumoCommand),
+    /// One security manager on the peer-to-peer network (libp2p).
+    #[command(subcommand)]
+    Node(testnet::NodeCommand),
+    /// A testnet of security managers on this machine: init, up, traffic.
+    #[command(subcommand)]
+    Testnet(testnet::TestnetCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +375,8 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Network(NetworkCommand::Run(args)) => network::run_command(&args),
         Command::Chain(command) => chain::run(&command),
+        Command::Node(command) => testnet::run_node(&command),
+        Command::Testnet(command) => testnet::run(&command),
         Command::Script(command) => script::run(&command),
         Command::Rekey(command) => rekey::run(&command),
         Command::Vehicle(vehicle::VehicleCommand::Demo(args)) => vehicle::run(&args),

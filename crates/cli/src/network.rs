@@ -92,18 +92,6 @@ fn vehicle_fields(stats: &vkm_runtime::FleetStats) -> serde_json::Map<String, se
 }
 
 /// Rows and columns of the most square grid of `n` domains.
-fn grid_of(n: u32) -> Grid {
-    let mut rows = (f64::from(n)).sqrt().floor() as u32;
-    while rows > 1 && !n.is_multiple_of(rows) {
-        rows -= 1;
-    }
-    Grid {
-        rows: rows.max(1),
-        cols: n / rows.max(1),
-        highways_per_edge: 5,
-    }
-}
-
 /// Runs `vkm network run`.
 pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
     crate::check_difficulty(args.difficulty_bits)?;
@@ -146,7 +134,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         std::env::temp_dir().join(format!("vkm-network-{}-{}", std::process::id(), args.seed));
     let db_dir = args.db.clone().unwrap_or_else(|| temp.clone());
     let config = NetworkConfig {
-        grid: grid_of(args.sms),
+        grid: Grid::near_square(args.sms),
         structure: match args.structure {
             StructureArg::Blockchain => Structure::Blockchain,
             StructureArg::Traditional => Structure::Traditional,

@@ -26,6 +26,21 @@ impl Grid {
         highways_per_edge: 5,
     };
 
+    /// `domains` domains laid out as a grid as square as possible (rows dividing
+    /// `domains`), five highways per shared edge as in Beijing.
+    pub fn near_square(domains: u32) -> Self {
+        let mut rows = f64::from(domains).sqrt().floor() as u32;
+        while rows > 1 && !domains.is_multiple_of(rows) {
+            rows -= 1;
+        }
+        let rows = rows.max(1);
+        Self {
+            rows,
+            cols: domains / rows,
+            highways_per_edge: 5,
+        }
+    }
+
     /// Edges shared by two neighbouring domains.
     pub fn shared_edges(&self) -> u32 {
         self.rows * self.cols.saturating_sub(1) + self.cols * self.rows.saturating_sub(1)

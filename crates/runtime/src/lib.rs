@@ -60,6 +60,7 @@ mod effects;
 pub mod faults;
 pub mod fleet;
 pub mod local;
+pub mod miner;
 pub mod network;
 pub mod town;
 mod world;
@@ -70,6 +71,7 @@ pub use effects::{
 pub use faults::{Crash, FaultError, Faults, Partition};
 pub use fleet::{Fleet, FleetStats, Issuers};
 pub use local::{LocalChain, LocalError};
+pub use miner::MiningWorker;
 pub use town::{Record, Town, TownConfig};
 pub use world::{Store, World, WorldConfig, seeds};
 

@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +25,6 @@ use vkm_node::vehicle::{DomainRekey, VehicleError, VehicleEvent};
 use vkm_period::{
     Calibration, CollectionPeriod, CrossingEvents, Grid, Load, PeriodPolicy, PolicySpec,
 };
-use vkm_pow::{Miner, MiningOutcome};
 use vkm_rekey::SealedBsm;
 use vkm_transfer::central::Pseudonym;
 use vkm_transfer::crossing::{CrossingRequest, RsuId};
@@ -37,6 +36,7 @@ use crate::effects::{
 };
 use crate::faults::Faults;
 use crate::fleet::{Fleet, FleetStats, Issuers};
+use crate::miner::MiningWorker;
 use crate::world::{Store, World, WorldConfig, seeds};
 use crate::{RuntimeError, message_delay_s};
 
@@ -375,8 +375,7 @@ struct ManagerThread<'a> {
     config: &'a NetworkConfig,
     rng: &'a mut StdRng,
     schedule: &'a Sender<Scheduled>,
-    miner: &'a Sender<Block>,
-    abort: &'a AtomicBool,
+    miner: &'a MiningWorker,
     counters: &'a NodeCounters,
     shared: &'a Shared,
     index_of: &'a HashMap<MemberId, usize>,
@@ -426,12 +425,11 @@ impl ManagerEffects for ManagerThread<'_> {
     }
 
     fn start_mining(&mut self, candidate: Block) {
-        self.abort.store(false, Ordering::Relaxed);
-        let _ = self.miner.send(candidate);
+        self.miner.start(candidate);
     }
 
     fn abort_mining(&mut self) {
-        self.abort.store(true, Ordering::Relaxed);
+        self.miner.abort();
     }
 
     fn set_timer(&mut self, at: Timestamp, timer: Timer) {
@@ -625,8 +623,6 @@ pub fn run(
     });
     let mut chain_threads = Vec::new();
     let mut relay_threads = Vec::new();
-    let mut miners = Vec::new();
-    let mut aborts = Vec::new();
     for (index, receiver) in receivers.into_iter().enumerate() {
         let id = node_ids[index];
         let schedule = schedule.clone();
@@ -655,26 +651,19 @@ pub fn run(
                         source: Box::new(e),
                     })?;
                 // The mining worker: one thread, abortable.
-                let abort = Arc::new(AtomicBool::new(false));
-                aborts.push(abort.clone());
-                let (mine_tx, mine_rx) = channel::<Block>();
+                // The mining worker: one thread, abortable; it ends with the manager's
+                // thread, which owns it.
                 let to_sm = senders[index].clone();
-                let worker_abort = abort.clone();
                 let worker_counters = counters.clone();
-                let seed = seeds::miner(config.seed, id);
-                miners.push(std::thread::spawn(move || {
-                    let mut rng = StdRng::seed_from_u64(seed);
-                    for mut block in mine_rx {
-                        let started = Instant::now();
-                        let outcome = Miner::default().mine(&mut block, &mut rng, &worker_abort);
+                let miner =
+                    MiningWorker::spawn(seeds::miner(config.seed, id), move |block, spent| {
                         worker_counters
                             .busy_ns
-                            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        if matches!(outcome, MiningOutcome::Mined(_)) {
+                            .fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
+                        if let Some(block) = block {
                             let _ = to_sm.send(Envelope::Chain(Event::Mined(block)));
                         }
-                    }
-                }));
+                    });
                 let index_of = index_of.clone();
                 let ids = node_ids.clone();
                 let world = world.clone();
@@ -689,8 +678,7 @@ pub fn run(
                             config: &config,
                             rng: &mut rng,
                             schedule: &schedule,
-                            miner: &mine_tx,
-                            abort: &abort,
+                            miner: &miner,
                             counters: &counters,
                             shared: &shared,
                             index_of: &index_of,
@@ -724,7 +712,7 @@ pub fn run(
                                         carried = carried + crashed.fault_counters();
                                     }
                                     lock(&shared.tips)[index] = None;
-                                    abort.store(true, Ordering::Relaxed);
+                                    miner.abort();
                                     continue;
                                 }
                                 Ok(Envelope::Restart) => {
@@ -938,14 +926,6 @@ pub fn run(
         }
     }
     drop(senders);
-    // A job still searching (a high difficulty) is stopped, not waited for.
-    for abort in &aborts {
-        abort.store(true, Ordering::Relaxed);
-    }
-    for miner in miners {
-        // The mining channels close with their security managers.
-        let _ = miner.join();
-    }
     let _ = scheduler_thread.join();
 
     let duplicates = shared.duplicates.load(Ordering::Relaxed);

@@ -1,0 +1,124 @@
+//! vkm's security managers on a real peer-to-peer network.
+//!
+//! One more driver of the sans-IO security manager ([`vkm_node::sm`]): its actions are
+//! applied by [`vkm_runtime::apply`]; this crate implements only the effects, over
+//! [rust-libp2p](https://docs.rs/libp2p) (TCP, Noise, Yamux):
+//! - **gossipsub** topics for key transfers, value transactions, registry transactions,
+//!   blocks and tip announcements; message ids are content hashes, and a message is
+//!   forwarded only after the manager accepted it (validation mode);
+//! - a **request-response** protocol (`/vkm/sync/1`) for catching up: the locator and
+//!   the batches of [`vkm_node::sm::Message::GetBlocks`] and `Blocks`;
+//! - **only registered members connect**: a member's registered P-256 signing key is
+//!   its libp2p identity, so the allow-list follows from the chain's registry (and
+//!   follows it when a registration or revocation is mined);
+//! - bad input (undecodable bytes, the wrong topic, a forged transfer or block) is
+//!   dropped and counts against its sender, which is disconnected and refused for a
+//!   minute after [`node::STRIKES`] of them; catching-up requests are rate-limited per
+//!   peer; every message has a size limit;
+//! - an **HTTP/JSON API** (axum): `/status`, `POST /crossings`, `/admissions`,
+//!   `/blocks/{height}`, `/metrics` ([`api`]);
+//! - the node's **configuration** ([`config::NodeSettings`], TOML), its keys from PEM
+//!   files, its chain in a redb store, graceful shutdown on SIGINT/SIGTERM ([`run`]);
+//! - a **testnet** on one machine ([`testnet::init`]).
+//!
+//! Heavy dependencies (tokio, libp2p, axum) live here only: users of the format, crypto
+//! and ledger crates do not compile a network stack.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use vkm_p2p::config::NodeSettings;
+//!
+//! let settings = NodeSettings::load(Path::new("testnet/sm-1/node.toml"))?;
+//! vkm_p2p::run(settings, Vec::new())?; // until SIGINT or SIGTERM
+//! # Ok::<(), vkm_p2p::P2pError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod codec;
+pub mod config;
+pub mod identity;
+pub mod node;
+pub mod state;
+pub mod testnet;
+
+use std::path::PathBuf;
+
+pub use config::NodeSettings;
+pub use libp2p::Multiaddr;
+pub use node::serve;
+
+/// Why a node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum P2pError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file (or address).
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration, a key or the genesis file is not usable.
+    #[error("{0}")]
+    Config(String),
+    /// The network could not be set up.
+    #[error("network: {0}")]
+    Network(String),
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Ledger(#[from] vkm_ledger::LedgerError),
+    /// The security manager failed (its store).
+    #[error(transparent)]
+    Node(#[from] vkm_node::sm::NodeError),
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await,
+            };
+        tokio::select! {
+            () = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
+}
+
+/// Runs the node of `settings` on a tokio runtime of its own until SIGINT or SIGTERM:
+/// the event in progress finishes and the store closes before it returns.
+pub fn run(settings: NodeSettings, extra_peers: Vec<Multiaddr>) -> Result<(), P2pError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| P2pError::Io {
+            path: "tokio runtime".into(),
+            source,
+        })?;
+    runtime.block_on(serve(settings, extra_peers, shutdown_signal()))
+}
+
+/// Logs to stderr through `tracing` (levels from `RUST_LOG`; by default `info`, and
+/// gossipsub's own warnings about re-announcements left out).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
