@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use vkm_block::limits::MAX_BLOCK_BYTES;
-use vkm_block::{Block, Timestamp, Transaction, Txid, deserialize, serialize};
+use vkm_block::{Block, Timestamp, Txid, deserialize, serialize};
 use vkm_ledger::repair::{self, Integrity};
 use vkm_ledger::{Ledger, LedgerError};
 use vkm_transfer::rules::KeyTransferRules;
@@ -132,32 +132,6 @@ fn check_pages(args: &DbArgs) -> Result<(), CliError> {
     }
 }
 
-fn block_json(block: &Block, height: u64) -> serde_json::Value {
-    let kinds: Vec<&str> = block
-        .transactions
-        .iter()
-        .map(|tx| match tx {
-            Transaction::KeyTransfer(_) => "key_transfer",
-            Transaction::Value(_) => "value",
-            Transaction::Registry(_) => "registry",
-        })
-        .collect();
-    json!({
-        "height": height,
-        "hash": block.block_hash().to_string(),
-        "prev_block": block.header.prev_block.to_string(),
-        "merkle_root": block.header.merkle_root.to_string(),
-        "timestamp": block.header.timestamp.0,
-        "difficulty_bits": block.header.difficulty_bits,
-        "nonce": block.header.nonce,
-        "miner": block.miner.0,
-        "transactions": block.transactions.len(),
-        "txids": block.txids().iter().map(|t| t.to_string()).collect::<Vec<_>>(),
-        "kinds": kinds,
-        "bytes": serialize(block).len(),
-    })
-}
-
 /// Runs `vkm chain ...`. The store is opened read-only: inspection never changes a byte
 /// of it. A panic inside the storage layer (redb on a damaged file) is contained here and
 /// reported as damage, with a non-zero exit.
@@ -220,7 +194,7 @@ fn inspect(command: &ChainCommand) -> Result<ExitCode, CliError> {
                         ledger.height()
                     ))
                 })?;
-            let out = block_json(&block, height);
+            let out = vkm_p2p::api::block_json(&block, height);
             if args.db.json {
                 print_json(&out);
             } else {
