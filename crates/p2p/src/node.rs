@@ -1051,3 +1051,170 @@ fn on_swarm_event(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::testnet::{InitOptions, init};
+    use rand::SeedableRng;
+
+    fn http_get(api: &str, path: &str) -> String {
+        let mut response = ureq::get(&format!("{api}{path}")).call().unwrap();
+        response.body_mut().read_to_string().unwrap()
+    }
+
+    fn metric(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Drives `swarm` until `done` holds, or fails after `seconds`.
+    async fn drive_until(
+        swarm: &mut Swarm<Behaviour>,
+        seconds: u64,
+        what: &str,
+        mut done: impl FnMut(&mut Swarm<Behaviour>) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !done(swarm) {
+            assert!(Instant::now() < deadline, "timed out: {what}");
+            tokio::select! {
+                _ = swarm.select_next_some() => {}
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    /// A registered peer that sends random bytes and a forged block is refused, counted
+    /// and cut off; the node's chain and mempool do not change.
+    #[test]
+    fn bad_input_from_a_peer_is_dropped_and_penalised() {
+        let dir = std::env::temp_dir().join(format!("vkm-p2p-hostile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let testnet = init(
+            &dir,
+            &InitOptions {
+                sms: 2,
+                difficulty_bits: 8,
+                policy: vkm_period::PolicySpec::Fixed { period_s: 0.5 },
+                base_port: None,
+            },
+        )
+        .unwrap();
+        let settings = NodeSettings::load(&testnet.nodes[0].config).unwrap();
+        let api = testnet.nodes[0].api.clone();
+        let target: Multiaddr = format!(
+            "{}/p2p/{}",
+            testnet.nodes[0].listen, testnet.nodes[0].peer_id
+        )
+        .parse()
+        .unwrap();
+        let target_peer = identity::peer_of(&target).unwrap();
+        // The rogue holds the second manager's registered keys.
+        let rogue_keys = load_keys(&NodeSettings::load(&testnet.nodes[1].config).unwrap()).unwrap();
+        let genesis = load_genesis(&testnet.genesis).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let node = tokio::spawn(serve(settings, Vec::new(), async move {
+                let _ = stopped.await;
+            }));
+            let mut rogue = build_swarm(&rogue_keys).unwrap();
+            rogue.behaviour_mut().allowed.allow_peer(target_peer);
+            for topic in Topic::ALL {
+                rogue
+                    .behaviour_mut()
+                    .gossipsub
+                    .subscribe(&topic.ident())
+                    .unwrap();
+            }
+            drive_until(&mut rogue, 120, "subscribed at the node", |swarm| {
+                if !swarm.is_connected(&target_peer) {
+                    let _ = swarm.dial(target.clone());
+                }
+                swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .any(|(p, topics)| *p == target_peer && topics.len() == Topic::ALL.len())
+            })
+            .await;
+            // A forged block on the chain's genesis: wrong proof of work and signature.
+            let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+            let mut forged = vkm_block::synthetic::block(&mut rng, 3, 8, Timestamp::now());
+            forged.header.prev_block = genesis.block_hash();
+            forged.header.merkle_root = forged.compute_merkle_root();
+            let sends: Vec<(Topic, Vec<u8>)> = vec![
+                (Topic::Blocks, serialize(&Message::Block(forged))),
+                (Topic::Transfers, vec![0xde, 0xad, 0xbe, 0xef]),
+                (
+                    Topic::Tips,
+                    serialize(&Message::Tip {
+                        height: 1,
+                        hash: BlockHash([1; 32]),
+                    })[..20]
+                        .to_vec(),
+                ),
+                (Topic::Registry, vec![7; 300]),
+            ];
+            for (topic, bytes) in sends {
+                rogue
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic.ident(), bytes)
+                    .unwrap();
+            }
+            rogue
+                .behaviour_mut()
+                .sync
+                .send_request(&target_peer, vec![0xff; 64]);
+            drive_until(&mut rogue, 120, "the node cut the rogue off", |swarm| {
+                !swarm.is_connected(&target_peer)
+            })
+            .await;
+            let api2 = api.clone();
+            let (metrics, status) = tokio::task::spawn_blocking(move || {
+                (http_get(&api2, "/metrics"), http_get(&api2, "/status"))
+            })
+            .await
+            .unwrap();
+            assert!(metric(&metrics, "vkm_penalties_total") >= 1.0, "{metrics}");
+            assert!(metric(&metrics, "vkm_malformed_total") >= 2.0, "{metrics}");
+            assert!(
+                metrics.contains("vkm_refused_total{reason=\"invalid_block\"} 1"),
+                "{metrics}"
+            );
+            let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+            assert_eq!(status["height"], 0, "{status}");
+            assert_eq!(status["mempool"], 0, "{status}");
+            // Blocked: dialling again does not get it back in.
+            let _ = rogue.dial(target.clone());
+            let until = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < until {
+                tokio::select! {
+                    _ = rogue.select_next_some() => {}
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+            assert!(
+                !rogue
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .any(|(p, t)| *p == target_peer && !t.is_empty()),
+                "a blocked peer is not let back in"
+            );
+            let _ = stop.send(());
+            node.await.unwrap().unwrap();
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
