@@ -78,8 +78,14 @@ async fn status(State(state): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
-    let text = state.shared.metrics.render(&state.shared.status());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.shared.render_metrics(),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -36,8 +35,9 @@ use vkm_transfer::rules::KeyTransferRules;
 use crate::codec::{SYNC_PROTOCOL, SyncCodec};
 use crate::config::NodeSettings;
 use crate::identity;
-use crate::state::{AdmissionRecord, Shared, refusal_reason};
+use crate::state::{AdmissionRecord, Metrics, Shared, refusal_reason};
 use crate::{P2pError, api};
+use prometheus_client::registry::Registry;
 
 /// Largest gossip message: one block of the largest size, with room for framing.
 pub const MAX_GOSSIP_BYTES: usize = vkm_block::limits::MAX_BLOCK_BYTES + 1024;
@@ -216,12 +216,7 @@ impl NodeEffects {
         let bytes = serialize(message);
         self.shared
             .metrics
-            .messages_out
-            .add(message.kind(), bytes.len());
-        self.shared
-            .metrics
-            .bytes_out
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            .message("out", message.kind(), bytes.len());
         (bytes, message.kind())
     }
 }
@@ -269,7 +264,7 @@ impl ManagerEffects for NodeEffects {
             .admitted_at
             .0
             .saturating_sub(admission.crossed_at.0);
-        self.shared.metrics.delay(delay as f64 / 1000.0);
+        self.shared.metrics.delay.observe(delay as f64 / 1000.0);
         let record = AdmissionRecord {
             seq: 0,
             pseudonym: hex::encode(admission.vehicle.materials.pseudonym.0),
@@ -604,7 +599,7 @@ impl PeerGuard {
     }
 }
 
-fn build_swarm(keys: &MemberKeys) -> Result<Swarm<Behaviour>, P2pError> {
+fn build_swarm(keys: &MemberKeys, registry: &mut Registry) -> Result<Swarm<Behaviour>, P2pError> {
     let keypair = identity::keypair(keys)?;
     let swarm_error = |e: &dyn std::fmt::Display| P2pError::Network(e.to_string());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -615,6 +610,7 @@ fn build_swarm(keys: &MemberKeys) -> Result<Swarm<Behaviour>, P2pError> {
             yamux::Config::default,
         )
         .map_err(|e| swarm_error(&e))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|_key| {
             let config = gossipsub::ConfigBuilder::default()
                 .heartbeat_interval(Duration::from_millis(700))
@@ -631,7 +627,8 @@ fn build_swarm(keys: &MemberKeys) -> Result<Swarm<Behaviour>, P2pError> {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             let gossipsub =
                 gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
-                    .map_err(std::io::Error::other)?;
+                    .map_err(std::io::Error::other)?
+                    .with_metrics(registry, gossipsub::MetricsConfig::default());
             let sync = request_response::Behaviour::with_codec(
                 SyncCodec,
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -679,9 +676,12 @@ pub async fn serve(
             "these keys are not a registered security manager: registered nodes will refuse this one"
         );
     }
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let mut swarm = build_swarm(&keys, &mut registry)?;
     let admissions_path = settings.store.with_extension("admissions.jsonl");
     let shared = Arc::new(
-        Shared::open(me, &admissions_path).map_err(|source| P2pError::Io {
+        Shared::open(me, &admissions_path, metrics, registry).map_err(|source| P2pError::Io {
             path: admissions_path.clone(),
             source,
         })?,
@@ -747,7 +747,6 @@ pub async fn serve(
         committed: false,
     };
 
-    let mut swarm = build_swarm(&keys)?;
     drop(keys);
     let mut members: HashMap<PeerId, MemberId> = HashMap::new();
     apply_allow_list(&mut swarm, &mut members, allowed);
@@ -857,7 +856,7 @@ fn apply_allow_list(
 fn penalise(swarm: &mut Swarm<Behaviour>, guard: &mut PeerGuard, shared: &Shared, peer: PeerId) {
     if guard.strike(peer) {
         tracing::warn!(%peer, "bad input: peer disconnected and refused for {} s", BLOCK_FOR.as_secs());
-        shared.metrics.penalties.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.penalties.inc();
         swarm.behaviour_mut().blocked.block_peer(peer);
     }
 }
@@ -928,18 +927,14 @@ fn on_swarm_event(
     event: SwarmEvent<BehaviourEvent>,
 ) {
     let decode = |bytes: &[u8]| -> Option<Message> {
-        shared
-            .metrics
-            .bytes_in
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         match deserialize::<Message>(bytes) {
             Ok(message) => {
-                shared.metrics.messages_in.add(message.kind(), bytes.len());
+                shared.metrics.message("in", message.kind(), bytes.len());
                 Some(message)
             }
             Err(e) => {
                 tracing::debug!("undecodable message: {e}");
-                shared.metrics.malformed.fetch_add(1, Ordering::Relaxed);
+                shared.metrics.malformed.inc();
                 None
             }
         }
@@ -989,7 +984,7 @@ fn on_swarm_event(
                     request, channel, ..
                 } => {
                     if !guard.admit_request(peer) {
-                        shared.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        shared.metrics.rate_limited.inc();
                         penalise(swarm, guard, shared, peer);
                         return;
                     }
@@ -1039,7 +1034,7 @@ fn on_swarm_event(
             shared.set_peers(swarm.connected_peers().count());
         }
         SwarmEvent::IncomingConnectionError { error, .. } => {
-            shared.metrics.denied.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.denied.inc();
             tracing::debug!("incoming connection refused: {error}");
         }
         SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -1127,7 +1122,7 @@ mod tests {
             let node = tokio::spawn(serve(settings, Vec::new(), async move {
                 let _ = stopped.await;
             }));
-            let mut rogue = build_swarm(&rogue_keys).unwrap();
+            let mut rogue = build_swarm(&rogue_keys, &mut Registry::default()).unwrap();
             rogue.behaviour_mut().allowed.allow_peer(target_peer);
             for topic in Topic::ALL {
                 rogue

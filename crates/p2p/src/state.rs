@@ -1,18 +1,20 @@
 //! What the node's parts share: its status, the admissions it made (persisted, so that
 //! they survive a restart), and its metrics in Prometheus text format.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
 use serde::{Deserialize, Serialize};
 use vkm_block::{BlockHash, MemberId};
 use vkm_node::sm::Refusal;
-
-/// Most admission delays kept for the metrics' quantiles (the most recent ones).
-const DELAY_WINDOW: usize = 4096;
 
 /// A vehicle admitted into this domain, as `GET /admissions` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,45 +54,137 @@ pub struct Status {
     pub admitted: u64,
 }
 
-/// Counters by message kind ([`vkm_node::sm::Message::kind`]).
-#[derive(Debug, Default)]
-pub struct KindCounters([AtomicU64; 8]);
-
-impl KindCounters {
-    /// Counts one message of `kind`.
-    pub fn add(&self, kind: u8, bytes: usize) {
-        let _ = bytes;
-        if let Some(c) = self.0.get(usize::from(kind)) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn get(&self, kind: usize) -> u64 {
-        self.0[kind].load(Ordering::Relaxed)
-    }
+/// Labels of the message counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    /// `in` or `out`.
+    pub direction: &'static str,
+    /// The message kind ([`vkm_node::wire::kind_name`]).
+    pub kind: &'static str,
 }
 
-/// The node's metrics.
-#[derive(Debug, Default)]
+/// Labels of the refusal counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why ([`refusal_reason`]).
+    pub reason: &'static str,
+}
+
+/// The node's metrics, registered in a Prometheus registry (with libp2p's bandwidth and
+/// gossipsub metrics beside them).
+#[derive(Debug, Clone)]
 pub struct Metrics {
-    /// Messages received, by kind.
-    pub messages_in: KindCounters,
-    /// Messages sent (published or requested), by kind.
-    pub messages_out: KindCounters,
-    /// Payload bytes received.
-    pub bytes_in: AtomicU64,
-    /// Payload bytes sent.
-    pub bytes_out: AtomicU64,
+    /// Messages between managers, by direction and kind.
+    pub messages: Family<MessageLabels, Counter>,
+    /// Payload bytes between managers, by direction and kind.
+    pub message_bytes: Family<MessageLabels, Counter>,
     /// Inputs that did not decode, or came on the wrong topic.
-    pub malformed: AtomicU64,
+    pub malformed: Counter,
     /// Peers blocked for sending bad input.
-    pub penalties: AtomicU64,
+    pub penalties: Counter,
     /// Requests dropped for exceeding a peer's rate.
-    pub rate_limited: AtomicU64,
+    pub rate_limited: Counter,
     /// Connections refused: not in the registry, or blocked.
-    pub denied: AtomicU64,
-    refused: Mutex<BTreeMap<&'static str, u64>>,
-    delays: Mutex<Vec<f64>>,
+    pub denied: Counter,
+    /// What the manager refused, by reason.
+    pub refused: Family<ReasonLabels, Counter>,
+    /// Crossing-to-admission delays, seconds.
+    pub delay: Histogram,
+    height: Gauge,
+    peers: Gauge,
+    mempool: Gauge,
+    admitted: Gauge,
+}
+
+impl Metrics {
+    /// Metrics registered in `registry` under the prefix `vkm`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            messages: Family::default(),
+            message_bytes: Family::default(),
+            malformed: Counter::default(),
+            penalties: Counter::default(),
+            rate_limited: Counter::default(),
+            denied: Counter::default(),
+            refused: Family::default(),
+            delay: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            height: Gauge::default(),
+            peers: Gauge::default(),
+            mempool: Gauge::default(),
+            admitted: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("vkm");
+        r.register(
+            "messages",
+            "Messages between managers, by direction and kind",
+            metrics.messages.clone(),
+        );
+        r.register(
+            "message_bytes",
+            "Payload bytes between managers, by direction and kind",
+            metrics.message_bytes.clone(),
+        );
+        r.register(
+            "malformed",
+            "Inputs that did not decode or came on the wrong topic",
+            metrics.malformed.clone(),
+        );
+        r.register(
+            "penalties",
+            "Peers blocked for bad input",
+            metrics.penalties.clone(),
+        );
+        r.register(
+            "rate_limited",
+            "Requests dropped over a peer's rate",
+            metrics.rate_limited.clone(),
+        );
+        r.register(
+            "connections_denied",
+            "Connections refused (not registered, or blocked)",
+            metrics.denied.clone(),
+        );
+        r.register(
+            "refused",
+            "What the security manager refused, by reason",
+            metrics.refused.clone(),
+        );
+        r.register(
+            "admission_delay_seconds",
+            "Crossing-to-admission delay of the vehicles admitted",
+            metrics.delay.clone(),
+        );
+        r.register("height", "Height of the best chain", metrics.height.clone());
+        r.register("peers", "Registered peers connected", metrics.peers.clone());
+        r.register(
+            "mempool",
+            "Transactions waiting for a block",
+            metrics.mempool.clone(),
+        );
+        r.register(
+            "admitted",
+            "Vehicles admitted into the domain",
+            metrics.admitted.clone(),
+        );
+        metrics
+    }
+
+    /// Counts a message of `kind` and its bytes, `in` or `out`.
+    pub fn message(&self, direction: &'static str, kind: u8, bytes: usize) {
+        let labels = MessageLabels {
+            direction,
+            kind: vkm_node::wire::kind_name(kind),
+        };
+        self.messages.get_or_create(&labels).inc();
+        self.message_bytes
+            .get_or_create(&labels)
+            .inc_by(bytes as u64);
+    }
+
+    /// Counts a refusal.
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabels { reason }).inc();
+    }
 }
 
 /// A short name of why something was refused (a metrics label).
@@ -110,136 +204,6 @@ pub fn refusal_reason(refusal: &Refusal) -> &'static str {
     }
 }
 
-impl Metrics {
-    /// Counts a refusal.
-    pub fn refused(&self, reason: &'static str) {
-        if let Ok(mut map) = self.refused.lock() {
-            *map.entry(reason).or_default() += 1;
-        }
-    }
-
-    /// Records a crossing-to-admission delay, seconds.
-    pub fn delay(&self, seconds: f64) {
-        if let Ok(mut delays) = self.delays.lock() {
-            if delays.len() == DELAY_WINDOW {
-                delays.remove(0);
-            }
-            delays.push(seconds);
-        }
-    }
-
-    /// The metrics and `status` in Prometheus text format.
-    pub fn render(&self, status: &Status) -> String {
-        let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, value: f64| {
-            out.push_str(&format!(
-                "# HELP vkm_{name} {help}\n# TYPE vkm_{name} gauge\nvkm_{name} {value}\n"
-            ));
-        };
-        gauge("height", "Height of the best chain.", status.height as f64);
-        gauge("peers", "Registered peers connected.", status.peers as f64);
-        gauge(
-            "mempool",
-            "Transactions waiting for a block.",
-            status.mempool as f64,
-        );
-        gauge(
-            "admitted",
-            "Vehicles admitted into the domain.",
-            status.admitted as f64,
-        );
-        let kinds = [
-            "transaction",
-            "value",
-            "block",
-            "registry",
-            "tip",
-            "get_blocks",
-            "blocks",
-        ];
-        out.push_str("# HELP vkm_messages_total Messages between managers, by direction and kind.\n# TYPE vkm_messages_total counter\n");
-        for (direction, counters) in [("in", &self.messages_in), ("out", &self.messages_out)] {
-            for (k, kind) in kinds.iter().enumerate() {
-                out.push_str(&format!(
-                    "vkm_messages_total{{direction=\"{direction}\",kind=\"{kind}\"}} {}\n",
-                    counters.get(k)
-                ));
-            }
-        }
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            out.push_str(&format!(
-                "# HELP vkm_{name} {help}\n# TYPE vkm_{name} counter\nvkm_{name} {value}\n"
-            ));
-        };
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(
-            &mut out,
-            "bytes_in_total",
-            "Payload bytes received.",
-            load(&self.bytes_in),
-        );
-        counter(
-            &mut out,
-            "bytes_out_total",
-            "Payload bytes sent.",
-            load(&self.bytes_out),
-        );
-        counter(
-            &mut out,
-            "malformed_total",
-            "Inputs that did not decode or came on the wrong topic.",
-            load(&self.malformed),
-        );
-        counter(
-            &mut out,
-            "penalties_total",
-            "Peers blocked for bad input.",
-            load(&self.penalties),
-        );
-        counter(
-            &mut out,
-            "rate_limited_total",
-            "Requests dropped over a peer's rate.",
-            load(&self.rate_limited),
-        );
-        counter(
-            &mut out,
-            "connections_denied_total",
-            "Connections refused (not registered, or blocked).",
-            load(&self.denied),
-        );
-        out.push_str("# HELP vkm_refused_total What the security manager refused, by reason.\n# TYPE vkm_refused_total counter\n");
-        if let Ok(map) = self.refused.lock() {
-            for (reason, n) in map.iter() {
-                out.push_str(&format!("vkm_refused_total{{reason=\"{reason}\"}} {n}\n"));
-            }
-        }
-        let mut delays = self.delays.lock().map(|d| d.clone()).unwrap_or_default();
-        delays.sort_by(f64::total_cmp);
-        out.push_str("# HELP vkm_admission_delay_seconds Crossing-to-admission delay of recent admissions.\n# TYPE vkm_admission_delay_seconds summary\n");
-        for q in [0.5, 0.95, 0.99] {
-            let v = quantile(&delays, q);
-            out.push_str(&format!(
-                "vkm_admission_delay_seconds{{quantile=\"{q}\"}} {v}\n"
-            ));
-        }
-        out.push_str(&format!(
-            "vkm_admission_delay_seconds_sum {}\nvkm_admission_delay_seconds_count {}\n",
-            delays.iter().sum::<f64>(),
-            delays.len()
-        ));
-        out
-    }
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// Everything the node's parts share.
 #[derive(Debug)]
 pub struct Shared {
@@ -249,14 +213,21 @@ pub struct Shared {
     pub admissions: Mutex<Vec<AdmissionRecord>>,
     /// Metrics.
     pub metrics: Metrics,
+    registry: Registry,
     log: Mutex<Option<std::fs::File>>,
     path: PathBuf,
 }
 
 impl Shared {
     /// State for manager `id` whose admissions are recorded in `path` (one JSON line
-    /// each), reading those already there (a torn last line is ignored).
-    pub fn open(id: MemberId, path: &Path) -> std::io::Result<Self> {
+    /// each), reading those already there (a torn last line is ignored); `metrics` are
+    /// registered in `registry`.
+    pub fn open(
+        id: MemberId,
+        path: &Path,
+        metrics: Metrics,
+        registry: Registry,
+    ) -> std::io::Result<Self> {
         let mut admissions = Vec::new();
         if let Ok(file) = std::fs::File::open(path) {
             for line in std::io::BufReader::new(file).lines() {
@@ -282,7 +253,8 @@ impl Shared {
         Ok(Self {
             status: Mutex::new(status),
             admissions: Mutex::new(admissions),
-            metrics: Metrics::default(),
+            metrics,
+            registry,
             log: Mutex::new(Some(file)),
             path: path.to_path_buf(),
         })
@@ -324,6 +296,10 @@ impl Shared {
 
     /// Updates the chain part of the status.
     pub fn set_chain(&self, height: u64, tip: BlockHash, mempool: usize, admitted: u64) {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.metrics.height.set(gauge(height));
+        self.metrics.mempool.set(gauge(mempool as u64));
+        self.metrics.admitted.set(gauge(admitted));
         if let Ok(mut s) = self.status.lock() {
             s.height = height;
             s.tip = tip.to_string();
@@ -334,6 +310,7 @@ impl Shared {
 
     /// Updates the peer count.
     pub fn set_peers(&self, peers: usize) {
+        self.metrics.peers.set(peers as i64);
         if let Ok(mut s) = self.status.lock() {
             s.peers = peers;
         }
@@ -342,6 +319,14 @@ impl Shared {
     /// A copy of the status.
     pub fn status(&self) -> Status {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Every metric (vkm's, libp2p's bandwidth and gossipsub's) in the OpenMetrics text
+    /// format Prometheus reads.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
     }
 
     /// Where admissions are recorded.
@@ -360,7 +345,12 @@ mod tests {
     fn admissions_survive_a_torn_tail() {
         let path = std::env::temp_dir().join(format!("vkm-p2p-adm-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let shared = Shared::open(MemberId(1), &path).unwrap();
+        let open = || {
+            let mut registry = Registry::default();
+            let metrics = Metrics::register(&mut registry);
+            Shared::open(MemberId(1), &path, metrics, registry).unwrap()
+        };
+        let shared = open();
         let record = |txid: &str| AdmissionRecord {
             seq: 0,
             pseudonym: "00".into(),
@@ -378,17 +368,16 @@ mod tests {
             .open(&path)
             .unwrap();
         file.write_all(b"{\"seq\":3,\"pseu").unwrap();
-        let shared = Shared::open(MemberId(1), &path).unwrap();
+        let shared = open();
         assert_eq!(shared.admissions_after(0, 10).len(), 2);
         shared.record(record("cc")).unwrap();
         let after = shared.admissions_after(1, 10);
         assert_eq!(after.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
-        assert!(
-            shared
-                .metrics
-                .render(&shared.status())
-                .contains("vkm_height 0")
-        );
+        shared.set_chain(4, BlockHash([0; 32]), 0, 3);
+        shared.metrics.refused("transfer");
+        let text = shared.render_metrics();
+        assert!(text.contains("vkm_height 4"), "{text}");
+        assert!(text.contains("vkm_refused_total{reason=\"transfer\"} 1"), "{text}");
         std::fs::remove_file(&path).unwrap();
     }
 }
