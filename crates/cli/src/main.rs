@@ -10,6 +10,7 @@ mod attack;
 mod bench;
 mod bench_crypto;
 mod bench_sim;
+mod bench_testnet;
 mod calibrate;
 mod chain;
 mod demo;
@@ -140,6 +141,9 @@ enum BenchCommand {
     Crypto(bench_crypto::CryptoArgs),
     /// The simulator in measured mode at peak traffic, against real time.
     Sim(bench_sim::SimArgs),
+    /// Security managers as node processes on this machine at peak traffic: delay,
+    /// CPU per node, bytes per transfer, gossip amplification.
+    Testnet(bench_testnet::TestnetArgs),
 }
 
 /// A failure to report on one line.
@@ -368,6 +372,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Mining(args)) => bench::run(&args),
         Command::Bench(BenchCommand::Crypto(args)) => bench_crypto::run(&args),
         Command::Bench(BenchCommand::Sim(args)) => bench_sim::run(&args),
+        Command::Bench(BenchCommand::Testnet(args)) => bench_testnet::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Ecies(command) => ecies::run(&command),
         Command::Transfer(TransferCommand::Demo(args)) => demo::run(&args),

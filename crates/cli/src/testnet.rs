@@ -278,6 +278,10 @@ fn up(args: &UpArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Most pseudonyms issued before the traffic starts (about 20 s of issuing here); a
+/// longer run issues the rest as its vehicles cross.
+const PRE_ISSUED: usize = 100_000;
+
 /// What `vkm testnet traffic` runs.
 #[derive(Debug, Clone)]
 pub struct TrafficOptions {
@@ -469,7 +473,6 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
     let ids: Vec<MemberId> = testnet.nodes.iter().map(|n| MemberId(n.id)).collect();
     let apis: Vec<String> = testnet.nodes.iter().map(|n| n.api.clone()).collect();
     let flows = vkm_runtime::network::grid_flows(&testnet.grid());
-    let started = Instant::now();
 
     // Admissions, collected from every destination as they happen.
     let seen: Arc<Mutex<HashMap<String, (u64, u64)>>> = Arc::default();
@@ -515,38 +518,54 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
     let rate = v * flows.len() as f64 / 3600.0;
     let mut roads = StdRng::seed_from_u64(options.seed ^ 0x7aff1c);
     let mut keys_rng = StdRng::seed_from_u64(options.seed ^ 0x6b657973);
-    let events = CrossingEvents::new(StdRng::seed_from_u64(options.seed ^ 0xc4055), rate);
-    let validity_ms = 24 * 3_600_000;
+    // The crossings' times and roads, then each vehicle's pseudonym: issued by its
+    // domain's central manager before the traffic starts (vehicles hold their
+    // certificates in advance), up to PRE_ISSUED of them; beyond, issued as they cross.
+    let schedule: Vec<(f64, usize)> = if rate > 0.0 {
+        CrossingEvents::new(StdRng::seed_from_u64(options.seed ^ 0xc4055), rate)
+            .take_while(|&t| t <= options.duration_s)
+            .map(|t| (t, roads.random_range(0..flows.len())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let validity_ms = 24 * 3_600_000 + (options.duration_s * 1000.0) as u64;
+    let issued_at = Timestamp::now();
+    let mut issue = |from: usize| {
+        let (issuer, key) = &issuers[from % issuers.len()];
+        Pseudonym::issue(
+            *issuer,
+            key,
+            Timestamp(issued_at.0.saturating_sub(60_000)),
+            Timestamp(issued_at.0 + validity_ms),
+            &mut keys_rng,
+        )
+    };
+    let mut pseudonyms: std::collections::VecDeque<Pseudonym> = schedule
+        .iter()
+        .take(PRE_ISSUED)
+        .map(|&(_, flow)| issue(flows[flow].0))
+        .collect();
+    let started = Instant::now();
     let mut crossings = 0u64;
-    if rate > 0.0 {
-        for t in events {
-            if t > options.duration_s {
-                break;
-            }
-            let due = started + Duration::from_secs_f64(t);
-            let wait = due.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
-            let flow = roads.random_range(0..flows.len());
-            let (from, to) = flows[flow];
-            let now = Timestamp::now();
-            let (issuer, key) = &issuers[from % issuers.len()];
-            let pseudonym = Pseudonym::issue(
-                *issuer,
-                key,
-                Timestamp(now.0.saturating_sub(60_000)),
-                Timestamp(now.0 + validity_ms),
-                &mut keys_rng,
-            );
-            crossings += 1;
-            let _ = queues[from].send(Crossing {
-                pseudonym,
-                to,
-                rsu: RsuId(flow as u32),
-                at: now.0,
-            });
+    for &(t, flow) in &schedule {
+        let due = started + Duration::from_secs_f64(t);
+        let wait = due.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
+        let (from, to) = flows[flow];
+        let pseudonym = match pseudonyms.pop_front() {
+            Some(p) => p,
+            None => issue(from),
+        };
+        crossings += 1;
+        let _ = queues[from].send(Crossing {
+            pseudonym,
+            to,
+            rsu: RsuId(flow as u32),
+            at: Timestamp::now().0,
+        });
     }
     drop(queues);
     let mut report = TrafficReport {

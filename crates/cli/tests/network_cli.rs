@@ -309,6 +309,47 @@ fn traditional_structure_runs_on_the_same_traffic() {
     );
 }
 
+/// The dynamic collection period runs live: at light traffic the adaptive policy moves
+/// every manager to the longest candidate period (Lei et al. Fig. 12: longer periods win
+/// when traffic is light), where the fixed policy stays at its 0.5 s.
+#[test]
+fn the_adaptive_policy_runs_live() {
+    let run = |policy: &str| {
+        json(&vkm(&[
+            "network",
+            "run",
+            "--sms",
+            "4",
+            "--traffic",
+            "600",
+            "--duration",
+            "4",
+            "--difficulty-bits",
+            "8",
+            "--period",
+            "0.5",
+            "--policy",
+            policy,
+            "--json",
+        ]))
+    };
+    let periods = |summary: &serde_json::Value| -> Vec<f64> {
+        summary["per_sm"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["period_s"].as_f64().unwrap())
+            .collect()
+    };
+    let fixed = run("fixed");
+    assert_eq!(fixed["policy"], "fixed");
+    assert!(periods(&fixed).iter().all(|&p| p == 0.5), "{fixed}");
+    let adaptive = run("adaptive");
+    assert_eq!(adaptive["policy"], "adaptive");
+    assert_eq!(adaptive["admitted"], adaptive["crossings"], "{adaptive}");
+    assert!(periods(&adaptive).iter().all(|&p| p == 1.0), "{adaptive}");
+}
+
 /// Lost, duplicated and late messages and a crashed manager on the in-process network:
 /// every crossing admitted once, one chain at the end, every store sound.
 #[test]

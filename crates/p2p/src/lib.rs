@@ -97,11 +97,13 @@ pub async fn shutdown_signal() {
     interrupt.await;
 }
 
-/// Runs the node of `settings` on a tokio runtime of its own until SIGINT or SIGTERM:
+/// Runs the node of `settings` on a single-threaded tokio runtime of its own until SIGINT
+/// or SIGTERM:
 /// the event in progress finishes and the store closes before it returns.
 pub fn run(settings: NodeSettings, extra_peers: Vec<Multiaddr>) -> Result<(), P2pError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the network and the API: the manager and its miner have their own,
+    // and fewer threads wake each other less on a small machine.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|source| P2pError::Io {

@@ -42,6 +42,9 @@ use prometheus_client::registry::Registry;
 /// Largest gossip message: one block of the largest size, with room for framing.
 pub const MAX_GOSSIP_BYTES: usize = vkm_block::limits::MAX_BLOCK_BYTES + 1024;
 
+/// How long gossip remembers a message it saw (message ids are content hashes).
+pub const DUPLICATE_CACHE: Duration = Duration::from_secs(60);
+
 /// Bad inputs from one peer within [`STRIKE_WINDOW`] after which it is disconnected and
 /// refused for [`BLOCK_FOR`].
 pub const STRIKES: u32 = 3;
@@ -49,8 +52,8 @@ pub const STRIKES: u32 = 3;
 pub const STRIKE_WINDOW: Duration = Duration::from_secs(60);
 /// See [`STRIKES`].
 pub const BLOCK_FOR: Duration = Duration::from_secs(60);
-/// Catching-up requests a peer may make per second (a burst of twice as many).
-pub const REQUESTS_PER_SECOND: f64 = 20.0;
+/// Requests a peer may make per second (a burst of twice as many); more are dropped.
+pub const REQUESTS_PER_SECOND: f64 = 100.0;
 
 /// The gossip topics, one per kind of message that goes to every manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,9 +623,17 @@ fn build_swarm(keys: &MemberKeys, registry: &mut Registry) -> Result<Swarm<Behav
                     MessageId::from(sha2::Sha256::digest(&m.data).to_vec())
                 })
                 .max_transmit_size(MAX_GOSSIP_BYTES)
-                // Short enough that a transfer broadcast again after a few periods goes
-                // out again; the manager drops what it already has.
-                .duplicate_cache_time(Duration::from_secs(2))
+                // A small mesh: every member is a direct peer, so a message reaches all
+                // of them in about two hops, and each copy costs every receiver a
+                // decryption and a decode.
+                .mesh_n(3)
+                .mesh_n_low(2)
+                .mesh_n_high(4)
+                .mesh_outbound_min(1)
+                .flood_publish(false)
+                // Long enough that a message still travelling is not taken for new; a
+                // manager's rebroadcast of the same bytes goes to its peers directly.
+                .duplicate_cache_time(DUPLICATE_CACHE)
                 .build()
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             let gossipsub =
@@ -984,8 +995,9 @@ fn on_swarm_event(
                     request, channel, ..
                 } => {
                     if !guard.admit_request(peer) {
+                        // Dropped unanswered (the peer's request times out); not a
+                        // strike: a rebroadcast after a reorganisation comes in bursts.
                         shared.metrics.rate_limited.inc();
-                        penalise(swarm, guard, shared, peer);
                         return;
                     }
                     match decode(&request) {

@@ -377,7 +377,10 @@ mod tests {
         shared.metrics.refused("transfer");
         let text = shared.render_metrics();
         assert!(text.contains("vkm_height 4"), "{text}");
-        assert!(text.contains("vkm_refused_total{reason=\"transfer\"} 1"), "{text}");
+        assert!(
+            text.contains("vkm_refused_total{reason=\"transfer\"} 1"),
+            "{text}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -152,6 +152,9 @@ pub struct NodeStats {
     pub rekeys: u64,
     /// Keys wrapped by those rekeys.
     pub wrapped_keys: u64,
+    /// The collection period in force at the end, seconds (security managers that are
+    /// up): what its period policy chose last.
+    pub period_s: Option<f64>,
 }
 
 /// What a run measured.
@@ -944,6 +947,7 @@ pub fn run(
             let sm = sms.get(index);
             let ledger = sm.and_then(Option::as_ref).map(SecurityManager::ledger);
             NodeStats {
+                period_s: sm.and_then(Option::as_ref).map(|sm| sm.period().seconds()),
                 up: sm.is_none_or(Option::is_some),
                 height: ledger.map(Ledger::height),
                 tip: ledger.map(Ledger::tip),
