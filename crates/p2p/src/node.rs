@@ -480,7 +480,9 @@ fn recover_admissions(
             if t.destination != me || recorded.contains(&txid.to_string()) {
                 continue;
             }
-            if !admitted.contains(&txid) && !admitted.is_empty() {
+            // Handled before the kill (the store records it with the block's commit);
+            // what the manager refused then, it refuses again here.
+            if !admitted.contains(&txid) {
                 continue;
             }
             if let Ok(vehicle) =
@@ -1072,6 +1074,15 @@ mod tests {
         response.body_mut().read_to_string().unwrap()
     }
 
+    /// The page, or nothing while the node is not serving yet.
+    fn try_get(api: &str, path: &str) -> String {
+        ureq::get(&format!("{api}{path}"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default()
+    }
+
     fn metric(text: &str, name: &str) -> f64 {
         text.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
@@ -1219,6 +1230,191 @@ mod tests {
                     .any(|(p, t)| *p == target_peer && !t.is_empty()),
                 "a blocked peer is not let back in"
             );
+            let _ = stop.send(());
+            node.await.unwrap().unwrap();
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Who may connect follows the chain: a member registered mid-run is let in once the
+    /// block carrying its registration is committed, and cut off once its revocation is.
+    #[test]
+    fn the_allow_list_follows_the_registry() {
+        use vkm_block::{DomainName, Role};
+        use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
+
+        let dir = std::env::temp_dir().join(format!("vkm-p2p-registry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let testnet = init(
+            &dir,
+            &InitOptions {
+                sms: 2,
+                difficulty_bits: 8,
+                policy: vkm_period::PolicySpec::Fixed { period_s: 0.5 },
+                base_port: None,
+            },
+        )
+        .unwrap();
+        let settings = NodeSettings::load(&testnet.nodes[0].config).unwrap();
+        let api = testnet.nodes[0].api.clone();
+        let target: Multiaddr = format!(
+            "{}/p2p/{}",
+            testnet.nodes[0].listen, testnet.nodes[0].peer_id
+        )
+        .parse()
+        .unwrap();
+        let target_peer = identity::peer_of(&target).unwrap();
+        let helper_keys =
+            load_keys(&NodeSettings::load(&testnet.nodes[1].config).unwrap()).unwrap();
+        let issuer = &testnet.central_managers[0];
+        let issuer_keys = MemberKeys::from_pem(
+            &std::fs::read_to_string(&issuer.signing_key).unwrap(),
+            &std::fs::read_to_string(issuer.signing_key.with_file_name("encryption.pem")).unwrap(),
+        )
+        .unwrap();
+        let newcomer_keys = MemberKeys::generate(EncryptionScheme::Ieee1609P256, &mut rand::rng());
+        let newcomer_id = MemberId(50);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let peers_of = move |api: String| -> u64 {
+            let status: serde_json::Value =
+                serde_json::from_str(&http_get(&api, "/status")).unwrap();
+            status["peers"].as_u64().unwrap()
+        };
+        runtime.block_on(async {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let node = tokio::spawn(serve(settings, Vec::new(), async move {
+                let _ = stopped.await;
+            }));
+            // Not registered: refused.
+            let mut newcomer = build_swarm(&newcomer_keys, &mut Registry::default()).unwrap();
+            newcomer.behaviour_mut().allowed.allow_peer(target_peer);
+            let _ = newcomer.dial(target.clone());
+            let api2 = api.clone();
+            let until = Instant::now() + Duration::from_secs(60);
+            loop {
+                if !newcomer.is_connected(&target_peer) {
+                    let _ = newcomer.dial(target.clone());
+                }
+                tokio::select! {
+                    _ = newcomer.select_next_some() => {}
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+                let a = api2.clone();
+                let metrics = tokio::task::spawn_blocking(move || try_get(&a, "/metrics"))
+                    .await
+                    .unwrap();
+                if metric(&metrics, "vkm_connections_denied_total") >= 1.0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < until,
+                    "the unregistered peer was not refused"
+                );
+            }
+            // A registered peer brings the central manager's registration of it.
+            let mut helper = build_swarm(&helper_keys, &mut Registry::default()).unwrap();
+            helper.behaviour_mut().allowed.allow_peer(target_peer);
+            for topic in Topic::ALL {
+                helper
+                    .behaviour_mut()
+                    .gossipsub
+                    .subscribe(&topic.ident())
+                    .unwrap();
+            }
+            drive_until(&mut helper, 120, "helper subscribed", |swarm| {
+                if !swarm.is_connected(&target_peer) {
+                    let _ = swarm.dial(target.clone());
+                }
+                swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .any(|(p, t)| *p == target_peer && t.len() == Topic::ALL.len())
+            })
+            .await;
+            let member = newcomer_keys.member(
+                newcomer_id,
+                Role::SecurityManager,
+                DomainName::new("domain-3".to_owned()).unwrap(),
+            );
+            let registration = vkm_transfer::central::registration(
+                MemberId(issuer.id),
+                &issuer_keys,
+                &[member],
+                Timestamp::now(),
+            );
+            helper
+                .behaviour_mut()
+                .gossipsub
+                .publish(
+                    Topic::Registry.ident(),
+                    serialize(&Message::Registry(registration)),
+                )
+                .unwrap();
+            // Mined and committed: the newcomer gets in.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                // Counted by the node itself: a refused handshake never is.
+                let a = api.clone();
+                let peers = tokio::task::spawn_blocking(move || peers_of(a))
+                    .await
+                    .unwrap();
+                if peers == 2 && newcomer.is_connected(&target_peer) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the registered newcomer was not let in"
+                );
+                if !newcomer.is_connected(&target_peer) {
+                    let _ = newcomer.dial(target.clone());
+                }
+                let pause = tokio::time::sleep(Duration::from_millis(300));
+                tokio::pin!(pause);
+                loop {
+                    tokio::select! {
+                        _ = newcomer.select_next_some() => {}
+                        _ = helper.select_next_some() => {}
+                        () = &mut pause => break,
+                    }
+                }
+            }
+            // Revoked: cut off.
+            let revocation = vkm_transfer::central::member_revocation(
+                MemberId(issuer.id),
+                &issuer_keys,
+                &[newcomer_id],
+                Timestamp::now(),
+            );
+            helper
+                .behaviour_mut()
+                .gossipsub
+                .publish(
+                    Topic::Registry.ident(),
+                    serialize(&Message::Registry(revocation)),
+                )
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while newcomer.is_connected(&target_peer) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the revoked member was not cut off"
+                );
+                tokio::select! {
+                    _ = newcomer.select_next_some() => {}
+                    _ = helper.select_next_some() => {}
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            let a = api.clone();
+            let peers = tokio::task::spawn_blocking(move || peers_of(a))
+                .await
+                .unwrap();
+            assert!(peers <= 1, "only the helper stays: {peers}");
             let _ = stop.send(());
             node.await.unwrap().unwrap();
         });

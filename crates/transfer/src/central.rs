@@ -105,6 +105,24 @@ pub fn registration(
     )
 }
 
+/// A revocation of registered `members` (security managers or central managers), signed
+/// by central manager `signer`: from the block that carries it on they are no longer
+/// members (their transfers and blocks are refused, and peers stop accepting their
+/// connections).
+pub fn member_revocation(
+    signer: MemberId,
+    signer_keys: &MemberKeys,
+    members: &[MemberId],
+    now: Timestamp,
+) -> RegistryTx {
+    signed(
+        signer,
+        signer_keys,
+        members.iter().map(|m| RegistryAction::Revoke(*m)).collect(),
+        now,
+    )
+}
+
 /// A registry transaction of `actions`, signed by `signer`.
 fn signed(
     signer: MemberId,
