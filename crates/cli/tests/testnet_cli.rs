@@ -297,3 +297,64 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
+
+/// `vkm testnet up` starts every node as a child process, and an interrupt (Ctrl-C)
+/// stops them all: their APIs go away and `up` exits cleanly.
+#[test]
+fn testnet_up_starts_every_node_and_an_interrupt_stops_them() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("vkm-testnet-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let init = json(&vkm(&[
+        "testnet",
+        "init",
+        "--sms",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+        "--difficulty-bits",
+        "8",
+        "--json",
+    ]));
+    let apis: Vec<String> = init["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["api"].as_str().unwrap().to_owned())
+        .collect();
+    let up = Command::new(env!("CARGO_BIN_EXE_vkm"))
+        .args(["testnet", "up", "--dir", dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Nodes(vec![Some(up)]);
+    wait_until(
+        "every node up and connected",
+        Duration::from_secs(120),
+        || {
+            apis.iter()
+                .all(|api| status(api).is_some_and(|s| s["peers"].as_u64() == Some(2)))
+        },
+    );
+    let pid = guard.0[0].as_ref().unwrap().id();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut up = guard.0[0].take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let exit = loop {
+        if let Some(status) = up.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "testnet up did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+    wait_until("every node stopped", Duration::from_secs(30), || {
+        apis.iter().all(|api| status(api).is_none())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
