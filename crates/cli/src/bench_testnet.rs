@@ -9,27 +9,15 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::{Value, json};
-use vkm_p2p::testnet::InitOptions;
 
-use crate::simulate::PolicyArg;
-use crate::testnet::{TrafficOptions, get_json, spawn_node, stop_child, traffic};
+use crate::testnet::{ShapeArgs, TrafficOptions, get_json, spawn_node, stop_child, traffic};
 use crate::{CliError, print_json};
 
 /// Arguments of `vkm bench testnet`.
 #[derive(Debug, Args)]
 pub struct TestnetArgs {
-    /// Security managers (node processes).
-    #[arg(long, default_value_t = 9)]
-    sms: u32,
-    /// Chain difficulty, leading zero bits (the paper's 10).
-    #[arg(long, default_value_t = 10)]
-    difficulty_bits: u8,
-    /// Collection period, seconds.
-    #[arg(long, default_value_t = 1.0)]
-    period: f64,
-    /// Period policy.
-    #[arg(long, value_enum, default_value_t = PolicyArg::Fixed)]
-    policy: PolicyArg,
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// Vehicles per hour on each road (Beijing's peak: 15,000, about 500 crossings a
     /// second over the 3 x 3 grid).
     #[arg(long, default_value_t = 15_000.0)]
@@ -98,24 +86,16 @@ impl Drop for Children {
 
 /// Runs `vkm bench testnet`.
 pub fn run(args: &TestnetArgs) -> Result<ExitCode, CliError> {
-    crate::check_difficulty(args.difficulty_bits)?;
+    let options = args.shape.options(None)?;
     let temp = std::env::temp_dir().join(format!("vkm-bench-testnet-{}", std::process::id()));
     let dir = args.keep.clone().unwrap_or_else(|| temp.clone());
-    let policy = args.policy.spec(args.period);
-    let period_s = policy
+    let period_s = options
+        .policy
         .initial_period()
         .map_err(|e| CliError::Invalid(e.to_string()))?
         .seconds();
-    let testnet = vkm_p2p::testnet::init(
-        &dir,
-        &InitOptions {
-            sms: args.sms,
-            difficulty_bits: args.difficulty_bits,
-            policy,
-            base_port: None,
-        },
-    )
-    .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let testnet =
+        vkm_p2p::testnet::init(&dir, &options).map_err(|e| CliError::Invalid(e.to_string()))?;
     let result = measure(args, &dir, &testnet, period_s);
     if args.keep.is_none() {
         let _ = std::fs::remove_dir_all(&temp);
@@ -126,7 +106,7 @@ pub fn run(args: &TestnetArgs) -> Result<ExitCode, CliError> {
     } else {
         println!(
             "{} node processes, {} crossings at {} veh/h/road: p95 {:.0} ms (target {:.0} ms, {}), {:.0} bytes on the wire per transfer, gossip amplification {:.2}, CPU per node {:.2} s",
-            args.sms,
+            args.shape.sms,
             out["crossings"],
             args.traffic,
             out["delay_ms_p95"].as_f64().unwrap_or(0.0),
@@ -218,9 +198,9 @@ fn measure(
     let map = out
         .as_object_mut()
         .ok_or_else(|| CliError::Invalid("report".into()))?;
-    map.insert("sms".into(), json!(args.sms));
+    map.insert("sms".into(), json!(args.shape.sms));
     map.insert("traffic".into(), json!(args.traffic));
-    map.insert("difficulty_bits".into(), json!(args.difficulty_bits));
+    map.insert("difficulty_bits".into(), json!(args.shape.difficulty_bits));
     map.insert("period_s".into(), json!(period_s));
     map.insert("target_p95_ms".into(), json!(target));
     map.insert(

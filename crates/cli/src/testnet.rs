@@ -53,24 +53,44 @@ pub enum TestnetCommand {
     Traffic(TrafficArgs),
 }
 
+/// What a testnet is made of: managers, difficulty, period policy.
+#[derive(Debug, Args)]
+pub struct ShapeArgs {
+    /// Security managers (one per domain, a grid as square as possible).
+    #[arg(long, default_value_t = 9)]
+    pub sms: u32,
+    /// Chain difficulty, leading zero bits (the paper's 10).
+    #[arg(long, default_value_t = 10)]
+    pub difficulty_bits: u8,
+    /// Collection period, seconds (the fixed policy's).
+    #[arg(long, default_value_t = 1.0)]
+    pub period: f64,
+    /// Period policy of every manager.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Fixed)]
+    pub policy: PolicyArg,
+}
+
+impl ShapeArgs {
+    /// What `vkm_p2p::testnet::init` writes for these arguments.
+    pub fn options(&self, base_port: Option<u16>) -> Result<InitOptions, CliError> {
+        crate::check_difficulty(self.difficulty_bits)?;
+        Ok(InitOptions {
+            sms: self.sms,
+            difficulty_bits: self.difficulty_bits,
+            policy: self.policy.spec(self.period),
+            base_port,
+        })
+    }
+}
+
 /// Arguments of `vkm testnet init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Security managers (one per domain, a grid as square as possible).
-    #[arg(long, default_value_t = 9)]
-    sms: u32,
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// Folder to write into.
     #[arg(long)]
     out: PathBuf,
-    /// Chain difficulty, leading zero bits (the paper's 10).
-    #[arg(long, default_value_t = 10)]
-    difficulty_bits: u8,
-    /// Collection period, seconds (the fixed policy's).
-    #[arg(long, default_value_t = 1.0)]
-    period: f64,
-    /// Period policy of every manager.
-    #[arg(long, value_enum, default_value_t = PolicyArg::Fixed)]
-    policy: PolicyArg,
     /// First port (node k listens on P+2k, serves its API on P+2k+1); free ports
     /// otherwise.
     #[arg(long)]
@@ -153,17 +173,8 @@ pub fn run(command: &TestnetCommand) -> Result<ExitCode, CliError> {
 }
 
 fn init(args: &InitArgs) -> Result<ExitCode, CliError> {
-    crate::check_difficulty(args.difficulty_bits)?;
-    let testnet = vkm_p2p::testnet::init(
-        &args.out,
-        &InitOptions {
-            sms: args.sms,
-            difficulty_bits: args.difficulty_bits,
-            policy: args.policy.spec(args.period),
-            base_port: args.base_port,
-        },
-    )
-    .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let testnet = vkm_p2p::testnet::init(&args.out, &args.shape.options(args.base_port)?)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
     if args.json {
         print_json(&json!({
             "nodes": testnet.nodes.iter().map(|n| json!({

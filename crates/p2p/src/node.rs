@@ -1068,6 +1068,7 @@ mod tests {
     use super::*;
     use crate::testnet::{InitOptions, init};
     use rand::SeedableRng;
+    use vkm_transfer::keys::MemberKeys;
 
     fn http_get(api: &str, path: &str) -> String {
         let mut response = ureq::get(&format!("{api}{path}")).call().unwrap();
@@ -1107,11 +1108,20 @@ mod tests {
         }
     }
 
-    /// A registered peer that sends random bytes and a forged block is refused, counted
-    /// and cut off; the node's chain and mempool do not change.
-    #[test]
-    fn bad_input_from_a_peer_is_dropped_and_penalised() {
-        let dir = std::env::temp_dir().join(format!("vkm-p2p-hostile-{}", std::process::id()));
+    /// A testnet of two managers in a temporary folder: the first one's settings and
+    /// addresses, and the second one's registered keys (a peer the first accepts).
+    struct TwoManagers {
+        dir: std::path::PathBuf,
+        testnet: crate::testnet::Testnet,
+        settings: NodeSettings,
+        api: String,
+        target: Multiaddr,
+        target_peer: PeerId,
+        peer_keys: MemberKeys,
+    }
+
+    fn two_managers(name: &str) -> TwoManagers {
+        let dir = std::env::temp_dir().join(format!("vkm-p2p-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let testnet = init(
             &dir,
@@ -1132,8 +1142,61 @@ mod tests {
         .parse()
         .unwrap();
         let target_peer = identity::peer_of(&target).unwrap();
+        let peer_keys = load_keys(&NodeSettings::load(&testnet.nodes[1].config).unwrap()).unwrap();
+        TwoManagers {
+            dir,
+            testnet,
+            settings,
+            api,
+            target,
+            target_peer,
+            peer_keys,
+        }
+    }
+
+    /// A swarm with `keys` that dials `target` until `target` listens to it on every topic.
+    async fn subscribed_peer(
+        keys: &MemberKeys,
+        target: &Multiaddr,
+        target_peer: PeerId,
+    ) -> Swarm<Behaviour> {
+        let mut swarm = build_swarm(keys, &mut Registry::default()).unwrap();
+        swarm.behaviour_mut().allowed.allow_peer(target_peer);
+        for topic in Topic::ALL {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&topic.ident())
+                .unwrap();
+        }
+        drive_until(&mut swarm, 120, "subscribed at the node", |swarm| {
+            if !swarm.is_connected(&target_peer) {
+                let _ = swarm.dial(target.clone());
+            }
+            swarm
+                .behaviour()
+                .gossipsub
+                .all_peers()
+                .any(|(p, topics)| *p == target_peer && topics.len() == Topic::ALL.len())
+        })
+        .await;
+        swarm
+    }
+
+    /// A registered peer that sends random bytes and a forged block is refused, counted
+    /// and cut off; the node's chain and mempool do not change.
+    #[test]
+    fn bad_input_from_a_peer_is_dropped_and_penalised() {
+        let TwoManagers {
+            dir,
+            testnet,
+            settings,
+            api,
+            target,
+            target_peer,
+            peer_keys: rogue_keys,
+        } = two_managers("hostile");
         // The rogue holds the second manager's registered keys.
-        let rogue_keys = load_keys(&NodeSettings::load(&testnet.nodes[1].config).unwrap()).unwrap();
         let genesis = load_genesis(&testnet.genesis).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -1145,26 +1208,7 @@ mod tests {
             let node = tokio::spawn(serve(settings, Vec::new(), async move {
                 let _ = stopped.await;
             }));
-            let mut rogue = build_swarm(&rogue_keys, &mut Registry::default()).unwrap();
-            rogue.behaviour_mut().allowed.allow_peer(target_peer);
-            for topic in Topic::ALL {
-                rogue
-                    .behaviour_mut()
-                    .gossipsub
-                    .subscribe(&topic.ident())
-                    .unwrap();
-            }
-            drive_until(&mut rogue, 120, "subscribed at the node", |swarm| {
-                if !swarm.is_connected(&target_peer) {
-                    let _ = swarm.dial(target.clone());
-                }
-                swarm
-                    .behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .any(|(p, topics)| *p == target_peer && topics.len() == Topic::ALL.len())
-            })
-            .await;
+            let mut rogue = subscribed_peer(&rogue_keys, &target, target_peer).await;
             // A forged block on the chain's genesis: wrong proof of work and signature.
             let mut rng = rand::rngs::StdRng::seed_from_u64(9);
             let mut forged = vkm_block::synthetic::block(&mut rng, 3, 8, Timestamp::now());
@@ -1241,31 +1285,17 @@ mod tests {
     #[test]
     fn the_allow_list_follows_the_registry() {
         use vkm_block::{DomainName, Role};
-        use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
+        use vkm_transfer::keys::EncryptionScheme;
 
-        let dir = std::env::temp_dir().join(format!("vkm-p2p-registry-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let testnet = init(
-            &dir,
-            &InitOptions {
-                sms: 2,
-                difficulty_bits: 8,
-                policy: vkm_period::PolicySpec::Fixed { period_s: 0.5 },
-                base_port: None,
-            },
-        )
-        .unwrap();
-        let settings = NodeSettings::load(&testnet.nodes[0].config).unwrap();
-        let api = testnet.nodes[0].api.clone();
-        let target: Multiaddr = format!(
-            "{}/p2p/{}",
-            testnet.nodes[0].listen, testnet.nodes[0].peer_id
-        )
-        .parse()
-        .unwrap();
-        let target_peer = identity::peer_of(&target).unwrap();
-        let helper_keys =
-            load_keys(&NodeSettings::load(&testnet.nodes[1].config).unwrap()).unwrap();
+        let TwoManagers {
+            dir,
+            testnet,
+            settings,
+            api,
+            target,
+            target_peer,
+            peer_keys: helper_keys,
+        } = two_managers("registry");
         let issuer = &testnet.central_managers[0];
         let issuer_keys = MemberKeys::from_pem(
             &std::fs::read_to_string(&issuer.signing_key).unwrap(),
@@ -1316,26 +1346,7 @@ mod tests {
                 );
             }
             // A registered peer brings the central manager's registration of it.
-            let mut helper = build_swarm(&helper_keys, &mut Registry::default()).unwrap();
-            helper.behaviour_mut().allowed.allow_peer(target_peer);
-            for topic in Topic::ALL {
-                helper
-                    .behaviour_mut()
-                    .gossipsub
-                    .subscribe(&topic.ident())
-                    .unwrap();
-            }
-            drive_until(&mut helper, 120, "helper subscribed", |swarm| {
-                if !swarm.is_connected(&target_peer) {
-                    let _ = swarm.dial(target.clone());
-                }
-                swarm
-                    .behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .any(|(p, t)| *p == target_peer && t.len() == Topic::ALL.len())
-            })
-            .await;
+            let mut helper = subscribed_peer(&helper_keys, &target, target_peer).await;
             let member = newcomer_keys.member(
                 newcomer_id,
                 Role::SecurityManager,
