@@ -302,19 +302,38 @@ impl ManagerEffects for NodeEffects {
 }
 
 /// How the manager judges a gossip message from what it did with it: refused content is
-/// rejected (not forwarded; the sender gets a strike unless the refusal may come from a
-/// state the sender did not share, as a value transaction's conflict).
+/// rejected (not forwarded), and the peer that sent it gets a strike when the refusal
+/// proves a forgery whatever the receiver's state (a bad signature, malformed bytes, a
+/// block whose proof, merkle root or signature fails). Refusals that may come from a state
+/// the sender did not share yet (an unknown member, a replay, a conflicting spend, a clock
+/// ahead) reject without a strike.
 fn verdict(actions: &[Action]) -> (MessageAcceptance, bool) {
+    use vkm_ledger::BlockError;
+    use vkm_transfer::transfer::TransferError;
     for action in actions {
-        if let Action::Refused(refusal) = action {
-            match refusal {
-                Refusal::Transfer { .. } | Refusal::Registry(_) | Refusal::InvalidBlock { .. } => {
-                    return (MessageAcceptance::Reject, true);
-                }
-                Refusal::Value { .. } => return (MessageAcceptance::Ignore, false),
-                _ => {}
+        let Action::Refused(refusal) = action else {
+            continue;
+        };
+        let forged = match refusal {
+            Refusal::Transfer { error, .. } => matches!(
+                error,
+                TransferError::BadSignature
+                    | TransferError::SameEndpoints(_)
+                    | TransferError::Malformed(_)
+                    | TransferError::WrongKind(_)
+            ),
+            Refusal::InvalidBlock { error, .. } => {
+                !matches!(error, BlockError::TimestampInFuture { .. })
             }
-        }
+            Refusal::Registry(_) | Refusal::Value { .. } => false,
+            _ => continue,
+        };
+        let acceptance = if matches!(refusal, Refusal::Value { .. }) {
+            MessageAcceptance::Ignore
+        } else {
+            MessageAcceptance::Reject
+        };
+        return (acceptance, forged);
     }
     (MessageAcceptance::Accept, false)
 }
