@@ -15,12 +15,24 @@ use std::time::{Duration, Instant};
 use common::{json, vkm};
 use serde_json::Value;
 
-/// The children this test started, stopped when it ends (also on a failure).
+/// The children this test started, stopped when it ends (also on a failure): asked with
+/// SIGTERM first, so that `vkm testnet up` stops the nodes it started in turn, then
+/// killed if still running after a while.
 struct Nodes(Vec<Option<Child>>);
 
 impl Drop for Nodes {
     fn drop(&mut self) {
         for child in self.0.iter_mut().flatten() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for child in self.0.iter_mut().flatten() {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
