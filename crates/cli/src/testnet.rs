@@ -481,6 +481,19 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
             Ok((MemberId(cm.id), key))
         })
         .collect::<Result<_, CliError>>()?;
+    let domains = u64::from(testnet.rows) * u64::from(testnet.cols);
+    if issuers.is_empty()
+        || domains != testnet.nodes.len() as u64
+        || !(1..=100).contains(&testnet.highways_per_edge)
+    {
+        return Err(CliError::Invalid(format!(
+            "{}: a testnet needs a central manager, one node per domain and 1..=100 highways per edge ({} x {} domains, {} nodes)",
+            options.dir.join("testnet.json").display(),
+            testnet.rows,
+            testnet.cols,
+            testnet.nodes.len()
+        )));
+    }
     let ids: Vec<MemberId> = testnet.nodes.iter().map(|n| MemberId(n.id)).collect();
     let apis: Vec<String> = testnet.nodes.iter().map(|n| n.api.clone()).collect();
     let flows = vkm_runtime::network::grid_flows(&testnet.grid());

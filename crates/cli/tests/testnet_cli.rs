@@ -370,3 +370,38 @@ fn testnet_up_starts_every_node_and_an_interrupt_stops_them() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A testnet description that does not hold together is refused with a message, not a
+/// panic.
+#[test]
+fn traffic_refuses_an_inconsistent_testnet() {
+    let dir = std::env::temp_dir().join(format!("vkm-testnet-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("testnet.json"),
+        r#"{"nodes": [], "central_managers": [], "rows": 5, "cols": 5,
+            "highways_per_edge": 5, "difficulty_bits": 8, "genesis": "genesis.block"}"#,
+    )
+    .unwrap();
+    let out = vkm(&[
+        "testnet",
+        "traffic",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("one node per domain"), "{stderr}");
+    std::fs::write(dir.join("testnet.json"), "{").unwrap();
+    let out = vkm(&[
+        "testnet",
+        "traffic",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("testnet.json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,6 +16,9 @@ use crate::P2pError;
 use crate::config::NodeSettings;
 use crate::identity;
 
+/// Largest `testnet.json` read.
+pub const MAX_TESTNET_BYTES: u64 = 1024 * 1024;
+
 /// One node of a testnet, as `testnet.json` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestnetNode {
@@ -88,10 +91,23 @@ impl Testnet {
     /// Reads `DIR/testnet.json`.
     pub fn load(dir: &Path) -> Result<Self, P2pError> {
         let path = dir.join("testnet.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| P2pError::Io {
+        let io = |source| P2pError::Io {
             path: path.clone(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_TESTNET_BYTES + 1),
+            &mut text,
+        )
+        .map_err(io)?;
+        if text.len() as u64 > MAX_TESTNET_BYTES {
+            return Err(P2pError::Config(format!(
+                "{} is larger than {MAX_TESTNET_BYTES} bytes",
+                path.display()
+            )));
+        }
         serde_json::from_str(&text)
             .map_err(|e| P2pError::Config(format!("{}: {e}", path.display())))
     }
