@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::testnet::{ShapeArgs, TrafficOptions, get_json, spawn_node, stop_child, traffic};
+use crate::testnet::{
+    ShapeArgs, TrafficOptions, cpu_seconds, get_json, spawn_node, stop_child, traffic,
+};
 use crate::{CliError, print_json};
 
 /// Arguments of `vkm bench testnet`.
@@ -37,18 +39,6 @@ pub struct TestnetArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// CPU time a process has used, all its threads, user and system, seconds (Linux:
-/// `/proc/PID/stat`, in clock ticks of 1/100 s).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 /// The sum of a metric's samples whose labels contain `labels`.

@@ -329,6 +329,9 @@ pub struct TrafficReport {
     pub delays_ms: Vec<f64>,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// CPU this tool used from the first crossing on (signing requests, HTTP), seconds
+    /// (Linux): it shares the machine with the nodes.
+    pub cpu_s: Option<f64>,
 }
 
 impl TrafficReport {
@@ -354,6 +357,7 @@ impl TrafficReport {
             "delay_ms_p95": self.percentile(0.95),
             "delay_ms_max": self.delays_ms.last().copied().unwrap_or(0.0),
             "seconds": self.seconds,
+            "rsu_tool_cpu_s": self.cpu_s,
         })
     }
 
@@ -398,6 +402,18 @@ pub fn get_json(agent: &ureq::Agent, url: &str) -> Option<Value> {
         return None;
     }
     response.body_mut().read_json::<Value>().ok()
+}
+
+/// CPU time a process has used, all its threads, user and system, seconds (Linux:
+/// `/proc/PID/stat`, in clock ticks of 1/100 s).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Posts crossings to one source manager, retrying while it is down.
@@ -571,6 +587,7 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
         .map(|&(_, flow)| issue(flows[flow].0))
         .collect();
     let started = Instant::now();
+    let cpu_at_start = cpu_seconds(std::process::id());
     let mut crossings = 0u64;
     for &(t, flow) in &schedule {
         let due = started + Duration::from_secs_f64(t);
@@ -641,5 +658,8 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
     report.lost += report.crossings - report.accepted;
     report.delays_ms.sort_by(f64::total_cmp);
     report.seconds = started.elapsed().as_secs_f64();
+    report.cpu_s = cpu_at_start
+        .zip(cpu_seconds(std::process::id()))
+        .map(|(a, b)| b - a);
     Ok(report)
 }
