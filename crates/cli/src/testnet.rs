@@ -385,6 +385,9 @@ struct Crossing {
     rsu: RsuId,
     /// When it crossed, ms since the Unix epoch.
     at: u64,
+    /// When its RSU stops asking a source manager that does not answer (the end of the
+    /// traffic and the drain): the crossing is then lost.
+    give_up: Instant,
 }
 
 fn agent() -> ureq::Agent {
@@ -447,6 +450,7 @@ fn rsu_worker(
                     refused += 1;
                     break None;
                 }
+                _ if Instant::now() >= crossing.give_up => break None,
                 _ => {
                     retries += 1;
                     std::thread::sleep(Duration::from_millis(200));
@@ -588,6 +592,7 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
         .collect();
     let started = Instant::now();
     let cpu_at_start = cpu_seconds(std::process::id());
+    let give_up = started + Duration::from_secs_f64(options.duration_s + options.drain_s);
     let mut crossings = 0u64;
     for &(t, flow) in &schedule {
         let due = started + Duration::from_secs_f64(t);
@@ -606,6 +611,7 @@ pub fn traffic(options: &TrafficOptions) -> Result<TrafficReport, CliError> {
             to,
             rsu: RsuId(flow as u32),
             at: Timestamp::now().0,
+            give_up,
         });
     }
     drop(queues);

@@ -405,3 +405,40 @@ fn traffic_refuses_an_inconsistent_testnet() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("testnet.json"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With every source manager down, the RSUs ask again until the traffic and the drain are
+/// over, then count the crossings lost: the tool ends, and says so.
+#[test]
+fn traffic_gives_up_on_managers_that_never_answer() {
+    let dir = std::env::temp_dir().join(format!("vkm-testnet-down-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    json(&vkm(&[
+        "testnet",
+        "init",
+        "--sms",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+        "--difficulty-bits",
+        "8",
+        "--json",
+    ]));
+    let report = json(&vkm(&[
+        "testnet",
+        "traffic",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--traffic",
+        "3000",
+        "--duration",
+        "1",
+        "--drain",
+        "1",
+        "--json",
+    ]));
+    assert!(report["crossings"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["lost"], report["crossings"], "{report}");
+    assert_eq!(report["accepted"], 0, "{report}");
+    assert!(report["retries"].as_u64().unwrap() > 0, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
