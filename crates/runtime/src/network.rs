@@ -653,7 +653,6 @@ pub fn run(
                         path: path.clone(),
                         source: Box::new(e),
                     })?;
-                // The mining worker: one thread, abortable.
                 // The mining worker: one thread, abortable; it ends with the manager's
                 // thread, which owns it.
                 let to_sm = senders[index].clone();
