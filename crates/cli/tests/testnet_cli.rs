@@ -97,23 +97,31 @@ fn logs(dir: &Path) -> String {
     out
 }
 
-#[test]
-fn four_nodes_survive_a_kill_and_admit_every_crossing_once() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("vkm-testnet-{}", std::process::id()));
+/// `vkm testnet init` of `sms` managers at 8 bits (and `extra` flags) into a fresh
+/// temporary folder named after `name`; the folder and the printed JSON.
+fn init_testnet(name: &str, sms: u32, extra: &[&str]) -> (PathBuf, Value) {
+    let dir = std::env::temp_dir().join(format!("vkm-testnet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let init = json(&vkm(&[
+    let sms = sms.to_string();
+    let mut args = vec![
         "testnet",
         "init",
         "--sms",
-        "4",
+        &sms,
         "--out",
         dir.to_str().unwrap(),
         "--difficulty-bits",
         "8",
-        "--period",
-        "0.5",
         "--json",
-    ]));
+    ];
+    args.extend_from_slice(extra);
+    let init = json(&vkm(&args));
+    (dir, init)
+}
+
+#[test]
+fn four_nodes_survive_a_kill_and_admit_every_crossing_once() {
+    let (dir, init) = init_testnet("kill", 4, &["--period", "0.5"]);
     let nodes = init["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 4);
     for node in nodes {
@@ -314,19 +322,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 /// stops them all: their APIs go away and `up` exits cleanly.
 #[test]
 fn testnet_up_starts_every_node_and_an_interrupt_stops_them() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("vkm-testnet-up-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let init = json(&vkm(&[
-        "testnet",
-        "init",
-        "--sms",
-        "3",
-        "--out",
-        dir.to_str().unwrap(),
-        "--difficulty-bits",
-        "8",
-        "--json",
-    ]));
+    let (dir, init) = init_testnet("up", 3, &[]);
     let apis: Vec<String> = init["nodes"]
         .as_array()
         .unwrap()
@@ -410,19 +406,7 @@ fn traffic_refuses_an_inconsistent_testnet() {
 /// over, then count the crossings lost: the tool ends, and says so.
 #[test]
 fn traffic_gives_up_on_managers_that_never_answer() {
-    let dir = std::env::temp_dir().join(format!("vkm-testnet-down-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    json(&vkm(&[
-        "testnet",
-        "init",
-        "--sms",
-        "2",
-        "--out",
-        dir.to_str().unwrap(),
-        "--difficulty-bits",
-        "8",
-        "--json",
-    ]));
+    let (dir, _) = init_testnet("down", 2, &[]);
     let report = json(&vkm(&[
         "testnet",
         "traffic",

@@ -37,6 +37,11 @@ async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io
     Ok(out)
 }
 
+async fn write_and_close<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.close().await
+}
+
 #[async_trait::async_trait]
 impl Codec for SyncCodec {
     type Protocol = StreamProtocol;
@@ -66,8 +71,7 @@ impl Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&request).await?;
-        io.close().await
+        write_and_close(io, &request).await
     }
 
     async fn write_response<T>(
@@ -79,7 +83,6 @@ impl Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&response).await?;
-        io.close().await
+        write_and_close(io, &response).await
     }
 }

@@ -86,23 +86,7 @@ fn slot() -> u64 {
 impl NodeSettings {
     /// Reads and checks `path`; relative paths in it become relative to its folder.
     pub fn load(path: &Path) -> Result<Self, P2pError> {
-        let io = |source| P2pError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
-            &mut text,
-        )
-        .map_err(io)?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(P2pError::Config(format!(
-                "{} is larger than {MAX_CONFIG_BYTES} bytes",
-                path.display()
-            )));
-        }
+        let text = crate::read_limited_text(path, MAX_CONFIG_BYTES)?;
         let mut settings: Self = toml::from_str(&text)
             .map_err(|e| P2pError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));

@@ -76,6 +76,31 @@ pub enum P2pError {
     Node(#[from] vkm_node::sm::NodeError),
 }
 
+/// The bytes of the file at `path`, refused when it holds more than `max` (read with the
+/// limit, never beyond it).
+pub(crate) fn read_limited(path: &std::path::Path, max: u64) -> Result<Vec<u8>, P2pError> {
+    let io = |source| P2pError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut out).map_err(io)?;
+    if out.len() as u64 > max {
+        return Err(P2pError::Config(format!(
+            "{} is larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// [`read_limited`] for a UTF-8 text file.
+pub(crate) fn read_limited_text(path: &std::path::Path, max: u64) -> Result<String, P2pError> {
+    String::from_utf8(read_limited(path, max)?)
+        .map_err(|_| P2pError::Config(format!("{} is not UTF-8 text", path.display())))
+}
+
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = async {

@@ -100,7 +100,8 @@ impl Topic {
     }
 
     fn from_hash(hash: &TopicHash) -> Option<Topic> {
-        Topic::ALL.into_iter().find(|t| t.ident().hash() == *hash)
+        // An identity topic's hash is its name: no topic is built per message.
+        Topic::ALL.into_iter().find(|t| hash.as_str() == t.name())
     }
 }
 
@@ -528,27 +529,11 @@ fn recover_admissions(
     Ok(recovered)
 }
 
-fn read_small(path: &Path, max: u64) -> Result<Vec<u8>, P2pError> {
-    let io = |source| P2pError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut out).map_err(io)?;
-    if out.len() as u64 > max {
-        return Err(P2pError::Config(format!(
-            "{} is larger than {max} bytes",
-            path.display()
-        )));
-    }
-    Ok(out)
-}
-
 /// The manager's keys from its PEM files.
 pub fn load_keys(settings: &NodeSettings) -> Result<MemberKeys, P2pError> {
-    let signing = zeroize::Zeroizing::new(read_small(&settings.signing_key, 16 * 1024)?);
-    let encryption = zeroize::Zeroizing::new(read_small(&settings.encryption_key, 16 * 1024)?);
+    let signing = zeroize::Zeroizing::new(crate::read_limited(&settings.signing_key, 16 * 1024)?);
+    let encryption =
+        zeroize::Zeroizing::new(crate::read_limited(&settings.encryption_key, 16 * 1024)?);
     let text = |b: &[u8], p: &Path| {
         std::str::from_utf8(b)
             .map(str::to_owned)
@@ -562,7 +547,7 @@ pub fn load_keys(settings: &NodeSettings) -> Result<MemberKeys, P2pError> {
 
 /// The genesis block from its file.
 pub fn load_genesis(path: &Path) -> Result<Block, P2pError> {
-    let bytes = read_small(path, vkm_block::limits::MAX_BLOCK_BYTES as u64)?;
+    let bytes = crate::read_limited(path, vkm_block::limits::MAX_BLOCK_BYTES as u64)?;
     deserialize(&bytes).map_err(|e| P2pError::Config(format!("{}: {e}", path.display())))
 }
 
@@ -728,8 +713,8 @@ pub async fn serve(
     let allowed = identity::allow_list(ledger.registry());
     let calibration = match &settings.calibration {
         Some(path) => {
-            let text = read_small(path, 1024 * 1024)?;
-            Calibration::from_json(&String::from_utf8_lossy(&text))
+            let text = crate::read_limited_text(path, 1024 * 1024)?;
+            Calibration::from_json(&text)
                 .map_err(|e| P2pError::Config(format!("{}: {e}", path.display())))?
         }
         None => Calibration::paper(),
@@ -1202,6 +1187,15 @@ mod tests {
         swarm
     }
 
+    /// Publishes a registry transaction from `swarm`.
+    fn publish_registry(swarm: &mut Swarm<Behaviour>, tx: vkm_block::RegistryTx) {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(Topic::Registry.ident(), serialize(&Message::Registry(tx)))
+            .unwrap();
+    }
+
     /// A registered peer that sends random bytes and a forged block is refused, counted
     /// and cut off; the node's chain and mempool do not change.
     #[test]
@@ -1377,14 +1371,7 @@ mod tests {
                 &[member],
                 Timestamp::now(),
             );
-            helper
-                .behaviour_mut()
-                .gossipsub
-                .publish(
-                    Topic::Registry.ident(),
-                    serialize(&Message::Registry(registration)),
-                )
-                .unwrap();
+            publish_registry(&mut helper, registration);
             // Mined and committed: the newcomer gets in.
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
@@ -1420,14 +1407,7 @@ mod tests {
                 &[newcomer_id],
                 Timestamp::now(),
             );
-            helper
-                .behaviour_mut()
-                .gossipsub
-                .publish(
-                    Topic::Registry.ident(),
-                    serialize(&Message::Registry(revocation)),
-                )
-                .unwrap();
+            publish_registry(&mut helper, revocation);
             let deadline = Instant::now() + Duration::from_secs(120);
             while newcomer.is_connected(&target_peer) {
                 assert!(

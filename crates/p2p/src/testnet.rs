@@ -91,23 +91,7 @@ impl Testnet {
     /// Reads `DIR/testnet.json`.
     pub fn load(dir: &Path) -> Result<Self, P2pError> {
         let path = dir.join("testnet.json");
-        let io = |source| P2pError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = std::fs::File::open(&path).map_err(io)?;
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(file, MAX_TESTNET_BYTES + 1),
-            &mut text,
-        )
-        .map_err(io)?;
-        if text.len() as u64 > MAX_TESTNET_BYTES {
-            return Err(P2pError::Config(format!(
-                "{} is larger than {MAX_TESTNET_BYTES} bytes",
-                path.display()
-            )));
-        }
+        let text = crate::read_limited_text(&path, MAX_TESTNET_BYTES)?;
         serde_json::from_str(&text)
             .map_err(|e| P2pError::Config(format!("{}: {e}", path.display())))
     }
