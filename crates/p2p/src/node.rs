@@ -888,12 +888,35 @@ fn carry_out(
 ) {
     match output {
         Output::Publish { topic, bytes, kind } => {
-            if let Err(e) = swarm
+            // A transaction published before and still remembered by gossip is a
+            // rebroadcast (a transfer not mined after a few periods, or dropped by a
+            // reorganisation): it goes to every connected member directly. Blocks and
+            // tips are not sent again (peers catch up by locator).
+            let resend = matches!(topic, Topic::Transfers | Topic::Values | Topic::Registry)
+                .then(|| bytes.clone());
+            match swarm
                 .behaviour_mut()
                 .gossipsub
                 .publish(topic.ident(), bytes)
             {
-                tracing::debug!(kind = vkm_node::wire::kind_name(kind), "not published: {e}");
+                Ok(_) => {}
+                Err(gossipsub::PublishError::Duplicate) if resend.is_some() => {
+                    let bytes = resend.unwrap_or_default();
+                    let peers: Vec<PeerId> = members
+                        .keys()
+                        .filter(|p| swarm.is_connected(p))
+                        .copied()
+                        .collect();
+                    for peer in peers {
+                        swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_request(&peer, bytes.clone());
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(kind = vkm_node::wire::kind_name(kind), "not published: {e}");
+                }
             }
         }
         Output::Request { to, bytes, kind } => {
@@ -1425,6 +1448,92 @@ mod tests {
                 .await
                 .unwrap();
             assert!(peers <= 1, "only the helper stays: {peers}");
+            let _ = stop.send(());
+            node.await.unwrap().unwrap();
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A transfer sent to a node directly over the request protocol (how a rebroadcast
+    /// still in gossip's memory goes out) is collected, mined and admitted there.
+    #[test]
+    fn a_transfer_sent_directly_is_collected_and_admitted() {
+        use vkm_transfer::directory::{Directory, MemberDirectory};
+
+        let TwoManagers {
+            dir,
+            testnet,
+            settings,
+            api,
+            target,
+            target_peer,
+            peer_keys,
+        } = two_managers("direct");
+        let genesis = load_genesis(&testnet.genesis).unwrap();
+        let vkm_block::Transaction::Registry(registry) = &genesis.transactions[0] else {
+            panic!("genesis registers the members");
+        };
+        let mut directory = MemberDirectory::new();
+        directory.apply(registry).unwrap();
+        let issuer = &testnet.central_managers[0];
+        let issuer_key =
+            <p256::ecdsa::SigningKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
+                &std::fs::read_to_string(&issuer.signing_key).unwrap(),
+            )
+            .unwrap();
+        let now = Timestamp::now();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let pseudonym = vkm_transfer::central::Pseudonym::issue(
+            MemberId(issuer.id),
+            &issuer_key,
+            Timestamp(now.0 - 60_000),
+            Timestamp(now.0 + 3_600_000),
+            &mut rng,
+        );
+        let me = MemberId(testnet.nodes[0].id);
+        let source = MemberId(testnet.nodes[1].id);
+        let tx = vkm_transfer::transfer::build_key_transfer(
+            &peer_keys,
+            source,
+            0,
+            directory.member(me).unwrap(),
+            now,
+            &pseudonym.materials,
+            &mut rng,
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let node = tokio::spawn(serve(settings, Vec::new(), async move {
+                let _ = stopped.await;
+            }));
+            let mut peer = subscribed_peer(&peer_keys, &target, target_peer).await;
+            peer.behaviour_mut()
+                .sync
+                .send_request(&target_peer, serialize(&Message::Transaction(tx)));
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let a = api.clone();
+                let page = tokio::task::spawn_blocking(move || try_get(&a, "/admissions"))
+                    .await
+                    .unwrap();
+                if page.contains(&hex::encode(pseudonym.materials.pseudonym.0)) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the transfer was not admitted: {page}"
+                );
+                tokio::select! {
+                    _ = peer.select_next_some() => {}
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
             let _ = stop.send(());
             node.await.unwrap().unwrap();
         });
