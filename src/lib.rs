@@ -7,6 +7,8 @@
 //! - [`pow`] (`vkm-pow`): double-SHA256 proof of work, Algorithms 1 and 2 of Lei et al.
 //! - [`transfer`] (`vkm-transfer`): key transfer between security domains: ECIES sealing,
 //!   ECDSA signing and fast verification, the blockchain and traditional structures.
+//! - [`its`] (`vkm-its`): IEEE 1609.2 / ETSI TS 103 097 certificates, chains, signed and
+//!   encrypted data (COER, over `rasn-its`).
 //! - [`period`] (`vkm-period`): collection-period optimisation (Eqs. 1-6, Algorithm 3).
 //! - [`ledger`] (`vkm-ledger`): the chain: validation, fork choice, persistence, queries.
 //! - [`script`] (`vkm-script`): Bitcoin script with OP_EXPONENT, for value transactions.
@@ -32,6 +34,7 @@
 
 pub use vkm_block as block;
 pub use vkm_coins as coins;
+pub use vkm_its as its;
 pub use vkm_ledger as ledger;
 pub use vkm_negotiate as negotiate;
 pub use vkm_node as node;

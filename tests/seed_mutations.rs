@@ -290,6 +290,7 @@ fn seeds_are_current() {
         [vkm::node::vehicle::VehicleAction::Joined { .. }]
     ));
     use vkm::node::sm::Message;
+    let its = its_seeds();
     let expected = [
         (
             "manager_wire/transaction",
@@ -316,6 +317,10 @@ fn seeds_are_current() {
         ("decode_identity_materials/relay_message", serialize(&relay)),
         ("vehicle_messages/crossing_request", serialize(&request)),
         ("vehicle_messages/domain_rekey", serialize(&rekey)),
+        ("its_certificate/vkm_root", its.root.to_oer().to_vec()),
+        ("its_certificate/vkm_ticket", its.ticket.to_oer().to_vec()),
+        ("its_signed_data/vkm_signed", its.signed.to_oer().to_vec()),
+        ("its_encrypted_data/two_recipients", its.encrypted),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
     for (name, bytes) in expected {
@@ -361,4 +366,94 @@ fn vehicle_message_mutants() {
         }
     });
     assert!(decoded >= 2, "the seeds decode");
+}
+
+/// Deterministic IEEE 1609.2 seeds: a root, a ticket under it, data the ticket signed,
+/// and encrypted data for two recipients.
+struct ItsSeeds {
+    root: vkm::its::Certificate,
+    ticket: vkm::its::Certificate,
+    signed: vkm::its::SignedData,
+    encrypted: Vec<u8>,
+}
+
+fn its_seeds() -> ItsSeeds {
+    use vkm::its::{Certificate, CertificateRequest, Time32, Validity};
+    let key = |b: u8| p256::ecdsa::SigningKey::from_slice(&[b; 32]).unwrap();
+    let validity = Validity {
+        start: Time32(700_000_000),
+        duration_s: 86_400,
+    };
+    let root = Certificate::root(&key(1), "seed root", validity).unwrap();
+    let ticket = root
+        .issue(
+            &key(1),
+            &CertificateRequest {
+                name: None,
+                validity,
+                app_permissions: vec![vkm::its::PSID_VKM_KEY_TRANSFER],
+                issue: None,
+                verification_key: *key(2).verifying_key(),
+                encryption_key: Some(key(3).verifying_key().into()),
+            },
+        )
+        .unwrap();
+    let signed = vkm::its::SignedData::sign(
+        b"seed",
+        vkm::its::PSID_VKM_KEY_TRANSFER,
+        1,
+        &ticket,
+        &key(2),
+    )
+    .unwrap();
+    let recipient = |id: u8| vkm::its::EciesRecipient {
+        recipient: vkm::its::HashedId8([id; 8]),
+        v: {
+            let mut v = [id; 33];
+            v[0] = 2;
+            v
+        },
+        c: [id; 16],
+        t: [id; 16],
+    };
+    let encrypted = vkm::its::EncryptedData {
+        recipients: vec![recipient(1), recipient(2)],
+        nonce: [9; 12],
+        ciphertext: vec![7; 48],
+    }
+    .to_oer()
+    .unwrap();
+    ItsSeeds {
+        root,
+        ticket,
+        signed,
+        encrypted,
+    }
+}
+
+#[test]
+fn its_mutants() {
+    use vkm::its::{Certificate, EncryptedData, SignedData};
+    let mut decoded = 0;
+    each_mutant("its_certificate", |bytes| {
+        if let Ok(cert) = Certificate::from_oer(bytes) {
+            assert_eq!(cert.to_oer(), bytes);
+            let _ = cert.verify_signature(None);
+            decoded += 1;
+        }
+    });
+    each_mutant("its_signed_data", |bytes| {
+        if let Ok(signed) = SignedData::from_oer(bytes) {
+            assert_eq!(signed.to_oer(), bytes);
+            let _ = signed.verify(None);
+            decoded += 1;
+        }
+    });
+    each_mutant("its_encrypted_data", |bytes| {
+        if let Ok(data) = EncryptedData::from_oer(bytes) {
+            assert_eq!(data.to_oer().unwrap(), bytes);
+            decoded += 1;
+        }
+    });
+    assert!(decoded >= 6, "the seeds decode");
 }

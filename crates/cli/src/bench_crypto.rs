@@ -13,8 +13,9 @@ use vkm_transfer::keys::{EncryptionPublic, EncryptionScheme, EncryptionSecret};
 use vkm_transfer::scenario::Scenario;
 use vkm_transfer::seal::Sealer;
 use vkm_transfer::seal::ieee1609::Ieee1609Ecies;
+use vkm_transfer::seal::ieee1609::OpeningKey;
 use vkm_transfer::seal::secp256k1::EciesSecp256k1;
-use vkm_transfer::signature::{RegisteredKey, sign, verify_reference};
+use vkm_transfer::signature::{FastSigner, RegisteredKey, sign, verify, verify_reference};
 use vkm_transfer::transfer::{build_key_transfer, check_key_transfers};
 
 use crate::{CliError, all_cores, print_json};
@@ -36,9 +37,51 @@ pub struct CryptoArgs {
     /// Transactions in the block whose verification is timed.
     #[arg(long, default_value_t = 1000)]
     block_txs: usize,
+    /// Skip the OpenSSL baseline (`openssl speed ecdsap256 ecdhp256`, run in the same
+    /// command when an `openssl` binary is on the PATH).
+    #[arg(long)]
+    no_openssl: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// OpenSSL's P-256 costs on this machine, microseconds, from `openssl speed`.
+#[derive(Debug, Clone, Copy)]
+struct OpensslBaseline {
+    sign_us: f64,
+    verify_us: f64,
+    ecdh_us: f64,
+}
+
+/// Runs `openssl speed -seconds 2 ecdsap256 ecdhp256` and reads its rates (`None` when
+/// there is no `openssl` or its output is not understood).
+fn openssl_baseline() -> Option<OpensslBaseline> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "2", "ecdsap256", "ecdhp256"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rates = |marker: &str| -> Option<Vec<f64>> {
+        let line = text.lines().rev().find(|l| l.contains(marker))?;
+        Some(
+            line.split_whitespace()
+                .filter_map(|t| t.parse::<f64>().ok())
+                .collect(),
+        )
+    };
+    let ecdsa = rates("ecdsa (nistp256)")?;
+    let ecdh = rates("ecdh (nistp256)")?;
+    // "256 bits ecdsa (nistp256) 0.0000s 0.0001s 40100.0 13771.9": the last two are
+    // signs and verifications per second; the ecdh line ends with operations per second.
+    let (sign, verify) = (ecdsa.get(ecdsa.len().checked_sub(2)?)?, ecdsa.last()?);
+    let ecdh = ecdh.last()?;
+    (*sign > 0.0 && *verify > 0.0 && *ecdh > 0.0).then(|| OpensslBaseline {
+        sign_us: 1e6 / sign,
+        verify_us: 1e6 / verify,
+        ecdh_us: 1e6 / ecdh,
+    })
 }
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -137,10 +180,15 @@ pub fn measure(iterations: usize, block_txs: usize) -> Result<CryptoMedians, Cli
         "ecdsa_sign_us",
         "ecdsa_verify_us",
         "ecdsa_verify_registered_us",
+        "ecdsa_verify_awslc_us",
+        "ecdsa_sign_random_nonce_us",
+        "ecies_decrypt_prepared_us",
     ];
+    let fast_signer = FastSigner::new(signing).ok_or_else(missing)?;
+    let opening = OpeningKey::new(p256_secret).ok_or_else(missing)?;
     let mut samples = vec![Vec::with_capacity(iterations); names.len()];
     for _ in 0..iterations {
-        let ops: [&mut dyn FnMut(); 7] = [
+        let ops: [&mut dyn FnMut(); 10] = [
             &mut || {
                 drop(std::hint::black_box(Ieee1609Ecies.seal(
                     &p256_public,
@@ -184,6 +232,14 @@ pub fn measure(iterations: usize, block_txs: usize) -> Result<CryptoMedians, Cli
             &mut || {
                 let _ = std::hint::black_box(registered.verify(&preimage, &signature));
             },
+            &mut || {
+                let _ =
+                    std::hint::black_box(verify(signing.verifying_key(), &preimage, &signature));
+            },
+            &mut || {
+                std::hint::black_box(fast_signer.sign(&preimage));
+            },
+            &mut || drop(std::hint::black_box(opening.open(&binding, &p256_sealed))),
         ];
         for (op, out) in ops.into_iter().zip(samples.iter_mut()) {
             out.push(micros(op));
@@ -229,6 +285,11 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::Invalid("--block-txs must be at least 1".into()));
     }
     let m = measure(args.iterations, args.block_txs)?;
+    let openssl = if args.no_openssl {
+        None
+    } else {
+        openssl_baseline()
+    };
     let block_ms = m.block_verify_ms.unwrap_or(f64::NAN);
     let medians: Vec<f64> = m.operations.iter().map(|(_, v)| *v).collect();
     let names: Vec<&str> = m.operations.iter().map(|(n, _)| *n).collect();
@@ -244,6 +305,34 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
             json!(medians[5] / medians[6]),
         );
         out.insert("registered_table_build_us".into(), json!(table_build_us));
+        let ratio = |ours: &str, theirs: fn(&OpensslBaseline) -> f64| {
+            openssl.map_or(serde_json::Value::Null, |o| json!(m.get(ours) / theirs(&o)))
+        };
+        out.insert(
+            "openssl_ecdsa_sign_us".into(),
+            json!(openssl.map(|o| o.sign_us)),
+        );
+        out.insert(
+            "openssl_ecdsa_verify_us".into(),
+            json!(openssl.map(|o| o.verify_us)),
+        );
+        out.insert("openssl_ecdh_us".into(), json!(openssl.map(|o| o.ecdh_us)));
+        out.insert(
+            "verify_vs_openssl".into(),
+            ratio("ecdsa_verify_awslc_us", |o| o.verify_us),
+        );
+        out.insert(
+            "sign_random_nonce_vs_openssl".into(),
+            ratio("ecdsa_sign_random_nonce_us", |o| o.sign_us),
+        );
+        out.insert(
+            "sign_rfc6979_vs_openssl".into(),
+            ratio("ecdsa_sign_us", |o| o.sign_us),
+        );
+        out.insert(
+            "ecies_decrypt_vs_openssl_ecdh".into(),
+            ratio("ecies_decrypt_prepared_us", |o| o.ecdh_us),
+        );
         out.insert("block_verify_ms".into(), json!(block_ms));
         out.insert("block_txs".into(), json!(args.block_txs));
         out.insert("threads".into(), json!(threads));
@@ -270,6 +359,20 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
             }
         }
         println!("  registered key table: {table_build_us:.0} us to build");
+        if let Some(o) = openssl {
+            println!(
+                "  openssl speed here: sign {:.1} us, verify {:.1} us, ecdh {:.1} us; vkm/openssl: \
+                 verify (AWS-LC) {:.2}x, sign (random nonce) {:.2}x, sign (RFC 6979) {:.2}x, \
+                 ECIES decrypt (prepared) vs ECDH {:.2}x",
+                o.sign_us,
+                o.verify_us,
+                o.ecdh_us,
+                m.get("ecdsa_verify_awslc_us") / o.verify_us,
+                m.get("ecdsa_sign_random_nonce_us") / o.sign_us,
+                m.get("ecdsa_sign_us") / o.sign_us,
+                m.get("ecies_decrypt_prepared_us") / o.ecdh_us,
+            );
+        }
         println!(
             "  {}-transaction block verified in {block_ms:.1} ms on {threads} threads",
             args.block_txs

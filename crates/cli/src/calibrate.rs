@@ -95,7 +95,7 @@ pub fn measure(iterations: usize) -> Result<Calibration, CliError> {
     let paper = Calibration::paper().elements;
     let elements = TimeElements {
         encrypt_s: crypto.get("ecies_encrypt_us") * 1e-6,
-        decrypt_s: crypto.get("ecies_decrypt_us") * 1e-6,
+        decrypt_s: crypto.get("ecies_decrypt_prepared_us") * 1e-6,
         sign_s: crypto.get("ecdsa_sign_us") * 1e-6,
         verify_s: crypto.get("ecdsa_verify_registered_us") * 1e-6,
         mining_s: mining_seconds(200),

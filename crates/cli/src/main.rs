@@ -12,6 +12,7 @@ mod bench_crypto;
 mod bench_sim;
 mod bench_testnet;
 mod calibrate;
+mod cert;
 mod chain;
 mod demo;
 mod ecies;
@@ -60,6 +61,9 @@ enum Command {
     /// IEEE 1609.2 ECIES on hex input.
     #[command(subcommand)]
     Ecies(ecies::EciesCommand),
+    /// IEEE 1609.2 / ETSI TS 103 097 certificates: root, issue, show, verify.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
     /// Key transfer between security domains.
     #[command(subcommand)]
     Transfer(TransferCommand),
@@ -374,6 +378,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Sim(args)) => bench_sim::run(&args),
         Command::Bench(BenchCommand::Testnet(args)) => bench_testnet::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::Cert(command) => cert::run(command),
         Command::Ecies(command) => ecies::run(&command),
         Command::Transfer(TransferCommand::Demo(args)) => demo::run(&args),
         Command::Period(command) => period::run(&command),

@@ -21,7 +21,7 @@ use vkm_block::{
 use crate::central::Pseudonym;
 use crate::certificate::{CertificateError, IdentityMaterials};
 use crate::directory::Directory;
-use crate::signature::{sign, verify_reference};
+use crate::signature::{sign, verify};
 use crate::transfer::check_certificate;
 
 /// A road-side unit of a domain, numbered by its security manager.
@@ -164,7 +164,7 @@ impl CrossingRequest {
     ) -> Result<(), RequestError> {
         check_certificate(&self.materials, directory, now)?;
         let key = self.materials.certificate.verifying_key()?;
-        verify_reference(&key, &self.signing_preimage(), &self.signature)
+        verify(&key, &self.signing_preimage(), &self.signature)
             .map_err(|_| RequestError::BadSignature)?;
         check_route_and_age(self.rsu, arrived_via, self.signed_at, now, freshness)
     }
@@ -411,16 +411,14 @@ impl PseudonymChange {
         let preimage = self.signing_preimage();
         let old_key = crate::keys::verifying_key_from_chain(old_key)
             .map_err(|_| RequestError::BadSignature)?;
-        verify_reference(&old_key, &preimage, &self.old_signature)
-            .map_err(|_| RequestError::BadSignature)?;
+        verify(&old_key, &preimage, &self.old_signature).map_err(|_| RequestError::BadSignature)?;
         check_certificate(&self.new, directory, now).map_err(RequestError::from)?;
         let new_key = self
             .new
             .certificate
             .verifying_key()
             .map_err(RequestError::from)?;
-        verify_reference(&new_key, &preimage, &self.new_signature)
-            .map_err(|_| RequestError::BadSignature)?;
+        verify(&new_key, &preimage, &self.new_signature).map_err(|_| RequestError::BadSignature)?;
         check_route_and_age(self.rsu, arrived_via, self.signed_at, now, freshness)?;
         Ok(())
     }

@@ -125,6 +125,8 @@ pub struct MemberKeys {
     pub signing: SigningKey,
     /// Encryption secret, kept apart from the signing key.
     pub encryption: EncryptionSecret,
+    /// The P-256 encryption secret prepared for opening, built at the first open.
+    opening: std::sync::OnceLock<Option<crate::seal::ieee1609::OpeningKey>>,
 }
 
 impl fmt::Debug for MemberKeys {
@@ -155,10 +157,30 @@ impl MemberKeys {
                 EncryptionSecret::Secp256k1(k256::SecretKey::generate_from_rng(rng))
             }
         };
+        Self::new(signing, encryption)
+    }
+
+    /// Keys from their parts.
+    pub fn new(signing: SigningKey, encryption: EncryptionSecret) -> Self {
         Self {
             signing,
             encryption,
+            opening: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The P-256 encryption secret prepared for opening (built once; `None` for a
+    /// secp256k1 key). Checked against [`Self::encryption`] on every call, so replacing
+    /// that field never opens with a stale key.
+    pub fn opening_key(&self) -> Option<&crate::seal::ieee1609::OpeningKey> {
+        let EncryptionSecret::P256(secret) = &self.encryption else {
+            return None;
+        };
+        let prepared = self
+            .opening
+            .get_or_init(|| crate::seal::ieee1609::OpeningKey::new(secret))
+            .as_ref()?;
+        (*prepared.public_key() == secret.public_key()).then_some(prepared)
     }
 
     /// The public encryption key.
@@ -201,10 +223,10 @@ impl MemberKeys {
         let signing = SigningKey::from_pkcs8_pem(signing_pem).map_err(|_| KeyFileError::Pem {
             what: "P-256 signing",
         })?;
-        Ok(Self {
+        Ok(Self::new(
             signing,
-            encryption: encryption_secret_from_pem(encryption_pem)?,
-        })
+            encryption_secret_from_pem(encryption_pem)?,
+        ))
     }
 }
 

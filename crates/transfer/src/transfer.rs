@@ -120,6 +120,9 @@ pub fn open_materials(
     ciphertext: &Ciphertext,
 ) -> Result<IdentityMaterials, TransferError> {
     let plaintext = match &keys.encryption {
+        EncryptionSecret::P256(_) if let Some(opening) = keys.opening_key() => {
+            opening.open(&me.binding, ciphertext.as_bytes())?
+        }
         EncryptionSecret::P256(key) => {
             Ieee1609Ecies.open(key, &me.binding, ciphertext.as_bytes())?
         }

@@ -72,3 +72,49 @@ proptest! {
         prop_assert!(EciesSecp256k1.open(&k, b"", &bytes).is_err());
     }
 }
+
+#[test]
+fn a_prepared_opening_key_opens_exactly_what_the_secret_opens() {
+    use vkm_transfer::keys::{EncryptionScheme, EncryptionSecret, MemberKeys};
+    use vkm_transfer::seal::ieee1609::OpeningKey;
+    let mut rng = StdRng::seed_from_u64(12);
+    let a = p256::SecretKey::generate_from_rng(&mut rng);
+    let b = p256::SecretKey::generate_from_rng(&mut rng);
+    let prepared = OpeningKey::new(&a).unwrap();
+    for len in [0usize, 1, 200] {
+        let plaintext = vec![7u8; len];
+        let sealed = Ieee1609Ecies
+            .seal(&a.public_key(), b"p1", &plaintext, &mut rng)
+            .unwrap();
+        assert_eq!(*prepared.open(b"p1", &sealed).unwrap(), plaintext);
+        assert_eq!(prepared.open(b"p2", &sealed), Err(OpenError::Failed));
+        // Every single-byte change and every truncation: the same answer as the secret.
+        for i in 0..sealed.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut flipped = sealed.clone();
+                flipped[i] ^= bit;
+                assert_eq!(
+                    prepared.open(b"p1", &flipped),
+                    Ieee1609Ecies.open(&a, b"p1", &flipped),
+                    "byte {i}"
+                );
+            }
+            assert_eq!(
+                prepared.open(b"p1", &sealed[..i]),
+                Ieee1609Ecies.open(&a, b"p1", &sealed[..i])
+            );
+        }
+        assert!(matches!(
+            prepared.open(b"p1", &sealed[..10]),
+            Err(OpenError::Malformed(_))
+        ));
+    }
+    // Member keys prepare theirs once, and never open with a replaced secret's.
+    let mut keys = MemberKeys::generate(EncryptionScheme::Ieee1609P256, &mut rng);
+    let before = *keys.opening_key().unwrap().public_key();
+    keys.encryption = EncryptionSecret::P256(b.clone());
+    assert!(keys.opening_key().is_none(), "stale preparation refused");
+    assert_ne!(before, b.public_key());
+    let secp = MemberKeys::generate(EncryptionScheme::EciesSecp256k1, &mut rng);
+    assert!(secp.opening_key().is_none());
+}
