@@ -291,6 +291,54 @@ fn seeds_are_current() {
     ));
     use vkm::node::sm::Message;
     let its = its_seeds();
+    // A block on the fuzz ledger's genesis (this world, difficulty 4): four key transfers
+    // and a registration, mined and signed by security manager 1.
+    let mut block_rng = StdRng::seed_from_u64(2);
+    let genesis = world.genesis_block(4, now);
+    let mut transactions: Vec<Transaction> = world
+        .round_robin_transfers(
+            4,
+            &pseudonym.materials,
+            Timestamp(now.0 + 1_000),
+            &mut block_rng,
+        )
+        .into_iter()
+        .map(Transaction::KeyTransfer)
+        .collect();
+    let newcomer =
+        vkm::transfer::keys::MemberKeys::generate(EncryptionScheme::Ieee1609P256, &mut block_rng);
+    let central = world.domains[0].central_manager.clone();
+    transactions.push(Transaction::Registry(vkm::transfer::central::registration(
+        central.id,
+        &central.keys,
+        &[newcomer.member(
+            MemberId(50),
+            vkm::block::Role::SecurityManager,
+            world.domains[0].name.clone(),
+        )],
+        Timestamp(now.0 + 1_000),
+    )));
+    let mut block = vkm::block::Block {
+        header: vkm::block::BlockHeader {
+            version: vkm::block::BlockHeader::VERSION,
+            prev_block: genesis.block_hash(),
+            timestamp: Timestamp(now.0 + 2_000),
+            difficulty_bits: 4,
+            ..vkm::block::BlockHeader::default()
+        },
+        miner: a,
+        miner_signature: vkm::block::CompactSignature::default(),
+        transactions,
+    };
+    let mined = vkm::pow::Miner::new(std::num::NonZeroUsize::MIN).mine(
+        &mut block,
+        &mut block_rng,
+        &std::sync::atomic::AtomicBool::new(false),
+    );
+    assert!(matches!(mined, vkm::pow::MiningOutcome::Mined(_)));
+    vkm::transfer::rules::sign_block(keys, a, &mut block);
+    let block_bytes = serialize(&block);
+    let between_pages = [vec![0u8; 100], block_bytes.clone(), vec![1u8; 138]].concat();
     let expected = [
         (
             "manager_wire/transaction",
@@ -317,6 +365,9 @@ fn seeds_are_current() {
         ("decode_identity_materials/relay_message", serialize(&relay)),
         ("vehicle_messages/crossing_request", serialize(&request)),
         ("vehicle_messages/domain_rekey", serialize(&rekey)),
+        ("decode_block/mined_5_txs", block_bytes.clone()),
+        ("ledger_accept/mined_5_txs", block_bytes),
+        ("scan_store/block_between_pages", between_pages),
         ("its_certificate/vkm_root", its.root.to_oer().to_vec()),
         ("its_certificate/vkm_ticket", its.ticket.to_oer().to_vec()),
         ("its_signed_data/vkm_signed", its.signed.to_oer().to_vec()),
@@ -407,6 +458,7 @@ fn its_seeds() -> ItsSeeds {
     )
     .unwrap();
     let recipient = |id: u8| vkm::its::EciesRecipient {
+        kind: vkm::its::RecipientKind::Certificate,
         recipient: vkm::its::HashedId8([id; 8]),
         v: {
             let mut v = [id; 33];

@@ -55,7 +55,7 @@ pub mod transaction;
 
 pub use block::Block;
 pub use encode::{
-    Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, deserialize, serialize,
+    Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, deserialize, put_len, serialize,
 };
 pub use hash::{BlockHash, CertificateId, MerkleRoot, Txid, dhash};
 pub use header::BlockHeader;

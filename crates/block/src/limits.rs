@@ -31,5 +31,9 @@ pub const MAX_TX_OUTPUTS: usize = 4096;
 /// Most actions in one registry transaction.
 pub const MAX_REGISTRY_ACTIONS: usize = 1024;
 
+/// Largest authority certificate of a central manager in the registry, in bytes (an
+/// IEEE 1609.2 certificate of a few hundred bytes).
+pub const MAX_AUTHORITY_CERTIFICATE_BYTES: usize = 1024;
+
 /// Longest security-domain name, in bytes of UTF-8.
 pub const MAX_DOMAIN_NAME_BYTES: usize = 64;

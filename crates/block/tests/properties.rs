@@ -96,22 +96,26 @@ fn registry() -> impl Strategy<Value = RegistryTx> {
         public_key(),
         any::<bool>(),
         "[a-zA-Z -]{0,20}",
+        proptest::collection::vec(any::<u8>(), 0..200),
     )
-        .prop_map(|(id, cm, signing_key, enc, k1, domain)| Member {
-            id: MemberId(id),
-            role: if cm {
-                Role::CentralManager
-            } else {
-                Role::SecurityManager
+        .prop_map(
+            |(id, cm, signing_key, enc, k1, domain, certificate)| Member {
+                id: MemberId(id),
+                role: if cm {
+                    Role::CentralManager
+                } else {
+                    Role::SecurityManager
+                },
+                signing_key,
+                encryption_key: if k1 {
+                    EncryptionKey::Secp256k1(enc)
+                } else {
+                    EncryptionKey::P256(enc)
+                },
+                domain: DomainName::new(domain).unwrap(),
+                authority_certificate: if cm { certificate } else { Vec::new() },
             },
-            signing_key,
-            encryption_key: if k1 {
-                EncryptionKey::Secp256k1(enc)
-            } else {
-                EncryptionKey::P256(enc)
-            },
-            domain: DomainName::new(domain).unwrap(),
-        });
+        );
     let action = prop_oneof![
         member.prop_map(RegistryAction::Register),
         any::<u32>().prop_map(|id| RegistryAction::Revoke(MemberId(id))),

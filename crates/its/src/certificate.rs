@@ -485,16 +485,26 @@ impl Certificate {
         Ok(HashedId8(id))
     }
 
+    /// The hash of `COER(toBeSigned)`, with the hash of the signature's curve: the first
+    /// half of [`Self::signing_input`].
+    pub fn tbs_digest(&self) -> Result<Vec<u8>, CertificateError> {
+        let curve = self.signature_curve().ok_or(CertificateError::Unsigned)?;
+        let tbs = rasn::coer::encode(&self.inner.to_be_signed)
+            .map_err(|e| CertificateError::Encode(e.to_string()))?;
+        curve.hash().digest(&tbs)
+    }
+
     /// The bytes the signer signs (ECDSA hashes them once more): `Hash(COER(toBeSigned))
     /// || Hash(signer)`, with the signer's certificate, or the empty string for a
     /// self-signed one.
     pub fn signing_input(&self, signer: Option<&Certificate>) -> Result<Vec<u8>, CertificateError> {
         let curve = self.signature_curve().ok_or(CertificateError::Unsigned)?;
-        let hash = curve.hash();
-        let tbs = rasn::coer::encode(&self.inner.to_be_signed)
-            .map_err(|e| CertificateError::Encode(e.to_string()))?;
-        let mut input = hash.digest(&tbs)?;
-        input.extend(hash.digest(signer.map(|s| s.to_oer()).unwrap_or_default())?);
+        let mut input = self.tbs_digest()?;
+        input.extend(
+            curve
+                .hash()
+                .digest(signer.map(|s| s.to_oer()).unwrap_or_default())?,
+        );
         Ok(input)
     }
 
@@ -542,6 +552,18 @@ impl Certificate {
             verification_key: *key.verifying_key(),
             encryption_key: None,
         };
+        Self::self_signed(key, &request)
+    }
+
+    /// A self-signed certificate saying what `request` says (its verification key must be
+    /// `key`'s); as an authority (`request.issue`), it heads chains of any length.
+    pub fn self_signed(
+        key: &SigningKey,
+        request: &CertificateRequest,
+    ) -> Result<Self, CertificateError> {
+        if request.verification_key != *key.verifying_key() {
+            return Err(CertificateError::KeyMismatch);
+        }
         let tbs = request.to_be_signed(-1)?;
         sign(
             key,
@@ -717,7 +739,9 @@ fn sign(
         .map_err(|e| CertificateError::Encode(e.to_string()))?;
     let mut cert = Certificate::from_asn(asn::Certificate::from(explicit))?;
     let input = cert.signing_input(signer)?;
+    // Low S: verifiers that insist on it (vkm's do) accept it, the others too.
     let signature: p256::ecdsa::Signature = key.sign(&input);
+    let signature = signature.normalize_s();
     let (r, s) = signature.split_bytes();
     let mut base = (*cert.inner).clone();
     base.signature = Some(base::Signature::EcdsaNistP256(base::EcdsaP256Signature {

@@ -16,11 +16,24 @@ pub const MAX_ENCRYPTED_DATA_BYTES: usize = 1 << 20;
 /// The most recipients vkm decodes in one `EncryptedData`.
 pub const MAX_RECIPIENTS: usize = 64;
 
-/// One recipient: the `HashedId8` of its certificate and the data key wrapped for its
-/// encryption key with IEEE 1609.2 ECIES on P-256.
+/// How a recipient is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecipientKind {
+    /// `certRecipInfo`: the `HashedId8` of the recipient's certificate.
+    Certificate,
+    /// `rekRecipInfo`: the `HashedId8` of the recipient's public encryption key (COER of
+    /// its `PublicEncryptionKey`), for a key that is not in a certificate
+    /// ([`encryption_key_id`]).
+    EncryptionKey,
+}
+
+/// One recipient: its `HashedId8` and the data key wrapped for its encryption key with
+/// IEEE 1609.2 ECIES on P-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EciesRecipient {
-    /// The recipient certificate's `HashedId8` (`certRecipInfo`).
+    /// What [`Self::recipient`] is the `HashedId8` of.
+    pub kind: RecipientKind,
+    /// The recipient's `HashedId8`.
     pub recipient: HashedId8,
     /// The ephemeral public key `V` (compressed SEC1, 33 bytes).
     pub v: [u8; 33],
@@ -73,7 +86,7 @@ impl EncryptedData {
             .recipients
             .iter()
             .map(|r| {
-                asn::RecipientInfo::CertRecipInfo(asn::PKRecipientInfo {
+                let info = asn::PKRecipientInfo {
                     recipient_id: base::HashedId8(FixedOctetString::from(r.recipient.0)),
                     enc_key: asn::EncryptedDataEncryptionKey::EciesNistP256(
                         base::EciesP256EncryptedKey {
@@ -82,7 +95,11 @@ impl EncryptedData {
                             t: FixedOctetString::from(r.t),
                         },
                     ),
-                })
+                };
+                match r.kind {
+                    RecipientKind::Certificate => asn::RecipientInfo::CertRecipInfo(info),
+                    RecipientKind::EncryptionKey => asn::RecipientInfo::RekRecipInfo(info),
+                }
             })
             .collect();
         let data = asn::Ieee1609Dot2Data {
@@ -113,10 +130,14 @@ impl EncryptedData {
         }
         let mut recipients = Vec::with_capacity(count);
         for info in &encrypted.recipients.0 {
-            let asn::RecipientInfo::CertRecipInfo(info) = info else {
-                return Err(EncryptedDataError::Unsupported(
-                    "recipient is not certRecipInfo",
-                ));
+            let (kind, info) = match info {
+                asn::RecipientInfo::CertRecipInfo(info) => (RecipientKind::Certificate, info),
+                asn::RecipientInfo::RekRecipInfo(info) => (RecipientKind::EncryptionKey, info),
+                _ => {
+                    return Err(EncryptedDataError::Unsupported(
+                        "recipient is neither certRecipInfo nor rekRecipInfo",
+                    ));
+                }
             };
             let asn::EncryptedDataEncryptionKey::EciesNistP256(key) = &info.enc_key else {
                 return Err(EncryptedDataError::Unsupported("key is not eciesNistP256"));
@@ -124,6 +145,7 @@ impl EncryptedData {
             let sec1 = p256_sec1(&key.v).ok_or(EncryptedDataError::BadEphemeralKey)?;
             let v = compress(&sec1).ok_or(EncryptedDataError::BadEphemeralKey)?;
             recipients.push(EciesRecipient {
+                kind,
                 recipient: HashedId8(*info.recipient_id.0),
                 v,
                 c: *key.c,
@@ -159,4 +181,24 @@ fn compress(sec1: &[u8]) -> Option<[u8; 33]> {
         }
         _ => None,
     }
+}
+
+/// The `HashedId8` of a P-256 encryption key that is not in a certificate, as
+/// `rekRecipInfo` names it: the last 8 bytes of the SHA-256 of the COER encoding of its
+/// `PublicEncryptionKey` (AES-128-CCM, `eciesNistP256`, compressed point).
+pub fn encryption_key_id(key: &p256::PublicKey) -> HashedId8 {
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    use sha2::Digest;
+    let public = base::PublicEncryptionKey {
+        supported_symm_alg: base::SymmAlgorithm::Aes128Ccm,
+        public_key: base::BasePublicEncryptionKey::EciesNistP256(compressed_point(
+            key.to_sec1_point(true).as_bytes(),
+        )),
+    };
+    // A fixed-size structure of known choices: encoding cannot fail.
+    let bytes = rasn::coer::encode(&public).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&bytes);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[24..]);
+    HashedId8(id)
 }

@@ -66,6 +66,7 @@ pub use chain::{ChainError, ChainPolicy, verify_chain};
 pub use codec::DecodeError;
 pub use encrypted::{
     EciesRecipient, EncryptedData, EncryptedDataError, MAX_ENCRYPTED_DATA_BYTES, MAX_RECIPIENTS,
+    RecipientKind, encryption_key_id,
 };
 pub use signed::{MAX_SIGNED_DATA_BYTES, SignedData, SignedDataError, Signer};
 pub use time::{EPOCH_UNIX_S, Time32};

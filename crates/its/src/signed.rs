@@ -187,7 +187,9 @@ impl SignedData {
             .map_err(|_| SignedDataError::Unsupported("tbsData does not encode"))?;
         let mut input = HashAlgorithm::Sha256.digest(&tbs_bytes)?;
         input.extend(HashAlgorithm::Sha256.digest(signer.to_oer())?);
+        // Low S: verifiers that insist on it (vkm's do) accept it, the others too.
         let signature: p256::ecdsa::Signature = key.sign(&input);
+        let signature = signature.normalize_s();
         let (r, s) = signature.split_bytes();
         let signed = asn::SignedData {
             hash_id: base::HashAlgorithm::Sha256,

@@ -329,7 +329,7 @@ proptest! {
                 let mut v = [0u8; 33];
                 v[0] = if *odd { 3 } else { 2 };
                 v[1..].copy_from_slice(x);
-                EciesRecipient { recipient: HashedId8(*id), v, c: *c, t: *t }
+                EciesRecipient { kind: if *odd { vkm_its::RecipientKind::Certificate } else { vkm_its::RecipientKind::EncryptionKey }, recipient: HashedId8(*id), v, c: *c, t: *t }
             }).collect(),
             nonce,
             ciphertext,

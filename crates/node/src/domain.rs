@@ -124,7 +124,7 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
                 vehicle: id,
                 certificate: materials.certificate.id(),
                 encryption,
-                verifying: materials.certificate.pseudonym_key,
+                verifying: materials.certificate.pseudonym_key(),
             },
         );
         self.pseudonyms.insert(id, materials.pseudonym);
@@ -189,7 +189,7 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
                 vehicle: entry.vehicle,
                 certificate: new.certificate.id(),
                 encryption,
-                verifying: new.certificate.pseudonym_key,
+                verifying: new.certificate.pseudonym_key(),
             },
         );
         Ok(true)

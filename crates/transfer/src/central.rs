@@ -10,7 +10,7 @@ use vkm_block::{
     Authorization, CertificateId, Member, MemberId, RegistryAction, RegistryTx, Timestamp,
 };
 
-use crate::certificate::{IdentityMaterials, PseudonymCertificate, PseudonymId};
+use crate::certificate::{IdentityMaterials, PseudonymCertificate, authority_certificate};
 use crate::keys::MemberKeys;
 use crate::signature::sign;
 
@@ -36,8 +36,9 @@ impl core::fmt::Debug for Pseudonym {
 }
 
 impl Pseudonym {
-    /// A fresh pseudonym (new key pairs, random id) certified by central manager `issuer`,
-    /// valid in `[valid_from, valid_until)`.
+    /// A fresh pseudonym (new key pairs; its id derived from its certificate) certified by
+    /// central manager `issuer`, valid in `[valid_from, valid_until)` (widened to whole
+    /// seconds).
     pub fn issue<R: CryptoRng + ?Sized>(
         issuer: MemberId,
         issuer_key: &SigningKey,
@@ -45,12 +46,22 @@ impl Pseudonym {
         valid_until: Timestamp,
         rng: &mut R,
     ) -> Self {
+        let authority = authority_certificate(issuer, issuer_key);
+        Self::issue_under(&authority, issuer_key, valid_from, valid_until, rng)
+    }
+
+    /// [`Self::issue`] under the issuer's authority certificate, given.
+    pub fn issue_under<R: CryptoRng + ?Sized>(
+        authority: &vkm_its::Certificate,
+        issuer_key: &SigningKey,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+        rng: &mut R,
+    ) -> Self {
         let key = SigningKey::generate_from_rng(rng);
         let encryption = p256::SecretKey::generate_from_rng(rng);
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        let certificate = PseudonymCertificate::issue(
-            issuer,
+        let certificate = PseudonymCertificate::issue_under(
+            authority,
             issuer_key,
             key.verifying_key(),
             &encryption.public_key(),
@@ -60,10 +71,7 @@ impl Pseudonym {
         Self {
             key,
             encryption,
-            materials: IdentityMaterials {
-                pseudonym: PseudonymId(id),
-                certificate,
-            },
+            materials: IdentityMaterials::new(certificate),
         }
     }
 }
@@ -79,8 +87,17 @@ pub fn issue_pseudonym_set<R: CryptoRng + ?Sized>(
     valid_until: Timestamp,
     rng: &mut R,
 ) -> Vec<Pseudonym> {
+    let authority = authority_certificate(issuer, &issuer_keys.signing);
     (0..count)
-        .map(|_| Pseudonym::issue(issuer, &issuer_keys.signing, valid_from, valid_until, rng))
+        .map(|_| {
+            Pseudonym::issue_under(
+                &authority,
+                &issuer_keys.signing,
+                valid_from,
+                valid_until,
+                rng,
+            )
+        })
         .collect()
 }
 

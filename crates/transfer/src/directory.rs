@@ -23,6 +23,40 @@ pub struct RegisteredMember {
     pub encryption: EncryptionPublic,
     /// `P1` for ciphertexts sealed to this member: SHA-256 of its encoded registry entry.
     pub binding: [u8; 32],
+    /// A central manager's authority certificate, when its entry carries one that is a
+    /// P-256 IEEE 1609.2 certificate of the member's own signing key: what its pseudonym
+    /// certificates name as issuer. `None` otherwise (such a member issues nothing vkm
+    /// accepts).
+    pub authority: Option<Authority>,
+}
+
+/// A registered central manager's authority certificate, as pseudonym checks need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authority {
+    /// Its `HashedId8` (what tickets name as issuer).
+    pub hashed_id8: vkm_its::HashedId8,
+    /// Its SHA-256 (the second half of a ticket's signature input).
+    pub digest: [u8; 32],
+}
+
+impl Authority {
+    /// The authority certificate of `record`, if it has a usable one.
+    fn of(record: &Member) -> Option<Self> {
+        if record.role != Role::CentralManager {
+            return None;
+        }
+        let cert = vkm_its::Certificate::from_oer(&record.authority_certificate).ok()?;
+        let key = cert.p256_verification_key().ok()?;
+        if crate::keys::verifying_key_to_chain(&key) != record.signing_key
+            || cert.hash_algorithm() != vkm_its::HashAlgorithm::Sha256
+        {
+            return None;
+        }
+        Some(Self {
+            hashed_id8: cert.hashed_id8().ok()?,
+            digest: Sha256::digest(cert.to_oer()).into(),
+        })
+    }
 }
 
 impl RegisteredMember {
@@ -31,11 +65,13 @@ impl RegisteredMember {
         let verifier = RegisteredKey::new(verifying_key_from_chain(&record.signing_key)?);
         let encryption = EncryptionPublic::from_chain(&record.encryption_key)?;
         let binding = Sha256::digest(serialize(&record)).into();
+        let authority = Authority::of(&record);
         Ok(Self {
             record,
             verifier,
             encryption,
             binding,
+            authority,
         })
     }
 
@@ -55,6 +91,9 @@ pub trait Directory {
 
     /// Whether a central manager revoked this pseudonym certificate on the chain.
     fn is_revoked(&self, certificate: &CertificateId) -> bool;
+
+    /// The registered central manager whose authority certificate has this `HashedId8`.
+    fn central_manager_by_certificate(&self, id: &vkm_its::HashedId8) -> Option<&RegisteredMember>;
 }
 
 /// An in-memory directory, built from registry transactions. Cloning shares the prepared
@@ -129,5 +168,10 @@ impl Directory for MemberDirectory {
 
     fn is_revoked(&self, certificate: &CertificateId) -> bool {
         self.revoked.contains(certificate)
+    }
+
+    fn central_manager_by_certificate(&self, id: &vkm_its::HashedId8) -> Option<&RegisteredMember> {
+        self.members()
+            .find(|m| m.authority.is_some_and(|a| a.hashed_id8 == *id))
     }
 }

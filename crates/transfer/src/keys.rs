@@ -199,6 +199,15 @@ impl MemberKeys {
             signing_key: verifying_key_to_chain(self.signing.verifying_key()),
             encryption_key: self.encryption_public().to_chain(),
             domain,
+            // A central manager's pseudonym certificates name this certificate as issuer.
+            authority_certificate: match role {
+                Role::CentralManager => {
+                    crate::certificate::authority_certificate(id, &self.signing)
+                        .to_oer()
+                        .to_vec()
+                }
+                Role::SecurityManager => Vec::new(),
+            },
         }
     }
 

@@ -93,6 +93,13 @@ impl Directory for PreparedDirectory<'_> {
     fn is_revoked(&self, certificate: &vkm_block::CertificateId) -> bool {
         self.registry.is_revoked(certificate)
     }
+
+    fn central_manager_by_certificate(&self, id: &vkm_its::HashedId8) -> Option<&RegisteredMember> {
+        self.members
+            .values()
+            .map(|m| m.as_ref())
+            .find(|m| m.authority.is_some_and(|a| a.hashed_id8 == *id))
+    }
 }
 
 /// Replay is the ledger's check; the transfer rules see no history.
@@ -173,8 +180,10 @@ pub fn open_ahead(
         .member(tx.destination)
         .ok_or(TransferError::UnknownDestination(tx.destination))?;
     let materials = open_materials(keys, me, &tx.ciphertext)?;
-    let issuer = certificate_issuer(&materials, &directory)?;
-    materials.certificate.check_signature(&issuer.verifier)?;
+    let (issuer, authority) = certificate_issuer(&materials, &directory)?;
+    materials
+        .certificate
+        .check_signature(&issuer.verifier, &authority.digest)?;
     Ok((
         me.binding,
         OpenedAhead {
@@ -298,7 +307,7 @@ impl KeyTransferRules {
         if let Some(opened) = opened {
             match certificate_issuer(&opened.materials, directory) {
                 // The issuer's entry changed since: open and check again.
-                Ok(issuer) if issuer.binding != opened.issuer => {}
+                Ok((issuer, _)) if issuer.binding != opened.issuer => {}
                 issuer => {
                     issuer?;
                     opened.materials.certificate.check_validity(now)?;

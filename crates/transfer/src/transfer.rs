@@ -99,7 +99,9 @@ pub fn seal_materials<R: CryptoRng + ?Sized>(
     let plaintext = zeroize::Zeroizing::new(serialize(materials));
     let sealed = match &recipient.encryption {
         EncryptionPublic::P256(key) => {
-            Ieee1609Ecies.seal(key, &recipient.binding, &plaintext, rng)?
+            let sealed = Ieee1609Ecies.seal(key, &recipient.binding, &plaintext, rng)?;
+            crate::seal::ieee1609::to_encrypted_data(&sealed, key)
+                .map_err(TransferError::Malformed)?
         }
         EncryptionPublic::Secp256k1(key) => {
             EciesSecp256k1.seal(key, &recipient.binding, &plaintext, rng)?
@@ -120,11 +122,17 @@ pub fn open_materials(
     ciphertext: &Ciphertext,
 ) -> Result<IdentityMaterials, TransferError> {
     let plaintext = match &keys.encryption {
-        EncryptionSecret::P256(_) if let Some(opening) = keys.opening_key() => {
-            opening.open(&me.binding, ciphertext.as_bytes())?
-        }
         EncryptionSecret::P256(key) => {
-            Ieee1609Ecies.open(key, &me.binding, ciphertext.as_bytes())?
+            // The IEEE 1609.2 EncryptedData, addressed to this manager's key (prepared
+            // once: deriving the public key is a scalar multiplication).
+            let opening = keys.opening_key();
+            let public = opening.map_or_else(|| key.public_key(), |o| *o.public_key());
+            let sealed =
+                crate::seal::ieee1609::from_encrypted_data(ciphertext.as_bytes(), &public)?;
+            match opening {
+                Some(opening) => opening.open(&me.binding, &sealed)?,
+                None => Ieee1609Ecies.open(key, &me.binding, &sealed)?,
+            }
         }
         EncryptionSecret::Secp256k1(key) => {
             EciesSecp256k1.open(key, &me.binding, ciphertext.as_bytes())?
@@ -322,22 +330,25 @@ pub(crate) fn check_certificate<D: Directory + ?Sized>(
     directory: &D,
     now: Timestamp,
 ) -> Result<(), CertificateError> {
-    let issuer = certificate_issuer(materials, directory)?;
-    materials.certificate.check(&issuer.verifier, now)
+    let (issuer, authority) = certificate_issuer(materials, directory)?;
+    materials
+        .certificate
+        .check(&issuer.verifier, &authority.digest, now)
 }
 
-/// The registered central manager that issued the materials' certificate, if the chain
-/// has not revoked it.
+/// The registered central manager that issued the materials' certificate (the one whose
+/// authority certificate it names), if the chain has not revoked the certificate.
 pub(crate) fn certificate_issuer<'d, D: Directory + ?Sized>(
     materials: &IdentityMaterials,
     directory: &'d D,
-) -> Result<&'d RegisteredMember, CertificateError> {
+) -> Result<(&'d RegisteredMember, crate::directory::Authority), CertificateError> {
     if directory.is_revoked(&materials.certificate.id()) {
         return Err(CertificateError::Revoked);
     }
-    let issuer = materials.certificate.issuer;
+    let issuer = materials.certificate.issuer();
     directory
-        .member(issuer)
+        .central_manager_by_certificate(&issuer)
         .filter(|m| m.record.role == Role::CentralManager)
+        .and_then(|m| Some((m, m.authority?)))
         .ok_or(CertificateError::UnknownIssuer(issuer))
 }

@@ -26,7 +26,7 @@ fn a_signed_fresh_request_passes_once() {
     let (s, mut rng) = world();
     let pseudonym = s.pseudonym(0, NOW, HOUR, &mut rng).unwrap();
     let request = CrossingRequest::sign(&pseudonym, MemberId(2), RsuId(7), NOW);
-    assert_eq!(request.encoded_len(), 246);
+    assert_eq!(request.encoded_len(), 253);
     let later = Timestamp(NOW.0 + 300);
     request
         .check(&s.directory, RsuId(7), later, Freshness::default())
@@ -124,7 +124,7 @@ proptest! {
         seed in any::<u64>(),
         rsu in any::<u32>(),
         at in any::<u64>(),
-        cut in 0usize..246,
+        cut in 0usize..253,
         noise in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
         let mut rng = StdRng::seed_from_u64(seed);

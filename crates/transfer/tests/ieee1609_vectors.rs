@@ -81,3 +81,45 @@ fn unwrap_recovers_every_key_and_refuses_changes() {
         );
     }
 }
+
+/// Each vector's wrapped key, put in an IEEE 1609.2 `EncryptedData` for its recipient
+/// (with a content encrypted under the vector's `k`), opens with the recipient's key
+/// through the structure, by the secret and by the prepared opening key alike.
+#[test]
+fn every_vector_opens_through_encrypted_data() {
+    use vkm_transfer::seal::ieee1609::{
+        OpeningKey, SealedMessage, from_encrypted_data, open_message, seal_with, to_encrypted_data,
+    };
+    for v in vectors() {
+        let ephemeral =
+            NonZeroScalar::try_from(bytes(&v, "ephemeral_private_v").as_slice()).unwrap();
+        let recipient = SecretKey::from_slice(&bytes(&v, "recipient_private_r")).unwrap();
+        let k: [u8; 16] = bytes(&v, "wrapped_key_k").try_into().unwrap();
+        let p1 = bytes(&v, "p1");
+        let sealed = seal_with(
+            &ephemeral,
+            &k,
+            &[7; 12],
+            &recipient.public_key(),
+            &p1,
+            b"BSM",
+        )
+        .unwrap()
+        .to_bytes();
+        let data = to_encrypted_data(&sealed, &recipient.public_key()).unwrap();
+        let back = from_encrypted_data(&data, &recipient.public_key()).unwrap();
+        assert_eq!(back, sealed);
+        let parsed = SealedMessage::from_bytes(&back).unwrap();
+        assert_eq!(parsed.key.wrapped_key.to_vec(), bytes(&v, "ciphertext_c"));
+        assert_eq!(parsed.key.tag.to_vec(), bytes(&v, "tag_t"));
+        assert_eq!(*open_message(&recipient, &p1, &parsed).unwrap(), b"BSM");
+        let prepared = OpeningKey::new(&recipient).unwrap();
+        assert_eq!(*prepared.open(&p1, &back).unwrap(), b"BSM");
+        // Addressed to this recipient only.
+        let other = SecretKey::from_slice(&[3u8; 32]).unwrap();
+        assert_eq!(
+            from_encrypted_data(&data, &other.public_key()),
+            Err(OpenError::Failed)
+        );
+    }
+}

@@ -191,11 +191,13 @@ fn expired_and_forged_certificates_are_refused() {
     // A certificate claiming the central manager as issuer but signed by someone else.
     let mut vehicle = s.vehicle(0, NOW, HOUR, &mut rng).unwrap();
     let forger = SigningKey::generate_from_rng(&mut rng);
-    let cert = &vehicle.certificate;
-    vehicle.certificate = PseudonymCertificate {
-        signature: sign(&forger, &cert.signing_preimage()),
-        ..cert.clone()
-    };
+    // The ticket's last 64 bytes are its signature's r and s: put the forger's there.
+    let mut forged = vehicle.certificate.ticket().to_oer().to_vec();
+    let at = forged.len() - 64;
+    forged[at..].copy_from_slice(&sign(&forger, b"any").0);
+    vehicle.certificate =
+        PseudonymCertificate::from_ticket(vkm_its::Certificate::from_oer(&forged).unwrap())
+            .unwrap();
     let dest = s.directory.member(MemberId(3)).unwrap();
     let tx = build_key_transfer(
         s.keys(MemberId(1)).unwrap(),
@@ -233,8 +235,19 @@ fn expired_and_forged_certificates_are_refused() {
     assert_eq!(
         admit(&tx, keys, MemberId(3), &s.directory, NOW),
         Err(TransferError::Certificate(CertificateError::UnknownIssuer(
-            MemberId(2)
+            vehicle.certificate.issuer()
         )))
+    );
+    // It names the authority certificate security manager 2 would have, which the
+    // registry does not hold.
+    assert_eq!(
+        vehicle.certificate.issuer(),
+        vkm_transfer::certificate::authority_certificate(
+            MemberId(2),
+            &s.keys(MemberId(2)).unwrap().signing
+        )
+        .hashed_id8()
+        .unwrap()
     );
 }
 
@@ -343,4 +356,87 @@ fn traditional_same_and_cross_domain() {
         ),
         Err(TransferError::BadSignature)
     );
+}
+
+/// Table I in IEEE 1609.2 structures: the cipher is an `Ieee1609Dot2Data` with
+/// `EncryptedData` for the destination's key (read here with rasn-its's own types, not
+/// vkm's wrapper), and the opened pseudonym certificate is an authorization ticket that
+/// chains, by the 1609.2 rules alone, to the authority certificate the registry holds.
+#[test]
+fn the_transfer_carries_ieee1609_structures() {
+    use vkm_its::asn;
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let tx = transfer(&s, &mut rng, 1, 3, 0);
+    let data: asn::Ieee1609Dot2Data = rasn::coer::decode(tx.ciphertext.as_bytes()).unwrap();
+    assert_eq!(data.protocol_version, 3);
+    let asn::Ieee1609Dot2Content::EncryptedData(encrypted) = data.content else {
+        panic!("not EncryptedData");
+    };
+    let [asn::RecipientInfo::RekRecipInfo(recipient)] = encrypted.recipients.0.as_slice() else {
+        panic!("one rekRecipInfo recipient");
+    };
+    let dest = s.directory.member(MemberId(3)).unwrap();
+    let vkm_transfer::keys::EncryptionPublic::P256(dest_key) = dest.encryption else {
+        panic!("P-256");
+    };
+    assert_eq!(
+        *recipient.recipient_id.0,
+        vkm_its::encryption_key_id(&dest_key).0
+    );
+    assert!(matches!(
+        recipient.enc_key,
+        asn::EncryptedDataEncryptionKey::EciesNistP256(_)
+    ));
+    assert!(matches!(
+        encrypted.ciphertext,
+        asn::SymmetricCiphertext::Aes128ccm(_)
+    ));
+
+    let keys = s.keys(MemberId(3)).unwrap();
+    let admitted = admit(&tx, keys, MemberId(3), &s.directory, NOW).unwrap();
+    let ticket = admitted.materials.certificate.ticket().clone();
+    let issuer = s
+        .directory
+        .central_manager_by_certificate(&admitted.materials.certificate.issuer())
+        .unwrap();
+    let authority = vkm_its::Certificate::from_oer(&issuer.record.authority_certificate).unwrap();
+    assert_eq!(ticket.id(), "none", "TS 103 097 tickets carry no name");
+    assert_eq!(
+        ticket.app_permissions(),
+        vec![vkm_its::PSID_VKM_KEY_TRANSFER]
+    );
+    let policy = vkm_its::ChainPolicy {
+        at: vkm_its::Time32::from_unix_s(NOW.0 / 1000 + 60),
+        psid: Some(vkm_its::PSID_VKM_KEY_TRANSFER),
+        revoked: &|_| false,
+    };
+    vkm_its::verify_chain(&[ticket, authority], &policy).unwrap();
+}
+
+/// A central manager whose registry entry carries no authority certificate (or one of
+/// another key) issues nothing a security manager accepts.
+#[test]
+fn a_central_manager_without_its_authority_certificate_is_an_unknown_issuer() {
+    let (s, _) = world(EncryptionScheme::Ieee1609P256);
+    let cm = &s.domains[0].central_manager;
+    let mut record = cm.keys.member(
+        cm.id,
+        vkm_block::Role::CentralManager,
+        s.domains[0].name.clone(),
+    );
+    assert!(!record.authority_certificate.is_empty());
+    let other = &s.domains[1].central_manager;
+    record.authority_certificate = other
+        .keys
+        .member(
+            other.id,
+            vkm_block::Role::CentralManager,
+            s.domains[1].name.clone(),
+        )
+        .authority_certificate;
+    let member = vkm_transfer::directory::RegisteredMember::new(record.clone()).unwrap();
+    assert!(member.authority.is_none(), "another key's certificate");
+    record.authority_certificate.clear();
+    let member = vkm_transfer::directory::RegisteredMember::new(record).unwrap();
+    assert!(member.authority.is_none());
 }

@@ -1,8 +1,8 @@
 //! Registry transactions: who may submit transactions and mine blocks (`docs/deviations.md`, decision 6).
 
-use crate::encode::{Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, put_seq};
+use crate::encode::{Decode, DecodeError, DecodeErrorKind, Encode, Reader, Sink, put_len, put_seq};
 use crate::hash::CertificateId;
-use crate::limits::MAX_REGISTRY_ACTIONS;
+use crate::limits::{MAX_AUTHORITY_CERTIFICATE_BYTES, MAX_REGISTRY_ACTIONS};
 use crate::primitives::{CompactSignature, DomainName, MemberId, PublicKeyBytes, Timestamp};
 
 use super::{TxKind, signing_preimage};
@@ -39,6 +39,11 @@ pub struct Member {
     pub encryption_key: EncryptionKey,
     /// The security domain it runs or serves.
     pub domain: DomainName,
+    /// A central manager's IEEE 1609.2 authority certificate (COER bytes, at most
+    /// [`MAX_AUTHORITY_CERTIFICATE_BYTES`]): what its pseudonym certificates name as
+    /// issuer. Empty for security managers. This crate keeps the bytes opaque;
+    /// `vkm-transfer` reads them.
+    pub authority_certificate: Vec<u8>,
 }
 
 /// One change to the set of members.
@@ -158,6 +163,8 @@ impl Encode for Member {
         self.signing_key.encode(sink);
         self.encryption_key.encode(sink);
         self.domain.encode(sink);
+        put_len(sink, self.authority_certificate.len());
+        sink.put(&self.authority_certificate);
     }
 }
 
@@ -176,6 +183,8 @@ impl Decode for Member {
             signing_key: Decode::decode(reader)?,
             encryption_key: Decode::decode(reader)?,
             domain: Decode::decode(reader)?,
+            authority_certificate: reader
+                .bytes(MAX_AUTHORITY_CERTIFICATE_BYTES, "authority certificate")?,
         })
     }
 }

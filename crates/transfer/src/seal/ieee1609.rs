@@ -393,6 +393,63 @@ fn decrypt_content(
         .map_err(|_| OpenError::Failed)
 }
 
+/// A sealed message (the layout above) as IEEE 1609.2 `EncryptedData` (COER
+/// `Ieee1609Dot2Data`) for the holder of `recipient`, named by `rekRecipInfo` (the
+/// `HashedId8` of the key: security managers' keys are registered, not certified): what
+/// a key transfer carries, and what any IEEE 1609.2 implementation holding the secret
+/// key opens.
+pub fn to_encrypted_data(
+    sealed: &[u8],
+    recipient: &PublicKey,
+) -> Result<Vec<u8>, MalformedCiphertext> {
+    let parsed = SealedMessage::from_bytes(sealed)?;
+    let data = vkm_its::EncryptedData {
+        recipients: vec![vkm_its::EciesRecipient {
+            kind: vkm_its::RecipientKind::EncryptionKey,
+            recipient: vkm_its::encryption_key_id(recipient),
+            v: sealed[..33]
+                .try_into()
+                .map_err(|_| length("ephemeral public key"))?,
+            c: parsed.key.wrapped_key,
+            t: parsed.key.tag,
+        }],
+        nonce: parsed.nonce,
+        ciphertext: parsed.ciphertext,
+    };
+    data.to_oer().map_err(|_| MalformedCiphertext {
+        what: "IEEE 1609.2 encrypted data",
+        reason: "cannot be encoded",
+    })
+}
+
+/// The sealed message (the layout above) inside IEEE 1609.2 `EncryptedData` addressed to
+/// `recipient` by `rekRecipInfo`: malformed when it is not canonical COER or names more
+/// than one recipient; [`OpenError::Failed`] (as any other message this key cannot open)
+/// when it is addressed to another key.
+pub fn from_encrypted_data(bytes: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, OpenError> {
+    let malformed = |reason| MalformedCiphertext {
+        what: "IEEE 1609.2 encrypted data",
+        reason,
+    };
+    let data = vkm_its::EncryptedData::from_oer(bytes)
+        .map_err(|_| malformed("not canonical COER EncryptedData with a P-256 ECIES recipient"))?;
+    let [only] = data.recipients.as_slice() else {
+        return Err(malformed("not exactly one recipient").into());
+    };
+    if only.kind != vkm_its::RecipientKind::EncryptionKey
+        || only.recipient != vkm_its::encryption_key_id(recipient)
+    {
+        return Err(OpenError::Failed);
+    }
+    let mut sealed = Vec::with_capacity(HEADER_BYTES + data.ciphertext.len());
+    sealed.extend_from_slice(&only.v);
+    sealed.extend_from_slice(&only.c);
+    sealed.extend_from_slice(&only.t);
+    sealed.extend_from_slice(&data.nonce);
+    sealed.extend_from_slice(&data.ciphertext);
+    Ok(sealed)
+}
+
 /// The IEEE 1609.2 ECIES backend (the default).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ieee1609Ecies;
