@@ -186,7 +186,6 @@ impl PseudonymCertificate {
         self.pseudonym_key
     }
 
-
     /// Start of validity.
     pub fn valid_from(&self) -> Timestamp {
         self.valid_from
