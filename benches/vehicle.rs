@@ -68,6 +68,7 @@ fn vehicle_side(c: &mut Criterion) {
                 sm2,
                 epoch,
                 pseudonym.materials.pseudonym,
+                pseudonym.materials.certificate.hashed_id8(),
                 &recipient,
                 &welcome,
                 &mut rng,

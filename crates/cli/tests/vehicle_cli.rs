@@ -45,7 +45,7 @@ fn the_demo_prints_every_contract_field_and_its_welcome_opens_elsewhere() {
     ] {
         assert_eq!(out[field], Value::Bool(true), "{field}: {out}");
     }
-    assert_eq!(out["crossing_request_hex"].as_str().unwrap().len(), 2 * 253);
+    assert_eq!(out["crossing_request_hex"].as_str().unwrap().len(), 2 * 270);
     assert!(
         out["block_hash"].as_str().unwrap().starts_with("00"),
         "proof of work"

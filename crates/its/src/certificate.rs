@@ -463,6 +463,18 @@ impl Certificate {
         })
     }
 
+    /// The signature's curve and `r || s` (32 + 32 or 48 + 48 bytes), `r` being the
+    /// x-coordinate however the certificate writes it.
+    pub fn signature_rs(&self) -> Result<(Curve, Vec<u8>), CertificateError> {
+        let signature = self
+            .inner
+            .signature
+            .as_ref()
+            .ok_or(CertificateError::Unsigned)?;
+        let (curve, r, s) = crate::ecdsa::parts(signature)?;
+        Ok((curve, [r, s].concat()))
+    }
+
     /// The hash that names this certificate (IEEE 1609.2 §5.3.9.2: the one that goes with
     /// its verification key's curve; SHA-256 for an implicit certificate).
     pub fn hash_algorithm(&self) -> HashAlgorithm {

@@ -11,19 +11,7 @@ pub(crate) fn verify(
     signature: &base::Signature,
     message: &[u8],
 ) -> Result<(), CertificateError> {
-    let (curve, r, s): (Curve, &[u8], &[u8]) = match signature {
-        base::Signature::EcdsaNistP256(sig) => (Curve::NistP256, r256(&sig.r_sig)?, &sig.s_sig[..]),
-        base::Signature::EcdsaBrainpoolP256r1(sig) => {
-            (Curve::BrainpoolP256r1, r256(&sig.r_sig)?, &sig.s_sig[..])
-        }
-        base::Signature::EcdsaBrainpoolP384r1(sig) => {
-            (Curve::BrainpoolP384r1, r384(&sig.r_sig)?, &sig.s_sig[..])
-        }
-        base::Signature::EcdsaNistP384(_) => {
-            return Err(CertificateError::UnsupportedCurve("nistp384"));
-        }
-        _ => return Err(CertificateError::UnsupportedCurve("sm2")),
-    };
+    let (curve, r, s) = parts(signature)?;
     if curve != key.curve {
         return Err(CertificateError::CurveMismatch {
             signature: curve.name(),
@@ -48,6 +36,25 @@ pub(crate) fn verify(
         Curve::BrainpoolP384r1 => check!(bp384::BrainpoolP384r1),
         other => Err(CertificateError::UnsupportedCurve(other.name())),
     }
+}
+
+/// A signature's curve, `r` (the x-coordinate however the point is written) and `s`.
+pub(crate) fn parts(
+    signature: &base::Signature,
+) -> Result<(Curve, &[u8], &[u8]), CertificateError> {
+    Ok(match signature {
+        base::Signature::EcdsaNistP256(sig) => (Curve::NistP256, r256(&sig.r_sig)?, &sig.s_sig[..]),
+        base::Signature::EcdsaBrainpoolP256r1(sig) => {
+            (Curve::BrainpoolP256r1, r256(&sig.r_sig)?, &sig.s_sig[..])
+        }
+        base::Signature::EcdsaBrainpoolP384r1(sig) => {
+            (Curve::BrainpoolP384r1, r384(&sig.r_sig)?, &sig.s_sig[..])
+        }
+        base::Signature::EcdsaNistP384(_) => {
+            return Err(CertificateError::UnsupportedCurve("nistp384"));
+        }
+        _ => return Err(CertificateError::UnsupportedCurve("sm2")),
+    })
 }
 
 /// The `r` of a signature: the x-coordinate however the point is written.

@@ -68,7 +68,7 @@ pub use encrypted::{
     EciesRecipient, EncryptedData, EncryptedDataError, MAX_ENCRYPTED_DATA_BYTES, MAX_RECIPIENTS,
     RecipientKind, encryption_key_id,
 };
-pub use signed::{MAX_SIGNED_DATA_BYTES, SignedData, SignedDataError, Signer};
+pub use signed::{MAX_SIGNED_DATA_BYTES, SignedData, SignedDataError, Signer, SignerRef, Unsigned};
 pub use time::{EPOCH_UNIX_S, Time32};
 
 /// The `rasn-its` types, for what vkm's accessors do not cover.

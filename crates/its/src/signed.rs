@@ -119,6 +119,31 @@ impl SignedData {
         }
     }
 
+    /// The hash algorithm the data names (`hashId`).
+    fn hash(&self) -> HashAlgorithm {
+        match self.inner.hash_id {
+            base::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+            base::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+            _ => HashAlgorithm::Sm3,
+        }
+    }
+
+    /// What the signer signed (ECDSA hashes it once more): `Hash(COER(tbsData)) ||
+    /// Hash(signer's certificate)`, with the `hashId` algorithm.
+    pub fn signing_input(&self, signer: &Certificate) -> Result<Vec<u8>, SignedDataError> {
+        let tbs = rasn::coer::encode(&self.inner.tbs_data)
+            .map_err(|_| SignedDataError::Unsupported("tbsData does not encode"))?;
+        let mut input = self.hash().digest(&tbs)?;
+        input.extend(self.hash().digest(signer.to_oer())?);
+        Ok(input)
+    }
+
+    /// The signature's curve and `r || s` (`r` the x-coordinate however it is written).
+    pub fn signature_rs(&self) -> Result<(crate::Curve, Vec<u8>), SignedDataError> {
+        let (curve, r, s) = crate::ecdsa::parts(&self.inner.signature)?;
+        Ok((curve, [r, s].concat()))
+    }
+
     /// Verifies the signature with the certificate the data carries, or with `signer`
     /// (which must be the certificate it names). Returns the certificate used.
     pub fn verify(&self, signer: Option<&Certificate>) -> Result<Certificate, SignedDataError> {
@@ -136,22 +161,15 @@ impl SignedData {
             }
             (Signer::Digest(named), None) => return Err(SignedDataError::SignerUnknown(named)),
         };
-        let hash = match self.inner.hash_id {
-            base::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
-            base::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
-            _ => HashAlgorithm::Sm3,
-        };
-        let tbs = rasn::coer::encode(&self.inner.tbs_data)
-            .map_err(|_| SignedDataError::Unsupported("tbsData does not encode"))?;
-        let mut input = hash.digest(&tbs)?;
-        input.extend(hash.digest(cert.to_oer())?);
+        let input = self.signing_input(&cert)?;
         let key = cert.verification_key().ok_or(CertificateError::Implicit)?;
         crate::ecdsa::verify(&key, &self.inner.signature, &input)?;
         Ok(cert)
     }
 
     /// Signs `payload` (as unsecured data) for `psid` at `generation_time_us` with the key
-    /// of the P-256 certificate `signer`, naming the signer by its digest.
+    /// of the P-256 certificate `signer`, naming the signer by its digest (RFC 6979 nonce,
+    /// low S).
     pub fn sign(
         payload: &[u8],
         psid: Psid,
@@ -163,6 +181,39 @@ impl SignedData {
         if signer.p256_verification_key()? != *key.verifying_key() {
             return Err(CertificateError::KeyMismatch.into());
         }
+        let unsigned = Unsigned::new(payload, psid, generation_time_us)?;
+        let input = unsigned.signing_input(signer)?;
+        // Low S: verifiers that insist on it (vkm's do) accept it, the others too.
+        let signature: p256::ecdsa::Signature = key.sign(&input);
+        let rs: [u8; 64] = signature.normalize_s().to_bytes().into();
+        unsigned.assemble(SignerRef::Digest(signer), &rs)
+    }
+}
+
+/// How [`Unsigned::assemble`] names the signer.
+#[derive(Debug, Clone, Copy)]
+pub enum SignerRef<'a> {
+    /// By the `HashedId8` of this certificate.
+    Digest(&'a Certificate),
+    /// By carrying this certificate.
+    Certificate(&'a Certificate),
+}
+
+/// Signed data before its signature: the payload (as unsecured data), the PSID and the
+/// generation time, SHA-256 (the hash for P-256). Sign [`Unsigned::signing_input`] with
+/// any P-256 signer, then [`Unsigned::assemble`].
+#[derive(Debug, Clone)]
+pub struct Unsigned {
+    tbs: asn::ToBeSignedData,
+}
+
+impl Unsigned {
+    /// The data to be signed.
+    pub fn new(
+        payload: &[u8],
+        psid: Psid,
+        generation_time_us: u64,
+    ) -> Result<Self, SignedDataError> {
         let inner_data = asn::Ieee1609Dot2Data {
             protocol_version: asn::Ieee1609Dot2Data::VERSION,
             content: asn::Ieee1609Dot2Content::UnsecuredData(base::Opaque(OctetString::from(
@@ -183,23 +234,46 @@ impl SignedData {
                     .build(),
             )
             .build();
-        let tbs_bytes = rasn::coer::encode(&tbs)
+        Ok(Self { tbs })
+    }
+
+    /// What the signer signs (ECDSA-SHA256 hashes it once more): `SHA-256(COER(tbsData))
+    /// || SHA-256(signer's certificate)`.
+    pub fn signing_input(&self, signer: &Certificate) -> Result<Vec<u8>, SignedDataError> {
+        let tbs_bytes = rasn::coer::encode(&self.tbs)
             .map_err(|_| SignedDataError::Unsupported("tbsData does not encode"))?;
         let mut input = HashAlgorithm::Sha256.digest(&tbs_bytes)?;
         input.extend(HashAlgorithm::Sha256.digest(signer.to_oer())?);
-        // Low S: verifiers that insist on it (vkm's do) accept it, the others too.
-        let signature: p256::ecdsa::Signature = key.sign(&input);
-        let signature = signature.normalize_s();
-        let (r, s) = signature.split_bytes();
+        Ok(input)
+    }
+
+    /// The signed data with P-256 signature `r || s` (`r` written x-only).
+    pub fn assemble(
+        self,
+        signer: SignerRef<'_>,
+        rs: &[u8; 64],
+    ) -> Result<SignedData, SignedDataError> {
+        let mut r = [0u8; 32];
+        let mut s = [0u8; 32];
+        r.copy_from_slice(&rs[..32]);
+        s.copy_from_slice(&rs[32..]);
+        let signer = match signer {
+            SignerRef::Digest(cert) => asn::SignerIdentifier::Digest(base::HashedId8(
+                FixedOctetString::from(cert.hashed_id8()?.0),
+            )),
+            SignerRef::Certificate(cert) => {
+                asn::SignerIdentifier::Certificate(asn::SequenceOfCertificate(vec![
+                    cert.asn().clone(),
+                ]))
+            }
+        };
         let signed = asn::SignedData {
             hash_id: base::HashAlgorithm::Sha256,
-            tbs_data: tbs,
-            signer: asn::SignerIdentifier::Digest(base::HashedId8(FixedOctetString::from(
-                signer.hashed_id8()?.0,
-            ))),
+            tbs_data: self.tbs,
+            signer,
             signature: base::Signature::EcdsaNistP256(base::EcdsaP256Signature {
-                r_sig: base::EccP256CurvePoint::XOnly(FixedOctetString::from(<[u8; 32]>::from(r))),
-                s_sig: FixedOctetString::from(<[u8; 32]>::from(s)),
+                r_sig: base::EccP256CurvePoint::XOnly(FixedOctetString::from(r)),
+                s_sig: FixedOctetString::from(s),
             }),
         };
         let data = asn::Ieee1609Dot2Data {
@@ -208,6 +282,6 @@ impl SignedData {
         };
         let bytes = rasn::coer::encode(&data)
             .map_err(|_| SignedDataError::Unsupported("signed data does not encode"))?;
-        Self::from_oer(&bytes)
+        SignedData::from_oer(&bytes)
     }
 }

@@ -252,10 +252,14 @@ impl<G: GroupKeyScheme> DomainGroup<G> {
                 continue;
             };
             let (pseudonym, entry) = entry;
+            // The certificate id is the ticket's SHA-256; its last 8 bytes, the HashedId8.
+            let mut hashed_id8 = [0u8; 8];
+            hashed_id8.copy_from_slice(&entry.certificate.0[24..]);
             welcomes.push(seal_welcome(
                 domain,
                 epoch,
                 pseudonym,
+                vkm_its::HashedId8(hashed_id8),
                 &entry.encryption,
                 welcome,
                 rng,
@@ -305,6 +309,24 @@ mod tests {
             .expect("rekey");
         assert_eq!(rekey.welcomes.len(), 1);
         assert_eq!(rekey.welcomes[0].pseudonym, one.materials.pseudonym);
+        // On the wire the welcome is IEEE 1609.2 EncryptedData naming the ticket.
+        assert_eq!(
+            rekey.welcomes[0].recipient,
+            one.materials.certificate.hashed_id8()
+        );
+        assert_eq!(
+            one.materials.certificate.ticket().hashed_id8().ok(),
+            Some(one.materials.certificate.hashed_id8())
+        );
+        let wire = vkm_block::serialize(&rekey.welcomes[0]);
+        let data = vkm_its::EncryptedData::from_oer(&wire[20..]).expect("EncryptedData");
+        assert_eq!(data.recipients[0].kind, vkm_its::RecipientKind::Certificate);
+        assert_eq!(
+            vkm_block::deserialize::<crate::vehicle::SealedWelcome>(&wire)
+                .ok()
+                .as_ref(),
+            Some(&rekey.welcomes[0])
+        );
         assert_eq!(group.members(), 1);
         // The welcome opens with its pseudonym's key only, and only for its epoch.
         let epoch = rekey.message.epoch;

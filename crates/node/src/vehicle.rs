@@ -35,6 +35,9 @@ use zeroize::Zeroizing;
 pub struct SealedWelcome {
     /// The pseudonym it is for.
     pub pseudonym: PseudonymId,
+    /// The `HashedId8` of that pseudonym's certificate: the IEEE 1609.2 `certRecipInfo`
+    /// the welcome names on the wire.
+    pub recipient: vkm_its::HashedId8,
     /// The sealed welcome: the security manager's handle for the vehicle, its leaf in the
     /// key tree and its individual key (28 bytes before sealing).
     pub sealed: SealedMessage,
@@ -53,8 +56,9 @@ pub struct DomainRekey {
 
 /// Bytes of a welcome before sealing.
 const WELCOME_BYTES: usize = 8 + 4 + 16;
-/// Bytes of a sealed welcome.
-pub const SEALED_WELCOME_BYTES: usize = ieee1609::HEADER_BYTES + WELCOME_BYTES + 16;
+/// Most bytes of a sealed welcome on the wire: the IEEE 1609.2 `EncryptedData` around
+/// the sealed 28 bytes (about 20 bytes of structure; 32 allowed).
+pub const SEALED_WELCOME_BYTES: usize = ieee1609::HEADER_BYTES + WELCOME_BYTES + 16 + 32;
 /// Most welcomes in one broadcast.
 pub const MAX_WELCOMES: usize = 1_000_000;
 
@@ -69,11 +73,13 @@ pub fn welcome_p1(domain: MemberId, pseudonym: &PseudonymId, epoch: u64) -> [u8;
 }
 
 /// Seals `welcome` (for the rekey of `epoch` in `domain`) to `pseudonym`'s encryption
-/// key.
+/// key (`recipient` is its certificate's `HashedId8`).
+#[allow(clippy::too_many_arguments)] // The welcome's binding: each part is needed.
 pub fn seal_welcome<R: CryptoRng + ?Sized>(
     domain: MemberId,
     epoch: u64,
     pseudonym: PseudonymId,
+    recipient_id: vkm_its::HashedId8,
     recipient: &PublicKey,
     welcome: &Welcome,
     rng: &mut R,
@@ -85,7 +91,11 @@ pub fn seal_welcome<R: CryptoRng + ?Sized>(
     let p1 = welcome_p1(domain, &pseudonym, epoch);
     let bytes = ieee1609::Ieee1609Ecies.seal(recipient, &p1, plaintext.as_slice(), rng)?;
     let sealed = SealedMessage::from_bytes(&bytes).map_err(|_| SealError::BadRecipientKey)?;
-    Ok(SealedWelcome { pseudonym, sealed })
+    Ok(SealedWelcome {
+        pseudonym,
+        recipient: recipient_id,
+        sealed,
+    })
 }
 
 /// Opens a welcome with the pseudonym's decryption key: only its vehicle can.
@@ -119,7 +129,13 @@ pub fn open_welcome(
 impl Encode for SealedWelcome {
     fn encode<S: Sink + ?Sized>(&self, sink: &mut S) {
         sink.put(&self.pseudonym.0);
-        let bytes = self.sealed.to_bytes();
+        // A parsed sealed message always re-encodes.
+        let bytes = ieee1609::encrypted_data_for(
+            &self.sealed.to_bytes(),
+            vkm_its::RecipientKind::Certificate,
+            self.recipient,
+        )
+        .unwrap_or_default();
         put_len(sink, bytes.len());
         sink.put(&bytes);
     }
@@ -129,13 +145,23 @@ impl Decode for SealedWelcome {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let pseudonym = PseudonymId(reader.array("pseudonym id")?);
         let bytes = reader.bytes(SEALED_WELCOME_BYTES, "sealed welcome")?;
-        let sealed = SealedMessage::from_bytes(&bytes).map_err(|e| {
+        let invalid = |reason| {
             reader.error(DecodeErrorKind::Invalid {
                 what: "sealed welcome",
-                reason: e.reason,
+                reason,
             })
-        })?;
-        Ok(Self { pseudonym, sealed })
+        };
+        let (kind, recipient, sealed) =
+            ieee1609::sealed_in_encrypted_data(&bytes).map_err(|e| invalid(e.reason))?;
+        if kind != vkm_its::RecipientKind::Certificate {
+            return Err(invalid("recipient is not named by certificate"));
+        }
+        let sealed = SealedMessage::from_bytes(&sealed).map_err(|e| invalid(e.reason))?;
+        Ok(Self {
+            pseudonym,
+            recipient,
+            sealed,
+        })
     }
 }
 

@@ -207,6 +207,14 @@ impl PseudonymCertificate {
         vkm_block::CertificateId(Sha256::digest(self.ticket.to_oer()).into())
     }
 
+    /// The certificate's IEEE 1609.2 `HashedId8` (the last 8 bytes of [`Self::id`]): how
+    /// a welcome sealed to it names it.
+    pub fn hashed_id8(&self) -> HashedId8 {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&self.id().0[24..]);
+        HashedId8(id)
+    }
+
     /// Checks validity at `now` and the issuer's signature (`issuer_key` is the registered
     /// key of the central manager whose authority certificate hashes to
     /// `authority_digest`, both looked up by the caller).
@@ -267,21 +275,10 @@ impl PseudonymCertificate {
 
 /// `r || s` of a P-256 ticket signature.
 fn p256_signature(ticket: &Certificate) -> Option<CompactSignature> {
-    use vkm_its::asn::base_types::{EccP256CurvePoint, Signature};
-    let Some(Signature::EcdsaNistP256(sig)) = ticket.asn().signature.as_ref() else {
-        return None;
-    };
-    let r: &[u8; 32] = match &sig.r_sig {
-        EccP256CurvePoint::XOnly(x)
-        | EccP256CurvePoint::CompressedY0(x)
-        | EccP256CurvePoint::CompressedY1(x) => x,
-        EccP256CurvePoint::Uncompressed(p) => &p.x,
-        _ => return None,
-    };
-    let mut out = [0u8; 64];
-    out[..32].copy_from_slice(r);
-    out[32..].copy_from_slice(&sig.s_sig[..]);
-    Some(CompactSignature(out))
+    match ticket.signature_rs().ok()? {
+        (vkm_its::Curve::NistP256, rs) => Some(CompactSignature(rs.try_into().ok()?)),
+        _ => None,
+    }
 }
 
 impl Encode for PseudonymCertificate {

@@ -28,7 +28,9 @@ use crate::transfer::check_certificate;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RsuId(pub u32);
 
-/// A crossing request, signed by the vehicle's pseudonym key. 243 bytes encoded.
+/// A crossing request, signed by the vehicle's pseudonym key: on the wire, an IEEE 1609.2
+/// `SignedData` (vkm's PSID, generation time, payload `destination (u32) || RSU (u32)`)
+/// carrying the pseudonym certificate as its signer; 295 bytes encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrossingRequest {
     /// The vehicle's identity materials (pseudonym and certificate).
@@ -109,10 +111,17 @@ impl Default for Freshness {
     }
 }
 
-impl CrossingRequest {
-    /// Domain-separation tag of the signing preimage.
-    pub const SIGNING_TAG: &'static [u8] = b"vkm/crossing-request/sig/v1";
+/// The largest crossing request accepted, in bytes (one is about 300).
+pub const MAX_CROSSING_REQUEST_BYTES: usize = 1024;
 
+/// IEEE 1609.2 `Time64` (microseconds since 2004-01-01) of a vkm timestamp (saturating at
+/// the 2004 epoch).
+fn generation_time_us(at: Timestamp) -> u64 {
+    at.0.saturating_sub(vkm_its::EPOCH_UNIX_S * 1000)
+        .saturating_mul(1000)
+}
+
+impl CrossingRequest {
     /// The request `pseudonym`'s holder signs at `signed_at`, to enter `destination`'s
     /// domain through `rsu`.
     pub fn sign(
@@ -125,25 +134,47 @@ impl CrossingRequest {
             materials: pseudonym.materials.clone(),
             destination,
             rsu,
-            signed_at,
+            // IEEE 1609.2 time (`Time64`, microseconds) starts in 2004 and ends some
+            // 584,000 years later: a clock outside signs the nearest end.
+            signed_at: Timestamp(signed_at.0.clamp(
+                vkm_its::EPOCH_UNIX_S * 1000,
+                vkm_its::EPOCH_UNIX_S * 1000 + u64::MAX / 1000,
+            )),
             signature: CompactSignature::default(),
         };
         request.signature = sign(&pseudonym.key, &request.signing_preimage());
         request
     }
 
-    /// The bytes the vehicle signs: tag, then every field but the signature.
-    pub fn signing_preimage(&self) -> Vec<u8> {
-        let mut out = Self::SIGNING_TAG.to_vec();
-        self.encode_unsigned(&mut out);
-        out
+    /// The data to be signed, as IEEE 1609.2 `ToBeSignedData`.
+    fn unsigned(&self) -> Option<vkm_its::Unsigned> {
+        let mut payload = Vec::with_capacity(8);
+        self.destination.encode(&mut payload);
+        self.rsu.0.encode(&mut payload);
+        vkm_its::Unsigned::new(
+            &payload,
+            vkm_its::PSID_VKM_KEY_TRANSFER,
+            generation_time_us(self.signed_at),
+        )
+        .ok()
     }
 
-    fn encode_unsigned<S: Sink + ?Sized>(&self, sink: &mut S) {
-        self.materials.encode(sink);
-        self.destination.encode(sink);
-        self.rsu.0.encode(sink);
-        self.signed_at.encode(sink);
+    /// The bytes the vehicle signs (ECDSA-SHA256 hashes them once more), IEEE 1609.2's
+    /// `SHA-256(COER(tbsData)) || SHA-256(pseudonym certificate)`.
+    pub fn signing_preimage(&self) -> Vec<u8> {
+        self.unsigned()
+            .and_then(|u| u.signing_input(self.materials.certificate.ticket()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The IEEE 1609.2 signed data it travels as.
+    pub fn signed_data(&self) -> Option<vkm_its::SignedData> {
+        self.unsigned()?
+            .assemble(
+                vkm_its::SignerRef::Certificate(self.materials.certificate.ticket()),
+                &self.signature.0,
+            )
+            .ok()
     }
 
     /// The request's id: SHA-256 of what was signed.
@@ -204,20 +235,65 @@ fn check_route_and_age(
 
 impl Encode for CrossingRequest {
     fn encode<S: Sink + ?Sized>(&self, sink: &mut S) {
-        self.encode_unsigned(sink);
-        self.signature.encode(sink);
+        // Built from valid parts, the signed data always encodes.
+        let bytes = self
+            .signed_data()
+            .map(|d| d.to_oer().to_vec())
+            .unwrap_or_default();
+        vkm_block::put_len(sink, bytes.len());
+        sink.put(&bytes);
     }
 }
 
 impl Decode for CrossingRequest {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            materials: Decode::decode(reader)?,
-            destination: Decode::decode(reader)?,
-            rsu: RsuId(reader.u32("rsu")?),
-            signed_at: Decode::decode(reader)?,
-            signature: Decode::decode(reader)?,
-        })
+        let start = reader.offset();
+        let invalid = |reason: &'static str| DecodeError {
+            offset: start,
+            kind: vkm_block::DecodeErrorKind::Invalid {
+                what: "crossing request",
+                reason,
+            },
+        };
+        let bytes = reader.bytes(MAX_CROSSING_REQUEST_BYTES, "crossing request")?;
+        let data = vkm_its::SignedData::from_oer(&bytes)
+            .map_err(|_| invalid("not canonical IEEE 1609.2 signed data"))?;
+        let vkm_its::Signer::Certificate(ticket) = data
+            .signer()
+            .map_err(|_| invalid("signer is not a certificate"))?
+        else {
+            return Err(invalid("signer is not a certificate"));
+        };
+        let certificate =
+            crate::certificate::PseudonymCertificate::from_ticket(*ticket).map_err(invalid)?;
+        if data.psid() != Some(vkm_its::PSID_VKM_KEY_TRANSFER) {
+            return Err(invalid("not vkm's PSID"));
+        }
+        let payload: &[u8; 8] = data
+            .payload()
+            .and_then(|p| p.try_into().ok())
+            .ok_or(invalid("payload is not destination and RSU"))?;
+        let generated = data
+            .generation_time_us()
+            .filter(|us| us % 1000 == 0)
+            .ok_or(invalid("no generation time in whole milliseconds"))?;
+        let rs = match data.signature_rs() {
+            Ok((vkm_its::Curve::NistP256, rs)) => rs,
+            _ => return Err(invalid("signature is not P-256")),
+        };
+        let mut fields = Reader::new(payload);
+        let request = Self {
+            materials: IdentityMaterials::new(certificate),
+            destination: Decode::decode(&mut fields)?,
+            rsu: RsuId(fields.u32("rsu")?),
+            signed_at: Timestamp((generated / 1000).saturating_add(vkm_its::EPOCH_UNIX_S * 1000)),
+            signature: CompactSignature(rs.try_into().map_err(|_| invalid("signature length"))?),
+        };
+        // One encoding per request (an `r` written other than x-only is refused).
+        if request.signed_data().as_ref().map(|d| d.to_oer()) != Some(&bytes[..]) {
+            return Err(invalid("not the canonical encoding"));
+        }
+        Ok(request)
     }
 }
 

@@ -26,7 +26,7 @@ fn a_signed_fresh_request_passes_once() {
     let (s, mut rng) = world();
     let pseudonym = s.pseudonym(0, NOW, HOUR, &mut rng).unwrap();
     let request = CrossingRequest::sign(&pseudonym, MemberId(2), RsuId(7), NOW);
-    assert_eq!(request.encoded_len(), 253);
+    assert_eq!(request.encoded_len(), 270);
     let later = Timestamp(NOW.0 + 300);
     request
         .check(&s.directory, RsuId(7), later, Freshness::default())
@@ -124,7 +124,7 @@ proptest! {
         seed in any::<u64>(),
         rsu in any::<u32>(),
         at in any::<u64>(),
-        cut in 0usize..253,
+        cut in 0usize..270,
         noise in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -136,4 +136,24 @@ proptest! {
         prop_assert!(vkm_block::deserialize::<CrossingRequest>(&bytes[..cut]).is_err());
         let _ = vkm_block::deserialize::<CrossingRequest>(&noise);
     }
+}
+
+/// On the wire a request is IEEE 1609.2 signed data carrying the pseudonym certificate:
+/// `vkm-its` verifies it by the 1609.2 rules alone, and reads the payload and time.
+#[test]
+fn a_request_is_ieee1609_signed_data() {
+    let (s, mut rng) = world();
+    let pseudonym = s.pseudonym(0, NOW, HOUR, &mut rng).unwrap();
+    let request = CrossingRequest::sign(&pseudonym, MemberId(2), RsuId(7), NOW);
+    let data = request.signed_data().unwrap();
+    let signer = data.verify(None).unwrap();
+    assert_eq!(&signer, pseudonym.materials.certificate.ticket());
+    assert_eq!(data.psid(), Some(vkm_its::PSID_VKM_KEY_TRANSFER));
+    assert_eq!(data.payload(), Some(&[2, 0, 0, 0, 7, 0, 0, 0][..]));
+    assert_eq!(
+        data.generation_time_us(),
+        Some((NOW.0 - vkm_its::EPOCH_UNIX_S * 1000) * 1000)
+    );
+    // The vkm encoding is the signed data behind a length.
+    assert_eq!(&request.to_bytes()[4..], data.to_oer());
 }

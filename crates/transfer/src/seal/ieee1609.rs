@@ -394,19 +394,17 @@ fn decrypt_content(
 }
 
 /// A sealed message (the layout above) as IEEE 1609.2 `EncryptedData` (COER
-/// `Ieee1609Dot2Data`) for the holder of `recipient`, named by `rekRecipInfo` (the
-/// `HashedId8` of the key: security managers' keys are registered, not certified): what
-/// a key transfer carries, and what any IEEE 1609.2 implementation holding the secret
-/// key opens.
-pub fn to_encrypted_data(
+/// `Ieee1609Dot2Data`) for one recipient, named as `kind` says by `id`.
+pub fn encrypted_data_for(
     sealed: &[u8],
-    recipient: &PublicKey,
+    kind: vkm_its::RecipientKind,
+    id: vkm_its::HashedId8,
 ) -> Result<Vec<u8>, MalformedCiphertext> {
     let parsed = SealedMessage::from_bytes(sealed)?;
     let data = vkm_its::EncryptedData {
         recipients: vec![vkm_its::EciesRecipient {
-            kind: vkm_its::RecipientKind::EncryptionKey,
-            recipient: vkm_its::encryption_key_id(recipient),
+            kind,
+            recipient: id,
             v: sealed[..33]
                 .try_into()
                 .map_err(|_| length("ephemeral public key"))?,
@@ -422,11 +420,13 @@ pub fn to_encrypted_data(
     })
 }
 
-/// The sealed message (the layout above) inside IEEE 1609.2 `EncryptedData` addressed to
-/// `recipient` by `rekRecipInfo`: malformed when it is not canonical COER or names more
-/// than one recipient; [`OpenError::Failed`] (as any other message this key cannot open)
-/// when it is addressed to another key.
-pub fn from_encrypted_data(bytes: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, OpenError> {
+/// The one recipient of IEEE 1609.2 `EncryptedData` (how it is named, and its
+/// `HashedId8`) and the sealed message (the layout above, its ephemeral point not yet
+/// checked) for it; malformed when the bytes are not canonical COER `EncryptedData` with
+/// exactly one P-256 ECIES recipient.
+pub fn sealed_in_encrypted_data(
+    bytes: &[u8],
+) -> Result<(vkm_its::RecipientKind, vkm_its::HashedId8, Vec<u8>), MalformedCiphertext> {
     let malformed = |reason| MalformedCiphertext {
         what: "IEEE 1609.2 encrypted data",
         reason,
@@ -434,19 +434,42 @@ pub fn from_encrypted_data(bytes: &[u8], recipient: &PublicKey) -> Result<Vec<u8
     let data = vkm_its::EncryptedData::from_oer(bytes)
         .map_err(|_| malformed("not canonical COER EncryptedData with a P-256 ECIES recipient"))?;
     let [only] = data.recipients.as_slice() else {
-        return Err(malformed("not exactly one recipient").into());
+        return Err(malformed("not exactly one recipient"));
     };
-    if only.kind != vkm_its::RecipientKind::EncryptionKey
-        || only.recipient != vkm_its::encryption_key_id(recipient)
-    {
-        return Err(OpenError::Failed);
-    }
     let mut sealed = Vec::with_capacity(HEADER_BYTES + data.ciphertext.len());
     sealed.extend_from_slice(&only.v);
     sealed.extend_from_slice(&only.c);
     sealed.extend_from_slice(&only.t);
     sealed.extend_from_slice(&data.nonce);
     sealed.extend_from_slice(&data.ciphertext);
+    Ok((only.kind, only.recipient, sealed))
+}
+
+/// A sealed message as IEEE 1609.2 `EncryptedData` for the holder of `recipient`, named
+/// by `rekRecipInfo` (the `HashedId8` of the key: security managers' keys are registered,
+/// not certified): what a key transfer carries, and what any IEEE 1609.2 implementation
+/// holding the secret key opens.
+pub fn to_encrypted_data(
+    sealed: &[u8],
+    recipient: &PublicKey,
+) -> Result<Vec<u8>, MalformedCiphertext> {
+    encrypted_data_for(
+        sealed,
+        vkm_its::RecipientKind::EncryptionKey,
+        vkm_its::encryption_key_id(recipient),
+    )
+}
+
+/// The sealed message inside IEEE 1609.2 `EncryptedData` addressed to `recipient` by
+/// `rekRecipInfo`: malformed as [`sealed_in_encrypted_data`] says;
+/// [`OpenError::Failed`] (as any other message this key cannot open) when it is
+/// addressed to another key.
+pub fn from_encrypted_data(bytes: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, OpenError> {
+    let (kind, id, sealed) = sealed_in_encrypted_data(bytes)?;
+    if kind != vkm_its::RecipientKind::EncryptionKey || id != vkm_its::encryption_key_id(recipient)
+    {
+        return Err(OpenError::Failed);
+    }
     Ok(sealed)
 }
 
