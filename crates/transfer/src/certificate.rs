@@ -101,7 +101,8 @@ fn unreachable_issue() -> ! {
 impl PseudonymCertificate {
     /// Issues a ticket: the central manager `issuer` signs it with `issuer_key` under its
     /// [`authority_certificate`]. The validity is widened to whole seconds (and, past 18
-    /// hours, to whole minutes or hours: IEEE 1609.2 durations count a unit up to 65,535).
+    /// hours, to whole minutes or hours: IEEE 1609.2 durations count a unit up to 65,535),
+    /// and cut to the authority's (2004 to 2140).
     pub fn issue(
         issuer: vkm_block::MemberId,
         issuer_key: &SigningKey,
@@ -131,8 +132,17 @@ impl PseudonymCertificate {
         valid_from: Timestamp,
         valid_until: Timestamp,
     ) -> Self {
-        let start = Time32::from_unix_s(valid_from.0 / 1000);
-        let end_s = valid_until.0.div_ceil(1000).max(start.unix_s() + 1);
+        // Inside the authority's validity (2004 to 2140 for vkm's), at least a second.
+        let limit = authority.validity();
+        let last_start = Time32::from_unix_s(limit.end_unix_s().saturating_sub(1));
+        let start = Time32::from_unix_s(valid_from.0 / 1000)
+            .max(limit.start)
+            .min(last_start);
+        let end_s = valid_until
+            .0
+            .div_ceil(1000)
+            .max(start.unix_s() + 1)
+            .min(limit.end_unix_s());
         let request = CertificateRequest {
             name: None,
             validity: Validity {

@@ -440,3 +440,30 @@ fn a_central_manager_without_its_authority_certificate_is_an_unknown_issuer() {
     let member = vkm_transfer::directory::RegisteredMember::new(record).unwrap();
     assert!(member.authority.is_none());
 }
+
+/// Validity windows outside what IEEE 1609.2 time can say (before 2004, after 2140) are
+/// cut to the authority's, never a panic.
+#[test]
+fn pseudonyms_at_the_ends_of_time_are_issued() {
+    let (s, mut rng) = world(EncryptionScheme::Ieee1609P256);
+    let cm = &s.domains[0].central_manager;
+    for (from, until) in [
+        (0, 1_000),
+        (0, u64::MAX),
+        (u64::MAX - 1, u64::MAX),
+        (NOW.0, NOW.0),
+    ] {
+        let p = vkm_transfer::central::Pseudonym::issue(
+            cm.id,
+            &cm.keys.signing,
+            Timestamp(from),
+            Timestamp(until),
+            &mut rng,
+        );
+        let c = &p.materials.certificate;
+        assert!(c.valid_from() < c.valid_until(), "{from} {until}");
+        let decoded: vkm_transfer::IdentityMaterials =
+            vkm_block::deserialize(&vkm_block::serialize(&p.materials)).unwrap();
+        assert_eq!(decoded, p.materials);
+    }
+}
