@@ -180,7 +180,7 @@ impl MemberKeys {
             .opening
             .get_or_init(|| crate::seal::ieee1609::OpeningKey::new(secret))
             .as_ref()?;
-        (*prepared.public_key() == secret.public_key()).then_some(prepared)
+        prepared.is_for(secret).then_some(prepared)
     }
 
     /// The public encryption key.

@@ -260,6 +260,8 @@ pub fn wrap_key(
 #[derive(Clone)]
 pub struct OpeningKey {
     aws: std::sync::Arc<aws_lc_rs::agreement::PrivateKey>,
+    // The secret it was prepared from (zeroized on drop; compared in constant time).
+    secret: SecretKey,
     public: PublicKey,
 }
 
@@ -277,8 +279,14 @@ impl OpeningKey {
         let aws = aws_lc_key(&secret.to_nonzero_scalar())?;
         Some(Self {
             aws: std::sync::Arc::new(aws),
+            secret: secret.clone(),
             public: secret.public_key(),
         })
+    }
+
+    /// Whether it was prepared from `secret` (a constant-time comparison).
+    pub fn is_for(&self, secret: &SecretKey) -> bool {
+        self.secret == *secret
     }
 
     /// The public key it opens for.
