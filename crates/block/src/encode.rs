@@ -162,6 +162,17 @@ pub struct DecodeError {
     pub kind: DecodeErrorKind,
 }
 
+impl DecodeError {
+    /// A field starting at `offset` holds a value outside its domain (for decoders that
+    /// judge a field after reading it whole).
+    pub fn invalid(offset: usize, what: &'static str, reason: &'static str) -> Self {
+        Self {
+            offset,
+            kind: DecodeErrorKind::Invalid { what, reason },
+        }
+    }
+}
+
 /// A cursor over input bytes that tracks its offset for error reports.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {

@@ -171,10 +171,7 @@ impl PseudonymCertificate {
         let Issuer::Digest(vkm_its::HashAlgorithm::Sha256, issuer) = ticket.issuer() else {
             return Err("issuer is not a SHA-256 digest");
         };
-        if ticket.signature_curve() != Some(vkm_its::Curve::NistP256) {
-            return Err("signature is not P-256");
-        }
-        p256_signature(&ticket).ok_or("signature r is not an x-coordinate")?;
+        p256_signature(&ticket).ok_or("signature is not P-256")?;
         let validity = ticket.validity();
         Ok(Self {
             pseudonym_key: crate::keys::verifying_key_to_chain(&key),
@@ -302,13 +299,7 @@ impl Encode for PseudonymCertificate {
 impl Decode for PseudonymCertificate {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = reader.offset();
-        let invalid = |reason: &'static str| DecodeError {
-            offset: start,
-            kind: vkm_block::DecodeErrorKind::Invalid {
-                what: "pseudonym certificate",
-                reason,
-            },
-        };
+        let invalid = |reason| DecodeError::invalid(start, "pseudonym certificate", reason);
         let bytes = reader.bytes(MAX_PSEUDONYM_CERTIFICATE_BYTES, "pseudonym certificate")?;
         let ticket = Certificate::from_oer(&bytes)
             .map_err(|_| invalid("not a canonical COER IEEE 1609.2 certificate"))?;

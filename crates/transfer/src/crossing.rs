@@ -248,13 +248,7 @@ impl Encode for CrossingRequest {
 impl Decode for CrossingRequest {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = reader.offset();
-        let invalid = |reason: &'static str| DecodeError {
-            offset: start,
-            kind: vkm_block::DecodeErrorKind::Invalid {
-                what: "crossing request",
-                reason,
-            },
-        };
+        let invalid = |reason| DecodeError::invalid(start, "crossing request", reason);
         let bytes = reader.bytes(MAX_CROSSING_REQUEST_BYTES, "crossing request")?;
         let data = vkm_its::SignedData::from_oer(&bytes)
             .map_err(|_| invalid("not canonical IEEE 1609.2 signed data"))?;
