@@ -103,9 +103,20 @@ struct Vehicles {
     sent: HashMap<RequestId, (f64, usize, usize)>,
 }
 
-/// How an admission is matched to its crossing: the vehicle's pseudonym, the transfer's
-/// timestamp (the source's clock when it handled the crossing) and the destination node.
-type CrossingKey = (PseudonymId, u64, usize);
+/// How an admission is matched to its crossing.
+///
+/// A vehicle's request becomes one key transfer at its source manager: the transfer's
+/// id is exact, even when a manager back from a crash handles several held requests of
+/// one vehicle in the same millisecond. Crossings reported by RSUs (the traditional
+/// structures carry no transaction) are matched by the vehicle's pseudonym, the source's
+/// clock when it handled the crossing and the destination node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CrossingKey {
+    /// The key transfer carrying the vehicle's materials.
+    Transfer(Txid),
+    /// Pseudonym, source's time (ms), destination node.
+    Reported(PseudonymId, u64, usize),
+}
 
 /// What checks run ahead need of a security manager: the prepared member keys, the memo
 /// its rules read, its registry as last seen and its keys.
@@ -507,15 +518,16 @@ impl Measured {
         for _ in 0..pool.len() {
             vehicle = &pool[self.next_vehicle[c.from] % pool.len()];
             self.next_vehicle[c.from] += 1;
-            if !self
-                .crossings
-                .contains_key(&(vehicle.materials.pseudonym, at, c.to))
-            {
+            if !self.crossings.contains_key(&CrossingKey::Reported(
+                vehicle.materials.pseudonym,
+                at,
+                c.to,
+            )) {
                 break;
             }
         }
         self.crossings.insert(
-            (vehicle.materials.pseudonym, at, c.to),
+            CrossingKey::Reported(vehicle.materials.pseudonym, at, c.to),
             (c.at, c.from, c.to),
         );
         (vehicle, self.ids[c.to])
@@ -569,11 +581,16 @@ impl Measured {
 
     /// `admission` at node `node`, done at `done`.
     fn admitted(&mut self, node: usize, admission: &Admission, done: f64) {
-        let key = (
+        let reported = CrossingKey::Reported(
             admission.vehicle.materials.pseudonym,
             admission.crossed_at.0,
             node,
         );
+        let key = match admission.txid.map(CrossingKey::Transfer) {
+            Some(transfer) if self.crossings.contains_key(&transfer) => transfer,
+            Some(transfer) if self.admitted_keys.contains(&transfer) => transfer,
+            _ => reported,
+        };
         if let Some((crossed_s, from, to)) = self.crossings.remove(&key) {
             self.admitted_keys.insert(key);
             self.metrics.transfers.push(TransferRecord {
@@ -596,15 +613,12 @@ impl Measured {
     ) -> Result<f64, SimError> {
         let mut mined_block = false;
         let mut receipt = None;
+        let mut crossing = None;
         let event = match input {
             Input::Chain(event) => {
-                if let (Event::Crossing { request, .. }, Some(v)) = (&event, &mut self.vehicles)
-                    && let Some(crossing) = v.sent.remove(&request.id())
-                {
-                    // Its transfer will carry this manager's time: how its admission is
-                    // matched to the crossing.
-                    let key = (request.materials.pseudonym, timestamp(now).0, crossing.2);
-                    self.crossings.insert(key, crossing);
+                if let (Event::Crossing { request, .. }, Some(v)) = (&event, &mut self.vehicles) {
+                    // Matched to its admission by the transfer it becomes (below).
+                    crossing = v.sent.remove(&request.id());
                 }
                 event
             }
@@ -661,6 +675,14 @@ impl Measured {
             .handle(event, timestamp(now))
             .map_err(|e| SimError::Node(e.to_string()))?;
         let mut cost = started.elapsed().as_secs_f64();
+        if let Some(crossing) = crossing {
+            for action in &actions {
+                if let vkm_node::sm::Action::Broadcast(Message::Transaction(tx)) = action {
+                    let txid = Transaction::KeyTransfer(tx.clone()).txid();
+                    self.crossings.insert(CrossingKey::Transfer(txid), crossing);
+                }
+            }
+        }
         // Work done ahead that the node took is charged here, where it would have run.
         if let Some(checks) = self.checks.get(node) {
             for job in checks.memo.take_used() {
