@@ -87,6 +87,7 @@ fn channels(c: &mut Criterion) {
                         &group,
                         &[alice.address(), bob.address()],
                         Amount(100 * Amount::COIN),
+                        1,
                         10,
                         &mut rng,
                     )
@@ -99,7 +100,13 @@ fn channels(c: &mut Criterion) {
                         payment: Amount(Amount::COIN / 100),
                     };
                     let (mut a, mut b) = Party::pair(terms, alice, bob, &mut rng);
-                    run(&mut chain, &mut [&mut a, &mut b], 10, |_, _| false).expect("run");
+                    run(
+                        &mut chain,
+                        &mut [a.participant_mut(), b.participant_mut()],
+                        10,
+                        |_| false,
+                    )
+                    .expect("run");
                     assert_eq!(a.state(), State::Confirmed);
                     drop(chain);
                     let _ = std::fs::remove_file(&path);

@@ -28,17 +28,28 @@ pub enum WalletError {
     /// A script is longer than a transaction allows.
     #[error("script too long")]
     ScriptTooLong,
+    /// The free coins do not cover the payments, but spends of this wallet are pending:
+    /// their change may, once they are mined. Try again after the next block.
+    #[error("coins pending: {pending} spends not yet mined hold the rest")]
+    CoinsPending {
+        /// Spends built and not yet seen mined.
+        pending: usize,
+    },
 }
 
 /// A key that owns coins, and the unspent outputs it knows it owns.
 ///
 /// The wallet learns its coins by observing transactions ([`Wallet::observe`]): outputs
 /// paid to its address are added, outputs spent by anyone are removed. Building a spend
-/// removes the coins it uses at once, so two spends never use the same coin.
+/// takes the coins it uses out of the free coins at once and keeps them as *pending*
+/// under the spend's id, so two spends (of any number of negotiations at once) never use
+/// the same coin; the change comes back as a free coin when the spend is seen mined, and
+/// a spend given up ([`Wallet::release`]) returns its coins.
 pub struct Wallet {
     key: SigningKey,
     address: Address,
     coins: BTreeMap<OutPoint, TxOut>,
+    pending: BTreeMap<Txid, Vec<(OutPoint, TxOut)>>,
 }
 
 impl core::fmt::Debug for Wallet {
@@ -47,6 +58,7 @@ impl core::fmt::Debug for Wallet {
             .field("address", &self.address)
             .field("coins", &self.coins.len())
             .field("balance", &self.balance())
+            .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +71,7 @@ impl Wallet {
             key,
             address,
             coins: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -88,7 +101,23 @@ impl Wallet {
         self.address.p2pkh_script()
     }
 
-    /// The coins held.
+    /// Spends built and not yet seen mined.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Gives up the pending spend `txid` (it will not be mined: it timed out and will not
+    /// be submitted again): its coins are free again. Returns whether it was pending. If
+    /// it is mined after all, [`Wallet::observe`] removes the coins it spent.
+    pub fn release(&mut self, txid: &Txid) -> bool {
+        let Some(coins) = self.pending.remove(txid) else {
+            return false;
+        };
+        self.coins.extend(coins);
+        true
+    }
+
+    /// The free coins held (not counting coins of pending spends).
     pub fn balance(&self) -> Amount {
         Amount(self.coins.values().map(|c| c.amount.0).sum())
     }
@@ -107,10 +136,11 @@ impl Wallet {
     /// the wallet's address.
     pub fn observe(&mut self, tx: &Transaction) {
         let Transaction::Value(v) = tx else { return };
+        let txid = tx.txid();
+        self.pending.remove(&txid);
         for input in &v.inputs {
             self.coins.remove(&input.previous_output);
         }
-        let txid = tx.txid();
         let mine = self.locking_script();
         for (vout, out) in v.outputs.iter().enumerate() {
             if out.locking_script == mine {
@@ -167,6 +197,11 @@ impl Wallet {
             selected.push(outpoint);
         }
         if total < needed || (selected.is_empty() && extra_inputs.is_empty()) {
+            if !self.pending.is_empty() {
+                return Err(WalletError::CoinsPending {
+                    pending: self.pending.len(),
+                });
+            }
             return Err(WalletError::InsufficientFunds {
                 needed,
                 available: self
@@ -200,9 +235,11 @@ impl Wallet {
         for index in extra_inputs.len()..tx.inputs.len() {
             tx.inputs[index].unlocking_script = self.p2pkh_unlocking(&tx, index);
         }
-        for outpoint in &selected {
-            self.coins.remove(outpoint);
-        }
+        let taken = selected
+            .iter()
+            .filter_map(|o| self.coins.remove(o).map(|coin| (*o, coin)))
+            .collect();
+        self.pending.insert(value_txid(&tx), taken);
         Ok(tx)
     }
 }
@@ -226,4 +263,63 @@ pub fn genesis_allocation(allocations: &[(Address, Amount)]) -> Transaction {
 /// The id of a value transaction.
 pub fn value_txid(tx: &ValueTx) -> Txid {
     Transaction::Value(tx.clone()).txid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn funded(coins: &[u64]) -> Wallet {
+        let mut rng = rand::rng();
+        let mut wallet = Wallet::generate(&mut rng);
+        let genesis = genesis_allocation(
+            &coins
+                .iter()
+                .map(|c| (wallet.address(), Amount(*c)))
+                .collect::<Vec<_>>(),
+        );
+        wallet.observe(&genesis);
+        wallet
+    }
+
+    fn pay(amount: u64) -> Vec<TxOut> {
+        vec![TxOut {
+            amount: Amount(amount),
+            locking_script: ScriptBytes::default(),
+        }]
+    }
+
+    #[test]
+    fn pending_spends_never_share_a_coin_and_change_comes_back_when_mined() {
+        let mut wallet = funded(&[100, 100]);
+        let first = wallet.build_spend(pay(10), &[]).expect("first coin");
+        let second = wallet.build_spend(pay(10), &[]).expect("second coin");
+        assert_ne!(
+            first.inputs[0].previous_output,
+            second.inputs[0].previous_output
+        );
+        assert_eq!(wallet.pending(), 2);
+        assert_eq!(wallet.balance(), Amount(0));
+        // No free coin: the wallet says to wait for its pending spends, not that it is poor.
+        assert_eq!(
+            wallet.build_spend(pay(10), &[]),
+            Err(WalletError::CoinsPending { pending: 2 })
+        );
+        // The first is mined: its change (90) is free again and pays the third.
+        wallet.observe(&Transaction::Value(first));
+        assert_eq!((wallet.pending(), wallet.balance()), (1, Amount(90)));
+        let third = wallet.build_spend(pay(10), &[]).expect("change reused");
+        assert_eq!(wallet.pending(), 2);
+        // The second is given up: its coin is free again, and spent by nobody twice.
+        assert!(wallet.release(&value_txid(&second)));
+        assert!(!wallet.release(&value_txid(&second)));
+        assert_eq!(wallet.balance(), Amount(100));
+        wallet.observe(&Transaction::Value(third));
+        assert_eq!((wallet.pending(), wallet.balance()), (0, Amount(180)));
+        // Nothing pending and too little: insufficient funds.
+        assert!(matches!(
+            wallet.build_spend(pay(1_000), &[]),
+            Err(WalletError::InsufficientFunds { .. })
+        ));
+    }
 }

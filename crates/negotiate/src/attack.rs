@@ -48,6 +48,7 @@ fn two_parties<R: CryptoRng + ?Sized>(
         group,
         &[alice.address(), bob.address()],
         Amount(10 * Amount::COIN),
+        1,
         8,
         rng,
     )?;
@@ -69,7 +70,12 @@ pub fn small_group<R: CryptoRng + ?Sized>(
         payment: Amount(Amount::COIN / 100),
     };
     let (mut alice, mut bob) = Party::pair(terms, alice, bob, rng);
-    run(&mut chain, &mut [&mut alice, &mut bob], 10, |_, _| false)?;
+    run(
+        &mut chain,
+        &mut [alice.participant_mut(), bob.participant_mut()],
+        10,
+        |_| false,
+    )?;
 
     // The observer: only the chain.
     let started = Instant::now();

@@ -11,9 +11,14 @@
 //!   the dynamic locking script (public values only, OP_EXPONENT checks the revealed
 //!   share).
 //! - [`keys`]: key-confirmation tags, session keys (HKDF-SHA256), the [`KeyBook`].
-//! - [`party`]: a negotiating party as a sans-IO state machine ([`Party`]).
-//! - `local` (feature `local`, default): negotiations over a local chain mined by a real
-//!   security manager (`vkm-runtime`).
+//! - [`party`]: negotiations as sans-IO state machines: one [`Negotiation`] per
+//!   counterparty, a [`Participant`] (one identity, one wallet) running many at once,
+//!   deadlines in blocks and typed outcomes; [`Party`] for the two-party case.
+//! - [`session`]: session keys that follow the best chain ([`SessionKeys`]) and
+//!   application messages protected with them (AES-256-GCM).
+//! - `local` (feature `local`, default): any number of participants negotiating over a
+//!   local chain mined by a real security manager (`vkm-runtime`), with lost messages on
+//!   demand.
 //! - [`insecure`] and `attack` (feature `local`): the paper's demonstration group and
 //!   literal dynamic script, and the attacks that break them.
 //!
@@ -40,6 +45,7 @@ pub mod keys;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod party;
+pub mod session;
 pub mod wire;
 
 pub use group::{
@@ -48,5 +54,8 @@ pub use group::{
 };
 pub use insecure::{InsecurePaperGroup, baby_step_giant_step};
 pub use keys::{KeyBook, SessionKey, pairs_needed, session_key};
-pub use party::{Party, PartyConfig, Peer, Terms};
+pub use party::{
+    Deadlines, Negotiation, NegotiationError, Participant, Party, PartyConfig, Peer, Step, Terms,
+};
+pub use session::{Protected, SessionKeys};
 pub use wire::{Channel, Role};

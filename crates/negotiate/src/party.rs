@@ -1,10 +1,25 @@
-//! One side of a negotiation as a sans-IO state machine: blocks in, transactions out.
+//! Negotiations as sans-IO state machines: blocks in, transactions out.
 //!
-//! A party learns everything from the chain: the published parameters, the peer's
+//! - [`Negotiation`]: one negotiation with one counterparty. It holds no coins: the
+//!   participant running it pays for its transactions.
+//! - [`Participant`]: one identity (its wallet and ECIES key) running any number of
+//!   negotiations with different counterparties at once over the same chain; its wallet
+//!   never spends a coin twice (coins of pending spends are held back, change is reused
+//!   once mined).
+//! - [`Party`]: a participant with exactly one negotiation, for the two-party case.
+//!
+//! A negotiation learns everything from the chain: the published parameters, the peer's
 //! share, the peer's confirmation tag. It never trusts a direct message, so a dropped
 //! packet only delays it (it asks for the blocks it missed, [`Action::FetchBlocks`]) and
 //! a share replaced off-chain is either refused by the chain (it breaks the sender's
 //! signature) or ignored (it is not signed by the peer) or breaks key confirmation.
+//!
+//! Nothing waits for ever: each step has a deadline in blocks ([`Deadlines`]). A
+//! submission not mined in time is submitted again; a peer that does not take its step
+//! in time, a share refused, a message that does not decrypt and a confirmation tag that
+//! does not verify each end the negotiation with a typed [`NegotiationError`].
+
+use std::collections::BTreeMap;
 
 use p256::elliptic_curve::Generate;
 use p256::{PublicKey, SecretKey};
@@ -29,6 +44,52 @@ use crate::wire::{
     presented_key, read_parameters, revealed_share,
 };
 
+/// The messages of a negotiation, in order: the initiator's offer, the responder's reply
+/// (with its confirmation tag), the initiator's confirmation tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    /// The initiator's share (value: in amounts; static: messageA; dynamic: the locking
+    /// script).
+    Offer,
+    /// The responder's share and its confirmation tag.
+    Reply,
+    /// The initiator's confirmation tag.
+    Confirm,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 3] = [Step::Offer, Step::Reply, Step::Confirm];
+
+    /// The step's name: `offer`, `reply` or `confirm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Offer => "offer",
+            Self::Reply => "reply",
+            Self::Confirm => "confirm",
+        }
+    }
+
+    /// The step named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Who sends it.
+    pub fn sender(self) -> Role {
+        match self {
+            Self::Offer | Self::Confirm => Role::Initiator,
+            Self::Reply => Role::Responder,
+        }
+    }
+}
+
+impl core::fmt::Display for Step {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Why a negotiation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -43,9 +104,35 @@ pub enum NegotiationError {
     /// keys (a share was replaced, or a decryption failed).
     #[error("key confirmation failed: the peer's tag does not verify")]
     ConfirmationFailed,
+    /// A static-channel message the peer signed does not decrypt with this party's key
+    /// (the decryption-failure attack, or the peer used another key).
+    #[error("the peer's sealed message does not decrypt")]
+    DecryptionFailed,
     /// Encrypting a static message failed.
     #[error("sealing the static message failed: {0}")]
     Seal(String),
+    /// A step did not happen within its deadline: this party's own submission was not
+    /// mined after every resubmission, or the peer did not take its step.
+    #[error("timed out waiting for the {step} to be mined")]
+    TimedOut {
+        /// The step that did not happen.
+        step: Step,
+    },
+}
+
+impl NegotiationError {
+    /// A short machine-readable name: `refused_share`, `no_funds`,
+    /// `confirmation_mismatch`, `decryption_failed`, `seal_failed`, `timed_out`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Group(_) => "refused_share",
+            Self::Wallet(_) => "no_funds",
+            Self::ConfirmationFailed => "confirmation_mismatch",
+            Self::DecryptionFailed => "decryption_failed",
+            Self::Seal(_) => "seal_failed",
+            Self::TimedOut { .. } => "timed_out",
+        }
+    }
 }
 
 /// What a party is waiting for.
@@ -65,6 +152,17 @@ pub enum State {
     Confirmed,
     /// Stopped.
     Failed(NegotiationError),
+}
+
+impl State {
+    /// `confirmed`, the failure's [`NegotiationError::outcome`], or `pending`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Failed(error) => error.outcome(),
+            _ => "pending",
+        }
+    }
 }
 
 /// Why a transaction that looked like part of a negotiation was ignored.
@@ -108,37 +206,81 @@ pub enum Event<'a> {
     },
 }
 
-/// What a party asks its runtime to do.
+/// What a participant asks its runtime to do, or reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Submit this transaction to a security manager.
-    Submit(ValueTx),
+    Submit {
+        /// The negotiation it belongs to.
+        session: SessionId,
+        /// The step it carries.
+        step: Step,
+        /// 1 for the first submission, 2 and more for resubmissions of the same
+        /// transaction.
+        attempt: u32,
+        /// The transaction.
+        tx: ValueTx,
+    },
     /// Blocks from this height on were missed: deliver them in order.
     FetchBlocks {
         /// The first missing height.
         from: u64,
     },
-    /// A transaction that looked like part of this negotiation was ignored, and why
-    /// (e.g. a share not signed by the peer: a man in the middle).
+    /// A transaction that looked like part of a negotiation was ignored, and why (e.g. a
+    /// share not signed by the peer: a man in the middle).
     Ignored {
+        /// The negotiation.
+        session: SessionId,
         /// The transaction.
         txid: Txid,
         /// Why.
         reason: Ignored,
     },
     /// The negotiation is confirmed.
-    Confirmed,
+    Confirmed {
+        /// The negotiation.
+        session: SessionId,
+    },
     /// The negotiation failed.
-    Failed(NegotiationError),
+    Failed {
+        /// The negotiation.
+        session: SessionId,
+        /// Why.
+        error: NegotiationError,
+    },
 }
 
 /// The counterparty as this party knows it beforehand.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     /// Its address (its identity on the chain).
     pub address: Address,
     /// Its ECIES key (the static channel encrypts to it).
     pub encryption_key: PublicKey,
+}
+
+/// How long a negotiation waits, in blocks of its chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A submission not mined after this many blocks is submitted again.
+    pub resubmit_after_blocks: u64,
+    /// Submissions of one transaction before the step times out.
+    pub submissions: u32,
+    /// Blocks the peer has to take its step, counted from the block that made it due
+    /// (for the offer: from the first block the responder saw with the parameters).
+    pub peer_blocks: u64,
+}
+
+impl Default for Deadlines {
+    /// Resubmit after 2 blocks, 3 submissions (a step of its own times out after 6
+    /// blocks), 12 blocks for the peer's step (its own 6 and waiting for coins).
+    fn default() -> Self {
+        Self {
+            resubmit_after_blocks: 2,
+            submissions: 3,
+            peer_blocks: 12,
+        }
+    }
 }
 
 /// A party's settings.
@@ -176,6 +318,21 @@ pub struct Terms {
     pub payment: Amount,
 }
 
+impl Terms {
+    /// The settings of the side playing `role` against `peer`.
+    pub fn config(&self, role: Role, peer: Peer) -> PartyConfig {
+        PartyConfig {
+            role,
+            channel: self.channel,
+            session: self.session,
+            parameters: self.parameters,
+            allow_insecure: self.allow_insecure,
+            payment: self.payment,
+            peer,
+        }
+    }
+}
+
 /// Where a party stands, with what it holds at that step and nothing more: the group
 /// once read, its secret only until it agreed, the master key and transcript once agreed.
 enum Phase {
@@ -188,7 +345,8 @@ enum Phase {
         group: Group,
         secret: Secret,
         share: Vec<u8>,
-        /// The dynamic channel's output Bob spends to reveal his share.
+        /// The dynamic channel's output Bob spends to reveal his share (known once the
+        /// offer is built).
         dynamic_output: Option<(OutPoint, Amount)>,
     },
     /// Agreed, own tag submitted. Bob (`Replied`): waiting for Alice's tag. Alice
@@ -210,26 +368,57 @@ enum Phase {
     Failed(NegotiationError),
 }
 
-/// One side of a negotiation.
-pub struct Party {
-    config: PartyConfig,
-    wallet: Wallet,
-    encryption: SecretKey,
-    rng: StdRng,
-    phase: Phase,
-    /// This party's submitted transaction not yet seen mined.
-    pending: Option<Txid>,
-    next_height: u64,
-    txids: Vec<Txid>,
-    last_block: Option<BlockHash>,
+/// What this party pays and signs for its step.
+struct Spend {
+    payments: Vec<TxOut>,
+    /// The dynamic reply spends Alice's locked output and reveals the share.
+    dynamic: Option<DynamicInput>,
 }
 
-impl core::fmt::Debug for Party {
+struct DynamicInput {
+    outpoint: OutPoint,
+    amount: Amount,
+    lock: ScriptBytes,
+    share: Vec<u8>,
+}
+
+/// This party's step on its way to the chain.
+struct Outgoing {
+    step: Step,
+    spend: Spend,
+    /// Built (coins were free): its id and the transaction.
+    built: Option<(Txid, ValueTx)>,
+    /// The height of the last submission (or of the attempt to build).
+    since: u64,
+    submissions: u32,
+}
+
+/// What the participant lends a negotiation for one block: its coins and keys.
+struct Own<'a> {
+    wallet: &'a mut Wallet,
+    encryption: &'a SecretKey,
+}
+
+/// One negotiation with one counterparty.
+pub struct Negotiation {
+    config: PartyConfig,
+    me: Address,
+    deadlines: Deadlines,
+    rng: StdRng,
+    phase: Phase,
+    outgoing: Option<Outgoing>,
+    /// The peer's step this party waits for, and the height by which it must be mined.
+    waiting: Option<(Step, u64)>,
+    txids: Vec<Txid>,
+    submissions: u32,
+}
+
+impl core::fmt::Debug for Negotiation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Party")
+        f.debug_struct("Negotiation")
             .field("role", &self.config.role)
             .field("channel", &self.config.channel)
-            .field("address", &self.wallet.address())
+            .field("peer", &self.config.peer.address)
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -247,50 +436,58 @@ fn agree(
     Ok((master, peer_share.as_bytes().to_vec()))
 }
 
-impl Party {
-    /// A party with its wallet key and ECIES key; `seed` seeds its randomness.
-    pub fn new(config: PartyConfig, wallet: Wallet, encryption: SecretKey, seed: u64) -> Self {
+/// Builds and signs `spend` with the participant's coins.
+fn build(spend: &Spend, wallet: &mut Wallet) -> Result<ValueTx, NegotiationError> {
+    let Some(dynamic) = &spend.dynamic else {
+        return Ok(wallet.build_spend(spend.payments.clone(), &[])?);
+    };
+    let mut tx = wallet.build_spend(
+        spend.payments.clone(),
+        &[(dynamic.outpoint, dynamic.amount)],
+    )?;
+    let signature = sign_input(wallet.signing_key(), &tx, 0, dynamic.lock.as_bytes());
+    let mut unlocking = Vec::with_capacity(signature.len() + dynamic.share.len() + 40);
+    push_data(&mut unlocking, &signature);
+    push_data(
+        &mut unlocking,
+        &vkm_coins::public_key_bytes(wallet.public_key()),
+    );
+    push_data(&mut unlocking, &dynamic.share);
+    tx.inputs[0].unlocking_script =
+        ScriptBytes::new(unlocking).map_err(|_| WalletError::ScriptTooLong)?;
+    Ok(tx)
+}
+
+impl Negotiation {
+    /// A negotiation under `config` by the party at address `me`; `seed` seeds its
+    /// randomness (its secret exponent, its ECIES nonces).
+    pub fn new(config: PartyConfig, me: Address, deadlines: Deadlines, seed: u64) -> Self {
         Self {
             config,
-            wallet,
-            encryption,
+            me,
+            deadlines,
             rng: StdRng::seed_from_u64(seed),
             phase: Phase::WaitingForParameters,
-            pending: None,
-            next_height: 0,
+            outgoing: None,
+            waiting: None,
             txids: Vec::new(),
-            last_block: None,
+            submissions: 0,
         }
     }
 
-    /// Alice (with `alice`'s coins) and Bob (with `bob`'s), each with a fresh ECIES key
-    /// and knowing the other's address and ECIES key, under `terms`.
-    pub fn pair<R: CryptoRng + ?Sized>(
-        terms: Terms,
-        alice: Wallet,
-        bob: Wallet,
-        rng: &mut R,
-    ) -> (Self, Self) {
-        let alice_enc = SecretKey::generate_from_rng(rng);
-        let bob_enc = SecretKey::generate_from_rng(rng);
-        let config = |role, address, encryption_key| PartyConfig {
-            role,
-            channel: terms.channel,
-            session: terms.session,
-            parameters: terms.parameters,
-            allow_insecure: terms.allow_insecure,
-            payment: terms.payment,
-            peer: Peer {
-                address,
-                encryption_key,
-            },
-        };
-        let alice_config = config(Role::Initiator, bob.address(), bob_enc.public_key());
-        let bob_config = config(Role::Responder, alice.address(), alice_enc.public_key());
-        (
-            Self::new(alice_config, alice, alice_enc, rng.random()),
-            Self::new(bob_config, bob, bob_enc, rng.random()),
-        )
+    /// Its settings.
+    pub fn config(&self) -> &PartyConfig {
+        &self.config
+    }
+
+    /// Its id.
+    pub fn session(&self) -> SessionId {
+        self.config.session
+    }
+
+    /// The counterparty.
+    pub fn peer(&self) -> &Peer {
+        &self.config.peer
     }
 
     /// Where it stands.
@@ -308,19 +505,9 @@ impl Party {
         }
     }
 
-    /// Whether the negotiation ended, confirmed or failed.
+    /// Whether it ended, confirmed or failed.
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Confirmed { .. } | Phase::Failed(_))
-    }
-
-    /// Its address.
-    pub fn address(&self) -> Address {
-        self.wallet.address()
-    }
-
-    /// Its wallet.
-    pub fn wallet(&self) -> &Wallet {
-        &self.wallet
     }
 
     /// The group read from the chain.
@@ -344,8 +531,8 @@ impl Party {
         }
     }
 
-    /// The master key, once agreed (confirmed or not: see [`Party::state`]); none after
-    /// a failure.
+    /// The master key, once agreed (confirmed or not: see [`Negotiation::state`]); none
+    /// after a failure.
     pub fn master_key(&self) -> Option<&MasterKey> {
         match &self.phase {
             Phase::Agreed { master, .. } | Phase::Confirmed { master, .. } => Some(master),
@@ -358,7 +545,13 @@ impl Party {
         &self.txids
     }
 
-    /// The confirmed negotiation, for a [`crate::KeyBook`].
+    /// Transactions this party submitted, resubmissions included.
+    pub fn submissions(&self) -> u32 {
+        self.submissions
+    }
+
+    /// The confirmed negotiation, for a [`crate::KeyBook`] or a
+    /// [`crate::session::SessionKeys`].
     pub fn negotiated(&self) -> Option<Negotiated> {
         match &self.phase {
             Phase::Confirmed {
@@ -376,105 +569,195 @@ impl Party {
 
     /// The session key for the block `block` (a confirmed negotiation only).
     pub fn session_key(&self, block: &BlockHash) -> Option<SessionKey> {
-        let negotiated = self.negotiated()?;
+        let Phase::Confirmed { master, .. } = &self.phase else {
+            return None;
+        };
         Some(session_key(
-            &negotiated.master,
+            master,
             block,
-            &self.address(),
+            &self.me,
             &self.config.peer.address,
         ))
     }
 
-    /// The latest block seen.
-    pub fn last_block(&self) -> Option<BlockHash> {
-        self.last_block
+    /// The parameters transaction `tx` seen at `height`: the group, if it is this
+    /// negotiation's.
+    fn read_group(&mut self, tx: &Transaction, height: u64) -> Result<(), NegotiationError> {
+        if !matches!(self.phase, Phase::WaitingForParameters) {
+            return Ok(());
+        }
+        if let Some(group) = read_parameters(tx, self.config.allow_insecure) {
+            self.phase = Phase::Ready { group: group? };
+            if self.config.role == Role::Responder {
+                self.waiting = Some((Step::Offer, height + self.deadlines.peer_blocks));
+            }
+        }
+        Ok(())
     }
 
-    /// Handles one event.
-    pub fn handle(&mut self, event: Event<'_>) -> Vec<Action> {
-        let Event::Block { height, block, now } = event;
-        let mut actions = Vec::new();
-        if height < self.next_height || self.is_finished() {
-            if height >= self.next_height {
-                self.next_height = height + 1;
-                block
-                    .transactions
-                    .iter()
-                    .for_each(|tx| self.wallet.observe(tx));
-            }
-            return actions;
+    /// One block of the best chain, its transactions' ids in `txids`.
+    fn on_block(
+        &mut self,
+        height: u64,
+        block: &Block,
+        txids: &[Txid],
+        now: Timestamp,
+        own: &mut Own<'_>,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.is_finished() {
+            return;
         }
-        if height > self.next_height {
-            actions.push(Action::FetchBlocks {
-                from: self.next_height,
-            });
-            return actions;
-        }
-        self.next_height = height + 1;
         let hash = block.block_hash();
-        self.last_block = Some(hash);
-        for tx in &block.transactions {
-            self.wallet.observe(tx);
-        }
-        for tx in &block.transactions {
-            let Transaction::Value(v) = tx else { continue };
-            let txid = tx.txid();
-            if let Err(error) = self.on_transaction(v, txid, hash, now, &mut actions) {
-                self.fail(error, &mut actions);
-                return actions;
+        for (tx, txid) in block.transactions.iter().zip(txids) {
+            let result = if *txid == self.config.parameters {
+                self.read_group(tx, height)
+            } else if let Transaction::Value(v) = tx {
+                self.on_transaction(v, *txid, height, hash, now, own, actions)
+            } else {
+                Ok(())
+            };
+            if let Err(error) = result {
+                self.fail(error, own.wallet, actions);
+            }
+            if self.is_finished() {
+                return;
             }
         }
         if self.config.role == Role::Initiator
+            && self.outgoing.is_none()
             && let Phase::Ready { group } = &self.phase
         {
             let group = group.clone();
-            if let Err(error) = self.offer(group, now, &mut actions) {
-                self.fail(error, &mut actions);
+            if let Err(error) = self.offer(group, now) {
+                self.fail(error, own.wallet, actions);
+                return;
             }
         }
-        actions
+        self.tick(height, own.wallet, actions);
     }
 
-    fn fail(&mut self, error: NegotiationError, actions: &mut Vec<Action>) {
+    /// Builds and submits what is due, resubmits what was not mined in time, and times
+    /// out what did not happen in time.
+    fn tick(&mut self, height: u64, wallet: &mut Wallet, actions: &mut Vec<Action>) {
+        let session = self.config.session;
+        let deadlines = self.deadlines;
+        let mut failure = None;
+        if let Some(out) = &mut self.outgoing {
+            match &out.built {
+                None => match build(&out.spend, wallet) {
+                    Ok(tx) => {
+                        let txid = vkm_coins::value_txid(&tx);
+                        if out.step == Step::Offer
+                            && self.config.channel == Channel::DynamicScript
+                            && let Phase::Offered { dynamic_output, .. } = &mut self.phase
+                        {
+                            *dynamic_output =
+                                Some((OutPoint { txid, vout: 0 }, self.config.payment));
+                        }
+                        out.since = height;
+                        out.submissions = 1;
+                        self.submissions += 1;
+                        actions.push(Action::Submit {
+                            session,
+                            step: out.step,
+                            attempt: 1,
+                            tx: tx.clone(),
+                        });
+                        out.built = Some((txid, tx));
+                    }
+                    // Coins come back when a pending spend is mined: try at the next block.
+                    Err(NegotiationError::Wallet(WalletError::CoinsPending { .. })) => {}
+                    Err(error) => failure = Some(error),
+                },
+                Some((_, tx)) if height >= out.since + deadlines.resubmit_after_blocks => {
+                    if out.submissions >= deadlines.submissions {
+                        failure = Some(NegotiationError::TimedOut { step: out.step });
+                    } else {
+                        out.since = height;
+                        out.submissions += 1;
+                        self.submissions += 1;
+                        actions.push(Action::Submit {
+                            session,
+                            step: out.step,
+                            attempt: out.submissions,
+                            tx: tx.clone(),
+                        });
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if failure.is_none()
+            && let Some((step, until)) = self.waiting
+            && height >= until
+        {
+            failure = Some(NegotiationError::TimedOut { step });
+        }
+        if let Some(error) = failure {
+            self.fail(error, wallet, actions);
+        }
+    }
+
+    /// Stops: nothing kept; the coins of a spend not mined are free again.
+    fn fail(&mut self, error: NegotiationError, wallet: &mut Wallet, actions: &mut Vec<Action>) {
+        if let Some(Outgoing {
+            built: Some((txid, _)),
+            ..
+        }) = self.outgoing.take()
+        {
+            wallet.release(&txid);
+        }
+        self.waiting = None;
         self.phase = Phase::Failed(error.clone());
-        actions.push(Action::Failed(error));
+        actions.push(Action::Failed {
+            session: self.config.session,
+            error,
+        });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_transaction(
         &mut self,
         tx: &ValueTx,
         txid: Txid,
+        height: u64,
         block: BlockHash,
         now: Timestamp,
+        own: &mut Own<'_>,
         actions: &mut Vec<Action>,
     ) -> Result<(), NegotiationError> {
-        if self.pending == Some(txid) {
-            self.pending = None;
+        if let Some(out) = &self.outgoing
+            && out.built.as_ref().is_some_and(|(id, _)| *id == txid)
+        {
+            let step = out.step;
+            self.outgoing = None;
             self.txids.push(txid);
-            // Alice's own tag mined: confirmed (Bob's tag was verified before she sent it).
-            if self.config.role == Role::Initiator && matches!(self.phase, Phase::Agreed { .. }) {
-                self.confirm(block, actions);
+            let peer_deadline = height + self.deadlines.peer_blocks;
+            match step {
+                Step::Offer => self.waiting = Some((Step::Reply, peer_deadline)),
+                Step::Reply => self.waiting = Some((Step::Confirm, peer_deadline)),
+                // Alice's own tag mined: confirmed (Bob's tag was verified before she
+                // sent it).
+                Step::Confirm => self.confirm(block, actions),
             }
             return Ok(());
         }
         match &self.phase {
-            Phase::WaitingForParameters if txid == self.config.parameters => {
-                let tx = Transaction::Value(tx.clone());
-                if let Some(group) = read_parameters(&tx, self.config.allow_insecure) {
-                    self.phase = Phase::Ready { group: group? };
-                }
-            }
             Phase::Ready { group } if self.config.role == Role::Responder => {
                 let group = group.clone();
-                self.on_offer(group, tx, txid, now, actions)?;
+                self.on_offer(group, tx, txid, now, own.encryption, actions)?;
             }
-            Phase::Offered { .. } => self.on_reply(tx, txid, actions)?,
+            Phase::Offered { .. } if self.outgoing.is_none() => {
+                self.on_reply(tx, txid, own.encryption, actions)?
+            }
             Phase::Agreed {
                 master, transcript, ..
-            } if self.config.role == Role::Responder => {
+            } if self.config.role == Role::Responder && self.outgoing.is_none() => {
                 if let Some(tag) = self.tag_in(tx, Role::Initiator) {
                     if !self.signed_by_peer(tx, None) {
                         actions.push(Action::Ignored {
+                            session: self.config.session,
                             txid,
                             reason: Ignored::TagNotSigned,
                         });
@@ -492,6 +775,7 @@ impl Party {
 
     /// Agreed becomes confirmed in `block`; the transcript is dropped.
     fn confirm(&mut self, block: BlockHash, actions: &mut Vec<Action>) {
+        self.waiting = None;
         let phase = std::mem::replace(&mut self.phase, Phase::WaitingForParameters);
         self.phase = match phase {
             Phase::Agreed {
@@ -500,7 +784,9 @@ impl Party {
                 master,
                 ..
             } => {
-                actions.push(Action::Confirmed);
+                actions.push(Action::Confirmed {
+                    session: self.config.session,
+                });
                 Phase::Confirmed {
                     group,
                     share,
@@ -510,6 +796,14 @@ impl Party {
             }
             other => other,
         };
+    }
+
+    fn ignore(&self, txid: Txid, reason: Ignored, actions: &mut Vec<Action>) {
+        actions.push(Action::Ignored {
+            session: self.config.session,
+            txid,
+            reason,
+        });
     }
 
     /// Whether every input (but `skip`) presents a public key of the peer's address. The
@@ -555,14 +849,17 @@ impl Party {
         })
     }
 
-    fn sealed_in(&self, tx: &ValueTx) -> Option<StaticMessage> {
+    /// The static message of this session in `tx`: none if there is none, `Err` if it
+    /// does not open with `key` (or opens to something that is not a static message).
+    fn sealed_in(&self, tx: &ValueTx, key: &SecretKey) -> Option<Result<StaticMessage, ()>> {
         self.carriers(tx).find_map(|c| match c {
-            Carrier::Sealed { ciphertext, .. } => {
-                let plain = Ieee1609Ecies
-                    .open(&self.encryption, &self.config.session, ciphertext)
-                    .ok()?;
-                StaticMessage::decode(&plain)
-            }
+            Carrier::Sealed { ciphertext, .. } => Some(
+                Ieee1609Ecies
+                    .open(key, &self.config.session, ciphertext)
+                    .ok()
+                    .and_then(|plain| StaticMessage::decode(&plain))
+                    .ok_or(()),
+            ),
             _ => None,
         })
     }
@@ -581,7 +878,7 @@ impl Party {
 
     /// The transcript of this negotiation with this party's `own` share and the peer's.
     fn transcript(&self, group: &Group, own: &[u8], peer_share: &[u8]) -> Transcript {
-        let me = self.address();
+        let me = self.me;
         let peer = self.config.peer.address;
         let (a, b, alice, bob) = match self.config.role {
             Role::Initiator => (own, peer_share, me, peer),
@@ -609,18 +906,19 @@ impl Party {
             .map_err(|e| NegotiationError::Seal(e.to_string()))
     }
 
-    fn submit(&mut self, tx: ValueTx, actions: &mut Vec<Action>) {
-        self.pending = Some(vkm_coins::value_txid(&tx));
-        actions.push(Action::Submit(tx));
+    /// Queues this party's `step`: built and submitted at the end of the block.
+    fn send(&mut self, step: Step, spend: Spend) {
+        self.outgoing = Some(Outgoing {
+            step,
+            spend,
+            built: None,
+            since: 0,
+            submissions: 0,
+        });
     }
 
     /// Alice's first transaction.
-    fn offer(
-        &mut self,
-        group: Group,
-        now: Timestamp,
-        actions: &mut Vec<Action>,
-    ) -> Result<(), NegotiationError> {
+    fn offer(&mut self, group: Group, now: Timestamp) -> Result<(), NegotiationError> {
         let (secret, share) = group.keypair(&mut self.rng);
         let session = self.config.session;
         let offer = Carrier::Offer {
@@ -668,18 +966,19 @@ impl Party {
                 offer,
             ],
         };
-        let tx = self.wallet.build_spend(payments, &[])?;
-        let dynamic_output = (self.config.channel == Channel::DynamicScript).then(|| {
-            let txid = vkm_coins::value_txid(&tx);
-            (OutPoint { txid, vout: 0 }, self.config.payment)
-        });
         self.phase = Phase::Offered {
             group,
             secret,
             share,
-            dynamic_output,
+            dynamic_output: None,
         };
-        self.submit(tx, actions);
+        self.send(
+            Step::Offer,
+            Spend {
+                payments,
+                dynamic: None,
+            },
+        );
         Ok(())
     }
 
@@ -690,9 +989,10 @@ impl Party {
         tx: &ValueTx,
         txid: Txid,
         now: Timestamp,
+        key: &SecretKey,
         actions: &mut Vec<Action>,
     ) -> Result<(), NegotiationError> {
-        let me = self.address();
+        let me = self.me;
         let is_offer = match self.config.channel {
             Channel::Value | Channel::DynamicScript => self.offers_channel(tx),
             Channel::StaticScript => self
@@ -703,62 +1003,53 @@ impl Party {
             return Ok(());
         }
         if !self.signed_by_peer(tx, None) {
-            actions.push(Action::Ignored {
-                txid,
-                reason: Ignored::OfferNotSigned,
-            });
+            self.ignore(txid, Ignored::OfferNotSigned, actions);
             return Ok(());
         }
         let (peer_share, dynamic) = match self.config.channel {
             Channel::Value => match self.share_in_amounts(&group, tx, &me) {
                 Some(share) => (share, None),
                 None => {
-                    actions.push(Action::Ignored {
-                        txid,
-                        reason: Ignored::NoShareInAmounts,
-                    });
+                    self.ignore(txid, Ignored::NoShareInAmounts, actions);
                     return Ok(());
                 }
             },
-            Channel::StaticScript => match self.sealed_in(tx) {
-                Some(StaticMessage {
+            Channel::StaticScript => match self.sealed_in(tx, key) {
+                Some(Ok(StaticMessage {
                     share,
                     group: Some(pg),
                     ..
-                }) => {
+                })) => {
                     let (p, g) = group.p_and_g();
                     if pg != (g, p) {
-                        actions.push(Action::Ignored {
-                            txid,
-                            reason: Ignored::OtherParameters,
-                        });
+                        self.ignore(txid, Ignored::OtherParameters, actions);
                         return Ok(());
                     }
                     (share, None)
                 }
+                // Signed by the peer, and it does not open: detected, not waited on.
+                Some(Err(())) => return Err(NegotiationError::DecryptionFailed),
                 _ => return Ok(()),
             },
             Channel::DynamicScript => {
                 let found = tx.outputs.iter().enumerate().find_map(|(vout, out)| {
                     parse_dynamic_lock(out.locking_script.as_bytes(), &group, &me)
-                        .map(|share| (share, vout, out.amount))
+                        .map(|share| (share, vout, out))
                 });
                 match found {
-                    Some((share, vout, amount)) => (
+                    Some((share, vout, out)) => (
                         share,
                         Some((
                             OutPoint {
                                 txid,
                                 vout: vout as u32,
                             },
-                            amount,
+                            out.amount,
+                            out.locking_script.clone(),
                         )),
                     ),
                     None => {
-                        actions.push(Action::Ignored {
-                            txid,
-                            reason: Ignored::NoDynamicOutput,
-                        });
+                        self.ignore(txid, Ignored::NoDynamicOutput, actions);
                         return Ok(());
                     }
                 }
@@ -775,17 +1066,21 @@ impl Party {
         }
         .output();
         self.txids.push(txid);
+        self.waiting = None;
         let peer = self.config.peer.address;
-        let tx = match self.config.channel {
+        let spend = match self.config.channel {
             Channel::Value => {
                 let amounts =
                     to_amounts(&share, group.share_digits()).ok_or(GroupError::BadShare)?;
-                let mut outputs = vec![tag];
-                outputs.extend(amounts.into_iter().map(|amount| TxOut {
+                let mut payments = vec![tag];
+                payments.extend(amounts.into_iter().map(|amount| TxOut {
                     amount,
                     locking_script: peer.p2pkh_script(),
                 }));
-                self.wallet.build_spend(outputs, &[])?
+                Spend {
+                    payments,
+                    dynamic: None,
+                }
             }
             Channel::StaticScript => {
                 let sealed = self.seal(&StaticMessage {
@@ -793,35 +1088,33 @@ impl Party {
                     group: None,
                     timestamp: now.0,
                 })?;
-                let outputs = vec![
-                    TxOut {
-                        amount: self.config.payment,
-                        locking_script: peer.p2pkh_script(),
-                    },
-                    Carrier::Sealed {
-                        session: self.config.session,
-                        ciphertext: &sealed,
-                    }
-                    .output(),
-                    tag,
-                ];
-                self.wallet.build_spend(outputs, &[])?
+                Spend {
+                    payments: vec![
+                        TxOut {
+                            amount: self.config.payment,
+                            locking_script: peer.p2pkh_script(),
+                        },
+                        Carrier::Sealed {
+                            session: self.config.session,
+                            ciphertext: &sealed,
+                        }
+                        .output(),
+                        tag,
+                    ],
+                    dynamic: None,
+                }
             }
             Channel::DynamicScript => {
-                let (outpoint, amount) = dynamic.ok_or(GroupError::Malformed)?;
-                let lock = tx.outputs[outpoint.vout as usize].locking_script.clone();
-                let mut reply = self.wallet.build_spend(vec![tag], &[(outpoint, amount)])?;
-                let signature = sign_input(self.wallet.signing_key(), &reply, 0, lock.as_bytes());
-                let mut unlocking = Vec::with_capacity(signature.len() + share.len() + 40);
-                push_data(&mut unlocking, &signature);
-                push_data(
-                    &mut unlocking,
-                    &vkm_coins::public_key_bytes(self.wallet.public_key()),
-                );
-                push_data(&mut unlocking, minimal(&group, &share));
-                reply.inputs[0].unlocking_script =
-                    ScriptBytes::new(unlocking).map_err(|_| WalletError::ScriptTooLong)?;
-                reply
+                let (outpoint, amount, lock) = dynamic.ok_or(GroupError::Malformed)?;
+                Spend {
+                    payments: vec![tag],
+                    dynamic: Some(DynamicInput {
+                        outpoint,
+                        amount,
+                        lock,
+                        share: minimal(&group, &share).to_vec(),
+                    }),
+                }
             }
         };
         self.phase = Phase::Agreed {
@@ -830,7 +1123,7 @@ impl Party {
             master,
             transcript,
         };
-        self.submit(tx, actions);
+        self.send(Step::Reply, spend);
         Ok(())
     }
 
@@ -839,6 +1132,7 @@ impl Party {
         &mut self,
         tx: &ValueTx,
         txid: Txid,
+        key: &SecretKey,
         actions: &mut Vec<Action>,
     ) -> Result<(), NegotiationError> {
         let Phase::Offered {
@@ -852,15 +1146,16 @@ impl Party {
         let Some(tag) = self.tag_in(tx, Role::Responder) else {
             return Ok(());
         };
-        let me = self.address();
+        let me = self.me;
         let (peer_share, skip) = match self.config.channel {
             Channel::Value => (self.share_in_amounts(group, tx, &me), None),
-            Channel::StaticScript => (
-                self.sealed_in(tx)
-                    .filter(|m| m.group.is_none())
-                    .map(|m| m.share),
-                None,
-            ),
+            Channel::StaticScript => match self.sealed_in(tx, key) {
+                Some(Ok(m)) if m.group.is_none() => (Some(m.share), None),
+                Some(Err(())) if self.signed_by_peer(tx, None) => {
+                    return Err(NegotiationError::DecryptionFailed);
+                }
+                _ => (None, None),
+            },
             Channel::DynamicScript => {
                 let spent = dynamic_output.map(|(o, _)| o);
                 let index = tx
@@ -874,17 +1169,11 @@ impl Party {
             }
         };
         let Some(peer_share) = peer_share else {
-            actions.push(Action::Ignored {
-                txid,
-                reason: Ignored::NoShareInReply,
-            });
+            self.ignore(txid, Ignored::NoShareInReply, actions);
             return Ok(());
         };
         if !self.signed_by_peer(tx, skip) {
-            actions.push(Action::Ignored {
-                txid,
-                reason: Ignored::ReplyNotSigned,
-            });
+            self.ignore(txid, Ignored::ReplyNotSigned, actions);
             return Ok(());
         }
         let Phase::Offered {
@@ -901,21 +1190,307 @@ impl Party {
         let transcript = self.transcript(&group, &share, &peer_share);
         check_tag(&master, &transcript, Role::Responder, &tag)?;
         self.txids.push(txid);
+        self.waiting = None;
         let confirm = Carrier::Tag {
             session: self.config.session,
             role: Role::Initiator,
             tag: confirmation_tag(&master, &transcript, self.config.role),
         }
         .output();
-        let tx = self.wallet.build_spend(vec![confirm], &[])?;
         self.phase = Phase::Agreed {
             group,
             share,
             master,
             transcript,
         };
-        self.submit(tx, actions);
+        self.send(
+            Step::Confirm,
+            Spend {
+                payments: vec![confirm],
+                dynamic: None,
+            },
+        );
         Ok(())
+    }
+}
+
+/// Why a negotiation could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// This participant already runs a negotiation with this session id.
+    #[error("a negotiation with this session id is already running")]
+    SessionInUse,
+    /// The peer is this participant itself.
+    #[error("a participant cannot negotiate with itself")]
+    OwnAddress,
+}
+
+/// One identity (its wallet and ECIES key) running any number of negotiations at once,
+/// with different counterparties, over the same chain.
+pub struct Participant {
+    wallet: Wallet,
+    encryption: SecretKey,
+    deadlines: Deadlines,
+    rng: StdRng,
+    negotiations: BTreeMap<SessionId, Negotiation>,
+    /// Parameters transactions seen, for negotiations started after them.
+    parameters: BTreeMap<Txid, (Transaction, u64)>,
+    next_height: u64,
+    last_block: Option<BlockHash>,
+}
+
+impl core::fmt::Debug for Participant {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Participant")
+            .field("address", &self.wallet.address())
+            .field("negotiations", &self.negotiations.len())
+            .field("next_height", &self.next_height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Participant {
+    /// A participant with its wallet and ECIES key; `seed` seeds its randomness.
+    pub fn new(wallet: Wallet, encryption: SecretKey, seed: u64) -> Self {
+        Self {
+            wallet,
+            encryption,
+            deadlines: Deadlines::default(),
+            rng: StdRng::seed_from_u64(seed),
+            negotiations: BTreeMap::new(),
+            parameters: BTreeMap::new(),
+            next_height: 0,
+            last_block: None,
+        }
+    }
+
+    /// A participant with `wallet` and a fresh ECIES key.
+    pub fn generate<R: CryptoRng + ?Sized>(wallet: Wallet, rng: &mut R) -> Self {
+        Self::new(wallet, SecretKey::generate_from_rng(rng), rng.random())
+    }
+
+    /// The same participant with other deadlines for the negotiations it starts.
+    pub fn with_deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = deadlines;
+        self
+    }
+
+    /// What a counterparty needs to know of it beforehand: its address and ECIES key.
+    pub fn contact(&self) -> Peer {
+        Peer {
+            address: self.wallet.address(),
+            encryption_key: self.encryption.public_key(),
+        }
+    }
+
+    /// Its address.
+    pub fn address(&self) -> Address {
+        self.wallet.address()
+    }
+
+    /// Its wallet.
+    pub fn wallet(&self) -> &Wallet {
+        &self.wallet
+    }
+
+    /// The latest block seen.
+    pub fn last_block(&self) -> Option<BlockHash> {
+        self.last_block
+    }
+
+    /// Starts a negotiation as `role` with `peer` under `terms` (its own session id).
+    pub fn start(&mut self, role: Role, terms: &Terms, peer: Peer) -> Result<(), StartError> {
+        if peer.address == self.address() {
+            return Err(StartError::OwnAddress);
+        }
+        if self.negotiations.contains_key(&terms.session) {
+            return Err(StartError::SessionInUse);
+        }
+        let config = terms.config(role, peer);
+        let mut negotiation =
+            Negotiation::new(config, self.address(), self.deadlines, self.rng.random());
+        if let Some((tx, _)) = self.parameters.get(&terms.parameters) {
+            // Its deadlines count from now, not from when the parameters were mined.
+            let height = self.next_height.saturating_sub(1);
+            if let Err(error) = negotiation.read_group(tx, height) {
+                negotiation.fail(error, &mut self.wallet, &mut Vec::new());
+            }
+        }
+        self.negotiations.insert(terms.session, negotiation);
+        Ok(())
+    }
+
+    /// The negotiation `session`.
+    pub fn negotiation(&self, session: &SessionId) -> Option<&Negotiation> {
+        self.negotiations.get(session)
+    }
+
+    /// Every negotiation, by session id.
+    pub fn negotiations(&self) -> impl Iterator<Item = &Negotiation> {
+        self.negotiations.values()
+    }
+
+    /// Whether every negotiation ended, confirmed or failed.
+    pub fn is_finished(&self) -> bool {
+        self.negotiations.values().all(Negotiation::is_finished)
+    }
+
+    /// Handles one event: a block of the best chain, in height order (a gap asks for the
+    /// missed blocks, [`Action::FetchBlocks`]).
+    pub fn handle(&mut self, event: Event<'_>) -> Vec<Action> {
+        let Event::Block { height, block, now } = event;
+        let mut actions = Vec::new();
+        if height < self.next_height {
+            return actions;
+        }
+        if height > self.next_height {
+            actions.push(Action::FetchBlocks {
+                from: self.next_height,
+            });
+            return actions;
+        }
+        self.next_height = height + 1;
+        self.last_block = Some(block.block_hash());
+        let txids = block.txids();
+        for (tx, txid) in block.transactions.iter().zip(&txids) {
+            self.wallet.observe(tx);
+            if read_parameters(tx, true).is_some() {
+                self.parameters.insert(*txid, (tx.clone(), height));
+            }
+        }
+        let mut own = Own {
+            wallet: &mut self.wallet,
+            encryption: &self.encryption,
+        };
+        for negotiation in self.negotiations.values_mut() {
+            negotiation.on_block(height, block, &txids, now, &mut own, &mut actions);
+        }
+        actions
+    }
+}
+
+/// A participant with exactly one negotiation: one side of a two-party negotiation.
+pub struct Party {
+    participant: Participant,
+    session: SessionId,
+}
+
+impl core::fmt::Debug for Party {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Party")
+            .field("address", &self.address())
+            .field("negotiation", self.negotiation())
+            .finish()
+    }
+}
+
+impl Party {
+    /// A party with its wallet key and ECIES key; `seed` seeds its randomness.
+    pub fn new(config: PartyConfig, wallet: Wallet, encryption: SecretKey, seed: u64) -> Self {
+        let session = config.session;
+        let mut participant = Participant::new(wallet, encryption, seed);
+        let negotiation = Negotiation::new(
+            config,
+            participant.address(),
+            participant.deadlines,
+            participant.rng.random(),
+        );
+        participant.negotiations.insert(session, negotiation);
+        Self {
+            participant,
+            session,
+        }
+    }
+
+    /// Alice (with `alice`'s coins) and Bob (with `bob`'s), each with a fresh ECIES key
+    /// and knowing the other's address and ECIES key, under `terms`.
+    pub fn pair<R: CryptoRng + ?Sized>(
+        terms: Terms,
+        alice: Wallet,
+        bob: Wallet,
+        rng: &mut R,
+    ) -> (Self, Self) {
+        let alice_enc = SecretKey::generate_from_rng(rng);
+        let bob_enc = SecretKey::generate_from_rng(rng);
+        let contact = |wallet: &Wallet, key: &SecretKey| Peer {
+            address: wallet.address(),
+            encryption_key: key.public_key(),
+        };
+        let alice_config = terms.config(Role::Initiator, contact(&bob, &bob_enc));
+        let bob_config = terms.config(Role::Responder, contact(&alice, &alice_enc));
+        (
+            Self::new(alice_config, alice, alice_enc, rng.random()),
+            Self::new(bob_config, bob, bob_enc, rng.random()),
+        )
+    }
+
+    /// The negotiation.
+    pub fn negotiation(&self) -> &Negotiation {
+        self.participant
+            .negotiations
+            .get(&self.session)
+            .unwrap_or_else(|| unreachable!("a party is made with its negotiation"))
+    }
+
+    /// The participant (wallet, keys).
+    pub fn participant(&self) -> &Participant {
+        &self.participant
+    }
+
+    /// The participant, to hand to a runtime that drives participants.
+    pub fn participant_mut(&mut self) -> &mut Participant {
+        &mut self.participant
+    }
+
+    /// Handles one event (see [`Participant::handle`]).
+    pub fn handle(&mut self, event: Event<'_>) -> Vec<Action> {
+        self.participant.handle(event)
+    }
+
+    /// Where it stands.
+    pub fn state(&self) -> State {
+        self.negotiation().state()
+    }
+
+    /// Whether the negotiation ended, confirmed or failed.
+    pub fn is_finished(&self) -> bool {
+        self.negotiation().is_finished()
+    }
+
+    /// Its address.
+    pub fn address(&self) -> Address {
+        self.participant.address()
+    }
+
+    /// Its wallet.
+    pub fn wallet(&self) -> &Wallet {
+        self.participant.wallet()
+    }
+
+    /// The master key, once agreed.
+    pub fn master_key(&self) -> Option<&MasterKey> {
+        self.negotiation().master_key()
+    }
+
+    /// The negotiation's transactions this party saw mined, in order.
+    pub fn txids(&self) -> &[Txid] {
+        self.negotiation().txids()
+    }
+
+    /// The confirmed negotiation.
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        self.negotiation().negotiated()
+    }
+
+    /// The session key for the block `block` (a confirmed negotiation only).
+    pub fn session_key(&self, block: &BlockHash) -> Option<SessionKey> {
+        self.negotiation().session_key(block)
+    }
+
+    /// The latest block seen.
+    pub fn last_block(&self) -> Option<BlockHash> {
+        self.participant.last_block()
     }
 }
 

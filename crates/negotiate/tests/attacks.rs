@@ -111,6 +111,7 @@ fn a_share_replaced_in_the_dynamic_spend_breaks_confirmation() {
         &group,
         &[alice_wallet.address(), bob_wallet.address()],
         Amount(100 * Amount::COIN),
+        1,
         8,
         &mut rng,
     )
@@ -123,16 +124,16 @@ fn a_share_replaced_in_the_dynamic_spend_breaks_confirmation() {
         payment: Amount(Amount::COIN / 100),
     };
     let (mut alice, mut bob) = Party::pair(terms, alice_wallet, bob_wallet, &mut rng);
-    chain.deliver(&mut alice, 0).unwrap(); // Alice offers
-    chain.deliver(&mut bob, 0).unwrap();
+    deliver(&mut chain, &mut alice, 0); // Alice offers
+    deliver(&mut chain, &mut bob, 0);
     let (h1, block1) = chain.mine().unwrap().unwrap();
-    chain.deliver(&mut alice, h1).unwrap();
+    deliver(&mut chain, &mut alice, h1);
     let actions = bob.handle(Event::Block {
         height: h1,
         block: &block1,
         now: chain.now(),
     });
-    let [Action::Submit(reply)] = actions.as_slice() else {
+    let [Action::Submit { tx: reply, .. }] = actions.as_slice() else {
         panic!("{actions:?}")
     };
     // A relay (or a miner) replaces Bob's revealed share with its own: the unlocking
@@ -161,9 +162,9 @@ fn a_share_replaced_in_the_dynamic_spend_breaks_confirmation() {
     chain.submit(swapped).unwrap();
     let (h2, _) = chain.mine().unwrap().unwrap();
     // ...but Alice's master key now differs from Bob's, and his tag does not verify.
-    let reports = chain.deliver(&mut alice, h2).unwrap();
+    let reports = deliver(&mut chain, &mut alice, h2);
     assert!(
-        reports.iter().any(|a| matches!(a, Action::Failed(_))),
+        reports.iter().any(|a| matches!(a, Action::Failed { .. })),
         "{reports:?}"
     );
     assert!(matches!(
@@ -171,4 +172,19 @@ fn a_share_replaced_in_the_dynamic_spend_breaks_confirmation() {
         State::Failed(vkm_negotiate::party::NegotiationError::ConfirmationFailed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Delivers the block at `height` to `party`, submitting what it asks; its reports.
+fn deliver(chain: &mut LocalChain, party: &mut Party, height: u64) -> Vec<Action> {
+    let mut outcome = vkm_negotiate::local::Outcome::default();
+    chain
+        .deliver(
+            0,
+            party.participant_mut(),
+            height,
+            &mut |_| false,
+            &mut outcome,
+        )
+        .unwrap();
+    outcome.reports.into_iter().map(|(_, a)| a).collect()
 }

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vkm_block::{Amount, Transaction, TxOut};
 use vkm_coins::Wallet;
-use vkm_negotiate::local::{LocalChain, LocalError, run};
+use vkm_negotiate::local::{LocalChain, LocalError, Loss, Outcome, run};
 use vkm_negotiate::party::{Action, Ignored, State};
 use vkm_negotiate::wire::Carrier;
 use vkm_negotiate::{Channel, Group, InsecurePaperGroup, KeyBook, Party, Terms};
@@ -49,6 +49,7 @@ fn setup(name: &str, channel: Channel, group: Group, seed: u64) -> Setup {
             mallory.address(),
         ],
         Amount(1_000 * Amount::COIN),
+        1,
         8,
         &mut rng,
     )
@@ -74,10 +75,17 @@ fn setup(name: &str, channel: Channel, group: Group, seed: u64) -> Setup {
 }
 
 fn negotiate(s: &mut Setup) {
-    run(&mut s.chain, &mut [&mut s.alice, &mut s.bob], 10, |_, _| {
-        false
-    })
+    let outcome = run(
+        &mut s.chain,
+        &mut [s.alice.participant_mut(), s.bob.participant_mut()],
+        10,
+        |_| false,
+    )
     .unwrap();
+    assert!(
+        outcome.finished && outcome.refused.is_empty(),
+        "{outcome:?}"
+    );
     assert_eq!(
         s.alice.state(),
         State::Confirmed,
@@ -187,12 +195,19 @@ fn a_dropped_block_only_delays_the_negotiation() {
     let mut dropped = Vec::new();
     let outcome = run(
         &mut s.chain,
-        &mut [&mut s.alice, &mut s.bob],
+        &mut [s.alice.participant_mut(), s.bob.participant_mut()],
         10,
-        |party, height| {
-            let lose = (party == 1 && height == 1) || (party == 0 && height == 2);
+        |loss| {
+            let Loss::Block {
+                participant,
+                height,
+            } = loss
+            else {
+                return false;
+            };
+            let lose = (participant == 1 && height == 1) || (participant == 0 && height == 2);
             if lose {
-                dropped.push((party, height));
+                dropped.push((participant, height));
             }
             lose
         },
@@ -216,7 +231,7 @@ fn a_share_replaced_off_chain_is_refused_or_ignored() {
             now: s.chain.now(),
         });
         match actions.as_slice() {
-            [Action::Submit(tx)] => tx.clone(),
+            [Action::Submit { tx, .. }] => tx.clone(),
             other => panic!("expected an offer, got {other:?}"),
         }
     };
@@ -251,8 +266,19 @@ fn a_share_replaced_off_chain_is_refused_or_ignored() {
     let forged = s.mallory.build_spend(forged_outputs, &[]).unwrap();
     s.chain.submit(forged).unwrap();
     let (h, _) = s.chain.mine().unwrap().unwrap();
-    let mut reports = s.chain.deliver(&mut s.bob, 0).unwrap();
-    reports.extend(s.chain.deliver(&mut s.bob, h).unwrap());
+    let mut outcome = Outcome::default();
+    for height in [0, h] {
+        s.chain
+            .deliver(
+                1,
+                s.bob.participant_mut(),
+                height,
+                &mut |_| false,
+                &mut outcome,
+            )
+            .unwrap();
+    }
+    let reports: Vec<Action> = outcome.reports.into_iter().map(|(_, a)| a).collect();
     assert!(
         reports.iter().any(|a| matches!(
             a,

@@ -289,6 +289,10 @@ pub struct NodeConfig {
     /// How old a vehicle's crossing request may be, and how far ahead of this manager's
     /// clock.
     pub freshness: Freshness,
+    /// Mine a block at the end of every period, even with nothing collected: a heartbeat
+    /// for chains whose users count time in blocks (a negotiation's deadlines) and would
+    /// otherwise wait on a chain that stands still.
+    pub mine_empty_blocks: bool,
 }
 
 impl Default for NodeConfig {
@@ -302,6 +306,7 @@ impl Default for NodeConfig {
             sync_timeout_ms: 2_000,
             announce_every_periods: 10,
             freshness: Freshness::default(),
+            mine_empty_blocks: false,
         }
     }
 }
@@ -898,9 +903,11 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
         self.announce_tip(actions);
         let chain = &self.chain;
         let me = self.id;
-        let closed = self
-            .schedule
-            .close_period(now, !chain.mempool.is_empty(), || chain.rank(me));
+        let closed = self.schedule.close_period(
+            now,
+            !chain.mempool.is_empty() || self.config.mine_empty_blocks,
+            || chain.rank(me),
+        );
         actions.push(Action::SetTimer {
             at: closed.next_end,
             timer: Timer::PeriodEnd,
@@ -918,7 +925,7 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
 
     fn start_mining(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
         let chain = &self.chain;
-        if chain.mempool.is_empty() {
+        if chain.mempool.is_empty() && !self.config.mine_empty_blocks {
             return;
         }
         let mut block = Block {

@@ -106,6 +106,25 @@ impl LocalChain {
         difficulty_bits: u8,
         rng: &mut R,
     ) -> Result<Self, LocalError> {
+        Self::create_with(
+            db,
+            genesis_extra,
+            difficulty_bits,
+            NodeConfig::default(),
+            rng,
+        )
+    }
+
+    /// [`LocalChain::create`] with the security manager's settings (e.g.
+    /// [`NodeConfig::mine_empty_blocks`], so that every [`LocalChain::mine`] adds a
+    /// block).
+    pub fn create_with<R: CryptoRng + ?Sized>(
+        db: &Path,
+        genesis_extra: Vec<Transaction>,
+        difficulty_bits: u8,
+        node: NodeConfig,
+        rng: &mut R,
+    ) -> Result<Self, LocalError> {
         let now = Timestamp::now();
         let config = WorldConfig {
             genesis_time: now,
@@ -119,7 +138,7 @@ impl LocalChain {
             &Store::File(db.to_path_buf()),
             Box::new(FixedPolicy(period)),
             period,
-            NodeConfig::default(),
+            node,
         )?;
         let _ = sm.start(now); // the period ends when `mine` is called
         let mut seed = [0u8; 32];
