@@ -224,8 +224,12 @@ fn negotiation_message_mutants() {
         }
         let _ = vkm_negotiate::wire::Carrier::parse(bytes);
         let _ = vkm_negotiate::Group::decode(bytes, true);
+        if let Ok(message) = vkm_negotiate::session::Protected::decode(bytes) {
+            assert_eq!(message.encode(), bytes);
+            decoded += 1;
+        }
     });
-    assert!(decoded >= 2, "the seeds decode");
+    assert!(decoded >= 3, "the seeds decode");
 }
 
 /// The seeds whose bytes carry identity materials, made again from the fixed scenario the

@@ -141,6 +141,14 @@ impl Wallet {
         for input in &v.inputs {
             self.coins.remove(&input.previous_output);
         }
+        // A pending spend whose coins another transaction spent will never be mined.
+        if !self.pending.is_empty() {
+            self.pending.retain(|_, coins| {
+                !coins
+                    .iter()
+                    .any(|(o, _)| v.inputs.iter().any(|i| i.previous_output == *o))
+            });
+        }
         let mine = self.locking_script();
         for (vout, out) in v.outputs.iter().enumerate() {
             if out.locking_script == mine {
@@ -174,6 +182,18 @@ impl Wallet {
         &mut self,
         payments: Vec<TxOut>,
         extra_inputs: &[(OutPoint, Amount)],
+    ) -> Result<ValueTx, WalletError> {
+        self.build_spend_with(payments, extra_inputs, |_, _| Ok(()))
+    }
+
+    /// [`Wallet::build_spend`], with `unlock` filling the extra inputs' unlocking scripts
+    /// (with the wallet's key if it needs it) before the spend is recorded as pending
+    /// under its final id.
+    pub fn build_spend_with(
+        &mut self,
+        payments: Vec<TxOut>,
+        extra_inputs: &[(OutPoint, Amount)],
+        unlock: impl FnOnce(&mut ValueTx, &SigningKey) -> Result<(), WalletError>,
     ) -> Result<ValueTx, WalletError> {
         let needed = payments
             .iter()
@@ -235,6 +255,7 @@ impl Wallet {
         for index in extra_inputs.len()..tx.inputs.len() {
             tx.inputs[index].unlocking_script = self.p2pkh_unlocking(&tx, index);
         }
+        unlock(&mut tx, &self.key)?;
         let taken = selected
             .iter()
             .filter_map(|o| self.coins.remove(o).map(|coin| (*o, coin)))

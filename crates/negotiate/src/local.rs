@@ -143,6 +143,7 @@ impl LocalChain {
                             session: &session,
                             step,
                             attempt,
+                            tx: &tx,
                         };
                         if lose(loss) {
                             outcome.lost += 1;
@@ -190,6 +191,8 @@ pub enum Loss<'a> {
         step: Step,
         /// 1 for the first submission.
         attempt: u32,
+        /// The transaction (what a man in the middle on the way sees).
+        tx: &'a ValueTx,
     },
 }
 

@@ -441,20 +441,21 @@ fn build(spend: &Spend, wallet: &mut Wallet) -> Result<ValueTx, NegotiationError
     let Some(dynamic) = &spend.dynamic else {
         return Ok(wallet.build_spend(spend.payments.clone(), &[])?);
     };
-    let mut tx = wallet.build_spend(
+    let public_key = vkm_coins::public_key_bytes(wallet.public_key());
+    let tx = wallet.build_spend_with(
         spend.payments.clone(),
         &[(dynamic.outpoint, dynamic.amount)],
+        |tx, key| {
+            let signature = sign_input(key, tx, 0, dynamic.lock.as_bytes());
+            let mut unlocking = Vec::with_capacity(signature.len() + dynamic.share.len() + 40);
+            push_data(&mut unlocking, &signature);
+            push_data(&mut unlocking, &public_key);
+            push_data(&mut unlocking, &dynamic.share);
+            tx.inputs[0].unlocking_script =
+                ScriptBytes::new(unlocking).map_err(|_| WalletError::ScriptTooLong)?;
+            Ok(())
+        },
     )?;
-    let signature = sign_input(wallet.signing_key(), &tx, 0, dynamic.lock.as_bytes());
-    let mut unlocking = Vec::with_capacity(signature.len() + dynamic.share.len() + 40);
-    push_data(&mut unlocking, &signature);
-    push_data(
-        &mut unlocking,
-        &vkm_coins::public_key_bytes(wallet.public_key()),
-    );
-    push_data(&mut unlocking, &dynamic.share);
-    tx.inputs[0].unlocking_script =
-        ScriptBytes::new(unlocking).map_err(|_| WalletError::ScriptTooLong)?;
     Ok(tx)
 }
 
