@@ -73,6 +73,56 @@ fn negotiations_confirm_on_every_channel_and_print_only_hashes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The contract of `--parties N` and `--drop STEP`: every pair listed with its outcome,
+/// both sides' key hashes equal, and the dropped step recovered.
+#[test]
+fn many_parties_negotiate_every_pair_and_a_dropped_step_recovers() {
+    for (channel, drop) in [
+        ("value", "offer"),
+        ("static", "reply"),
+        ("dynamic", "confirm"),
+    ] {
+        let out = vkm(&[
+            "negotiate",
+            "--parties",
+            "4",
+            "--channel",
+            channel,
+            "--group",
+            "p256",
+            "--drop",
+            drop,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{channel} --drop {drop}");
+        let v = json(&out);
+        assert_eq!(v["parties"], 4);
+        let pairs = v["pairs"].as_array().unwrap();
+        assert_eq!(pairs.len(), 6);
+        let mut seen = std::collections::HashSet::new();
+        for pair in pairs {
+            let (a, b) = (pair["a"].as_u64().unwrap(), pair["b"].as_u64().unwrap());
+            assert!(a < b && b < 4);
+            assert!(seen.insert((a, b)));
+            assert_eq!(pair["confirmed"], true);
+            assert_eq!(pair["outcome"], "confirmed");
+            assert_eq!(pair["a_master_key_sha256"], pair["b_master_key_sha256"]);
+            assert_eq!(pair["a_master_key_sha256"].as_str().unwrap().len(), 64);
+        }
+        // Each pair's dropped step went again: 6 lost, 6 more submissions than 3 per pair.
+        assert_eq!(v["lost"], 6);
+        assert_eq!(v["submissions"], 6 * 3 + 6);
+        assert!(v["blocks"].as_u64().unwrap() > 3);
+        assert!(v["seconds"].as_f64().unwrap() > 0.0);
+        assert!(
+            v.get("alice_master_key_sha256").is_none(),
+            "two-party fields for N = 2 only"
+        );
+    }
+    assert!(!vkm(&["negotiate", "--parties", "1"]).status.success());
+    assert!(!vkm(&["negotiate", "--drop", "everything"]).status.success());
+}
+
 #[test]
 fn unknown_channels_and_groups_are_refused() {
     assert!(

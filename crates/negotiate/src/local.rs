@@ -11,6 +11,7 @@ use vkm_ledger::Ledger;
 
 use crate::group::Group;
 use crate::party::{Action, Event, Negotiation, Participant, State, Step};
+use crate::session::SessionKeys;
 use crate::wire::{SessionId, parameters_transaction};
 
 pub use vkm_runtime::local::LOCAL_PERIOD_SECONDS;
@@ -215,7 +216,7 @@ pub struct Outcome {
 }
 
 /// Runs `participants` over `chain`, one block per collection period, until every
-/// negotiation is confirmed or failed, or `max_blocks` blocks were mined. `lose` says
+/// negotiation is confirmed or failed, or `max_blocks` periods went by. `lose` says
 /// which block deliveries and submissions are lost (never, for `|_| false`). The chain
 /// keeps mining (empty blocks when nothing is collected), so deadlines in blocks pass
 /// even when every message is lost.
@@ -233,7 +234,11 @@ pub fn run(
             chain.deliver(i, participant, h, &mut lose, &mut outcome)?;
         }
     }
-    while !done(participants) && outcome.blocks < max_blocks {
+    // Periods, not blocks, bound the loop: a period may end without a block (the
+    // security manager refused its own candidate).
+    let mut periods = 0;
+    while !done(participants) && periods < max_blocks {
+        periods += 1;
         let Some((h, _)) = chain.mine()? else {
             continue;
         };
@@ -386,5 +391,43 @@ impl AllPairs {
             } else {
                 "pending"
             })
+    }
+}
+
+impl AllPairs {
+    /// Participant `who`'s session keys with its counterparty in `pair` (a confirmed
+    /// negotiation only), following the chain's best blocks from `window` before the tip
+    /// (messages keyed by them still open).
+    pub fn session_keys(
+        &self,
+        pair: &Pair,
+        who: usize,
+        window: usize,
+    ) -> Result<Option<SessionKeys>, LocalError> {
+        let (me, peer) = match who {
+            w if w == pair.a => (pair.a, pair.b),
+            w if w == pair.b => (pair.b, pair.a),
+            _ => return Ok(None),
+        };
+        let Some(negotiated) = self.participants[me]
+            .negotiation(&pair.session)
+            .and_then(Negotiation::negotiated)
+        else {
+            return Ok(None);
+        };
+        let mut keys = SessionKeys::new(
+            &negotiated,
+            self.participants[me].address(),
+            self.participants[peer].address(),
+            window,
+        );
+        let tip = self.chain.ledger().height();
+        for height in tip.saturating_sub(window as u64)..=tip {
+            if let Some(block) = self.chain.block_at(height)? {
+                // Consecutive blocks of the best chain: they extend each other.
+                let _ = keys.follow(height, &block.header);
+            }
+        }
+        Ok(Some(keys))
     }
 }

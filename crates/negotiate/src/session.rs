@@ -309,9 +309,6 @@ impl SessionKeys {
     /// Opens a message from the peer (with the same `aad` as it was sealed with): its
     /// block must be among the accepted blocks of the best chain, its counter new.
     pub fn open(&mut self, message: &Protected, aad: &[u8]) -> Result<Vec<u8>, SessionError> {
-        if message.side == self.side() {
-            return Err(SessionError::OwnMessage);
-        }
         if !self
             .recent
             .iter()
@@ -340,6 +337,10 @@ impl SessionKeys {
                 },
             )
             .map_err(|_| SessionError::Forged)?;
+        // Authentic, and sealed by this side: reflected back.
+        if message.side == self.side() {
+            return Err(SessionError::OwnMessage);
+        }
         self.opened.insert(message.block, message.counter);
         Ok(plaintext)
     }

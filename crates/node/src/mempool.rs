@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use vkm_block::{MemberId, OutPoint, Transaction, Txid};
+use vkm_script::exec::Cost;
 
 /// Most transactions a mempool holds; more are refused until a block takes some.
 pub const MAX_MEMPOOL: usize = 50_000;
@@ -17,6 +18,8 @@ pub struct Mempool {
     entries: HashMap<Txid, (u64, Transaction)>,
     spending: HashMap<OutPoint, Txid>,
     sequences: HashMap<(MemberId, u64), Txid>,
+    /// What the scripts of a pending value transaction cost (checked when it came in).
+    costs: HashMap<Txid, Cost>,
     next: u64,
 }
 
@@ -70,6 +73,15 @@ impl Mempool {
             if let Some(s) = sequence(&tx) {
                 self.sequences.remove(&s);
             }
+            self.costs.remove(txid);
+        }
+    }
+
+    /// Records what the scripts of the pending transaction `txid` cost, so that a block
+    /// takes no more than its budget ([`Mempool::take_candidates`]).
+    pub fn set_cost(&mut self, txid: Txid, cost: Cost) {
+        if self.entries.contains_key(&txid) {
+            self.costs.insert(txid, cost);
         }
     }
 
@@ -105,14 +117,30 @@ impl Mempool {
         self.entries.is_empty()
     }
 
-    /// Up to `limit` transactions, oldest first.
-    pub fn take_candidates(&self, limit: usize) -> Vec<Transaction> {
-        self.order
-            .values()
-            .take(limit)
-            .filter_map(|txid| self.entries.get(txid))
-            .map(|(_, tx)| tx.clone())
-            .collect()
+    /// Up to `limit` transactions, oldest first, whose scripts together cost no more than
+    /// `budget` (a block's): a transaction that would take the total past it waits for a
+    /// later block (pending value transactions spend only confirmed outputs, so leaving
+    /// one out never breaks another).
+    pub fn take_candidates(&self, limit: usize, budget: Cost) -> Vec<Transaction> {
+        let mut total = Cost::default();
+        let mut taken = Vec::new();
+        for txid in self.order.values() {
+            if taken.len() >= limit {
+                break;
+            }
+            let Some((_, tx)) = self.entries.get(txid) else {
+                continue;
+            };
+            let with = total.plus(self.costs.get(txid).copied().unwrap_or_default());
+            if with.exponent_units > budget.exponent_units
+                || with.signature_checks > budget.signature_checks
+            {
+                continue;
+            }
+            total = with;
+            taken.push(tx.clone());
+        }
+        taken
     }
 }
 
@@ -155,5 +183,32 @@ mod tests {
         pool.remove_conflicts(&second);
         assert!(pool.is_empty());
         assert!(pool.insert(second.txid(), second));
+    }
+
+    #[test]
+    fn candidates_stay_within_the_block_budget_and_the_rest_waits() {
+        let mut pool = Mempool::default();
+        let units = |exponent_units| Cost {
+            exponent_units,
+            signature_checks: 1,
+        };
+        let txs: Vec<Transaction> = (0..4).map(|i| spending(i, 0)).collect();
+        for (tx, cost) in txs.iter().zip([300, 300, 150, 10]) {
+            assert!(pool.insert(tx.txid(), tx.clone()));
+            pool.set_cost(tx.txid(), units(cost));
+        }
+        let budget = units(500);
+        let budget = Cost {
+            signature_checks: 100,
+            ..budget
+        };
+        // 300 + 300 is over 500: the second waits; the smaller ones after it fit.
+        let taken = pool.take_candidates(10, budget);
+        assert_eq!(taken, vec![txs[0].clone(), txs[2].clone(), txs[3].clone()]);
+        for tx in &taken {
+            pool.remove(&tx.txid());
+        }
+        assert_eq!(pool.take_candidates(10, budget), vec![txs[1].clone()]);
+        assert_eq!(pool.take_candidates(0, budget), Vec::<Transaction>::new());
     }
 }

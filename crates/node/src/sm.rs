@@ -9,13 +9,14 @@ use vkm_block::{
     Block, BlockHash, BlockHeader, KeyTransferTx, MemberId, RegistryTx, Timestamp, Transaction,
     Txid, ValueTx,
 };
-use vkm_coins::check_scripts;
+use vkm_coins::{MAX_BLOCK_EXPONENT_UNITS, MAX_BLOCK_SIGNATURE_CHECKS, script_cost};
 use vkm_ledger::{
     Accepted, BlockError, ChainUpdate, Ledger, LedgerError, RuleError, TxContext, check_spend,
     registry_authorized,
 };
 use vkm_period::{CollectionPeriod, PeriodPolicy};
 use vkm_rekey::{GroupKeyScheme, Lkh};
+use vkm_script::exec::Cost;
 use vkm_transfer::certificate::PseudonymId;
 use vkm_transfer::crossing::{
     ChangeError, CrossingRequest, Freshness, PseudonymChange, ReplayGuard, RequestError, RsuId,
@@ -391,11 +392,13 @@ struct Chain {
 impl Chain {
     /// The ledger's coin rules ([`vkm_ledger::check_spend`]) and the scripts, against the
     /// best chain's UTXO set.
+    /// A value transaction's spends and scripts checked against the best chain: what its
+    /// scripts cost, or why it is refused.
     fn check_value(
         &self,
         tx: &Transaction,
         v: &ValueTx,
-    ) -> Result<Result<(), ValueRefusal>, NodeError> {
+    ) -> Result<Result<Cost, ValueRefusal>, NodeError> {
         let mut storage = None;
         let checked = check_spend(0, v, |outpoint| {
             self.ledger.utxo(outpoint).unwrap_or_else(|e| {
@@ -410,7 +413,7 @@ impl Chain {
             Ok(spent) => spent,
             Err(e) => return Ok(Err(ValueRefusal::Spend(e))),
         };
-        Ok(check_scripts(&TxContext {
+        Ok(script_cost(&TxContext {
             transaction: tx,
             spent_outputs: &spent,
         })
@@ -835,9 +838,10 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             return Ok(());
         };
         let refused = match self.chain.check_value(&wrapped, tx)? {
-            Ok(()) => {
+            Ok(cost) => {
                 let message = Message::Value(tx.clone());
                 if self.collect_and_pass_on(txid, wrapped, message, actions) {
+                    self.chain.mempool.set_cost(txid, cost);
                     return Ok(());
                 }
                 ValueRefusal::Conflict
@@ -938,9 +942,13 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
             },
             miner: self.id,
             miner_signature: Default::default(),
-            transactions: chain
-                .mempool
-                .take_candidates(self.config.max_block_transactions),
+            transactions: chain.mempool.take_candidates(
+                self.config.max_block_transactions,
+                Cost {
+                    exponent_units: MAX_BLOCK_EXPONENT_UNITS,
+                    signature_checks: MAX_BLOCK_SIGNATURE_CHECKS,
+                },
+            ),
         };
         block.header.merkle_root = block.compute_merkle_root();
         self.schedule.started_mining();
@@ -1187,8 +1195,12 @@ impl<G: GroupKeyScheme> SecurityManager<G> {
                         }
                     }
                     // Back to the pool only if still valid on the new best chain.
-                    Transaction::Value(v) if matches!(chain.check_value(tx, v), Ok(Ok(()))) => {
-                        chain.mempool.insert(tx.txid(), tx.clone());
+                    Transaction::Value(v) => {
+                        if let Ok(Ok(cost)) = chain.check_value(tx, v) {
+                            let txid = tx.txid();
+                            chain.mempool.insert(txid, tx.clone());
+                            chain.mempool.set_cost(txid, cost);
+                        }
                     }
                     _ => {}
                 }
