@@ -64,6 +64,15 @@ pub struct NegotiateArgs {
     /// `confirm` (the initiator's tag). A lost step is submitted again after 2 blocks.
     #[arg(long, value_enum)]
     drop: Vec<DropArg>,
+    /// Blocks after which a submission not yet mined is submitted again.
+    #[arg(long, default_value_t = Deadlines::default().resubmit_after_blocks)]
+    resubmit_after: u64,
+    /// Submissions of one step's transaction before it times out.
+    #[arg(long, default_value_t = Deadlines::default().submissions)]
+    submissions: u32,
+    /// Blocks the counterparty has to take its step before the negotiation times out.
+    #[arg(long, default_value_t = Deadlines::default().peer_blocks)]
+    peer_blocks: u64,
     /// Stop after this many blocks even if some negotiation has not ended.
     #[arg(long, default_value_t = 400)]
     max_blocks: u64,
@@ -168,7 +177,11 @@ pub fn run_command(args: &NegotiateArgs) -> Result<ExitCode, CliError> {
         channel,
         args.parties,
         args.difficulty,
-        Deadlines::default(),
+        Deadlines {
+            resubmit_after_blocks: args.resubmit_after.max(1),
+            submissions: args.submissions.max(1),
+            peer_blocks: args.peer_blocks.max(1),
+        },
         &mut rng,
     )
     .map_err(fail)?;

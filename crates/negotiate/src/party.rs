@@ -40,8 +40,8 @@ use crate::keys::{
     Negotiated, SessionKey, Transcript, confirmation_tag, session_key, verify_confirmation,
 };
 use crate::wire::{
-    Carrier, Channel, Role, SessionId, StaticMessage, dynamic_lock, parse_dynamic_lock,
-    presented_key, read_parameters, revealed_share,
+    Carrier, Channel, Role, SessionId, StaticMessage, dynamic_lock, parameters_in,
+    parse_dynamic_lock, presented_key, revealed_share,
 };
 
 /// The messages of a negotiation, in order: the initiator's offer, the responder's reply
@@ -581,17 +581,18 @@ impl Negotiation {
         ))
     }
 
-    /// The parameters transaction `tx` seen at `height`: the group, if it is this
-    /// negotiation's.
-    fn read_group(&mut self, tx: &Transaction, height: u64) -> Result<(), NegotiationError> {
+    /// This negotiation's parameters, read (and validated) from the chain at `height`.
+    fn parameters_read(
+        &mut self,
+        group: Result<Group, GroupError>,
+        height: u64,
+    ) -> Result<(), NegotiationError> {
         if !matches!(self.phase, Phase::WaitingForParameters) {
             return Ok(());
         }
-        if let Some(group) = read_parameters(tx, self.config.allow_insecure) {
-            self.phase = Phase::Ready { group: group? };
-            if self.config.role == Role::Responder {
-                self.waiting = Some((Step::Offer, height + self.deadlines.peer_blocks));
-            }
+        self.phase = Phase::Ready { group: group? };
+        if self.config.role == Role::Responder {
+            self.waiting = Some((Step::Offer, height + self.deadlines.peer_blocks));
         }
         Ok(())
     }
@@ -611,14 +612,8 @@ impl Negotiation {
         }
         let hash = block.block_hash();
         for (tx, txid) in block.transactions.iter().zip(txids) {
-            let result = if *txid == self.config.parameters {
-                self.read_group(tx, height)
-            } else if let Transaction::Value(v) = tx {
-                self.on_transaction(v, *txid, height, hash, now, own, actions)
-            } else {
-                Ok(())
-            };
-            if let Err(error) = result {
+            let Transaction::Value(v) = tx else { continue };
+            if let Err(error) = self.on_transaction(v, *txid, height, hash, now, own, actions) {
                 self.fail(error, own.wallet, actions);
             }
             if self.is_finished() {
@@ -1235,8 +1230,12 @@ pub struct Participant {
     deadlines: Deadlines,
     rng: StdRng,
     negotiations: BTreeMap<SessionId, Negotiation>,
-    /// Parameters transactions seen, for negotiations started after them.
-    parameters: BTreeMap<Txid, (Transaction, u64)>,
+    /// Parameters transactions seen (the encoded group, unvalidated), for negotiations
+    /// started after them.
+    parameters: BTreeMap<Txid, Vec<u8>>,
+    /// Groups validated, by parameters transaction and whether the insecure group was
+    /// allowed: each is validated once, however many negotiations use it.
+    groups: BTreeMap<(Txid, bool), Result<Group, GroupError>>,
     next_height: u64,
     last_block: Option<BlockHash>,
 }
@@ -1261,6 +1260,7 @@ impl Participant {
             rng: StdRng::seed_from_u64(seed),
             negotiations: BTreeMap::new(),
             parameters: BTreeMap::new(),
+            groups: BTreeMap::new(),
             next_height: 0,
             last_block: None,
         }
@@ -1311,15 +1311,30 @@ impl Participant {
         let config = terms.config(role, peer);
         let mut negotiation =
             Negotiation::new(config, self.address(), self.deadlines, self.rng.random());
-        if let Some((tx, _)) = self.parameters.get(&terms.parameters) {
+        if let Some(group) = self.group(&terms.parameters, terms.allow_insecure) {
             // Its deadlines count from now, not from when the parameters were mined.
             let height = self.next_height.saturating_sub(1);
-            if let Err(error) = negotiation.read_group(tx, height) {
+            if let Err(error) = negotiation.parameters_read(group, height) {
                 negotiation.fail(error, &mut self.wallet, &mut Vec::new());
             }
         }
         self.negotiations.insert(terms.session, negotiation);
         Ok(())
+    }
+
+    /// The group published by `parameters`, validated once: `None` if not seen yet.
+    fn group(
+        &mut self,
+        parameters: &Txid,
+        allow_insecure: bool,
+    ) -> Option<Result<Group, GroupError>> {
+        let encoded = self.parameters.get(parameters)?;
+        Some(
+            self.groups
+                .entry((*parameters, allow_insecure))
+                .or_insert_with(|| Group::decode(encoded, allow_insecure))
+                .clone(),
+        )
     }
 
     /// The negotiation `session`.
@@ -1354,10 +1369,32 @@ impl Participant {
         self.next_height = height + 1;
         self.last_block = Some(block.block_hash());
         let txids = block.txids();
+        let mut published = false;
         for (tx, txid) in block.transactions.iter().zip(&txids) {
             self.wallet.observe(tx);
-            if read_parameters(tx, true).is_some() {
-                self.parameters.insert(*txid, (tx.clone(), height));
+            if let Some(encoded) = parameters_in(tx) {
+                self.parameters.insert(*txid, encoded.to_vec());
+                published = true;
+            }
+        }
+        if published {
+            let waiting: Vec<(SessionId, Txid, bool)> = self
+                .negotiations
+                .values()
+                .filter(|n| n.state() == State::WaitingForParameters)
+                .map(|n| (n.session(), n.config.parameters, n.config.allow_insecure))
+                .collect();
+            for (session, parameters, allow_insecure) in waiting {
+                let Some(group) = self.group(&parameters, allow_insecure) else {
+                    continue;
+                };
+                if let Some(n) = self.negotiations.get_mut(&session)
+                    && let Err(error) = n.parameters_read(group, height)
+                {
+                    let mut actions_here = Vec::new();
+                    n.fail(error, &mut self.wallet, &mut actions_here);
+                    actions.extend(actions_here);
+                }
             }
         }
         let mut own = Own {

@@ -203,12 +203,9 @@ pub fn parameters_transaction(group: &Group) -> Transaction {
     })
 }
 
-/// Reads published system parameters from a transaction: `None` if it publishes none,
-/// otherwise the validated group or why it is refused.
-pub fn read_parameters(
-    tx: &Transaction,
-    allow_insecure: bool,
-) -> Option<Result<Group, GroupError>> {
+/// The encoded group a transaction publishes as system parameters, unvalidated (cheap:
+/// no primality test); `None` if it publishes none.
+pub fn parameters_in(tx: &Transaction) -> Option<&[u8]> {
     let Transaction::Value(v) = tx else {
         return None;
     };
@@ -217,12 +214,19 @@ pub fn read_parameters(
             return None;
         };
         match data_pushes(rest)?.as_slice() {
-            [tag, encoded] if *tag == PARAMETERS_TAG => {
-                Some(Group::decode(encoded, allow_insecure))
-            }
+            [tag, encoded] if *tag == PARAMETERS_TAG => Some(*encoded),
             _ => None,
         }
     })
+}
+
+/// Reads published system parameters from a transaction: `None` if it publishes none,
+/// otherwise the validated group or why it is refused.
+pub fn read_parameters(
+    tx: &Transaction,
+    allow_insecure: bool,
+) -> Option<Result<Group, GroupError>> {
+    parameters_in(tx).map(|encoded| Group::decode(encoded, allow_insecure))
 }
 
 /// `type` byte of messageA.
