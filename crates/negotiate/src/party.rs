@@ -272,13 +272,15 @@ pub struct Deadlines {
 }
 
 impl Default for Deadlines {
-    /// Resubmit after 2 blocks, 3 submissions (a step of its own times out after 6
-    /// blocks), 12 blocks for the peer's step (its own 6 and waiting for coins).
+    /// Resubmit after 2 blocks, 5 submissions (a step of its own times out after 10
+    /// blocks: a full chain may take that long to find room for it, as 190 dynamic
+    /// ffdhe3072 replies do within a block's OP_EXPONENT budget), 20 blocks for the peer's
+    /// step (its own 10 and waiting for coins).
     fn default() -> Self {
         Self {
             resubmit_after_blocks: 2,
-            submissions: 3,
-            peer_blocks: 12,
+            submissions: 5,
+            peer_blocks: 20,
         }
     }
 }
