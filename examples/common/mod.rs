@@ -1,5 +1,7 @@
 //! What the negotiation examples share: a local chain in a temporary folder, every pair
 //! of the named parties negotiating on it, and a short report of what happened.
+// Each example uses part of it.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 

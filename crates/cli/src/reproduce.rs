@@ -63,7 +63,7 @@ const TRAFFIC_LEVELS: [f64; 13] = [
 const PERIODS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 const FLOWS: u32 = 120;
 
-/// The conventional handover of the paper's refs. [37]/[38] (III.B.1): the traditional
+/// The conventional handover of the paper's refs. \[37\]/\[38\] (III.B.1): the traditional
 /// structure's hops, plus two handshakes between the foreign and the home agent per
 /// transfer, each a full round of signing, encryption, verification and decryption, and
 /// their two messages.

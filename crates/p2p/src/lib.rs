@@ -1,38 +1,4 @@
-//! vkm's security managers on a real peer-to-peer network.
-//!
-//! One more driver of the sans-IO security manager ([`vkm_node::sm`]): its actions are
-//! applied by [`vkm_runtime::apply`]; this crate implements only the effects, over
-//! [rust-libp2p](https://docs.rs/libp2p) (TCP, Noise, Yamux):
-//! - **gossipsub** topics for key transfers, value transactions, registry transactions,
-//!   blocks and tip announcements; message ids are content hashes, and a message is
-//!   forwarded only after the manager accepted it (validation mode);
-//! - a **request-response** protocol (`/vkm/sync/1`) for catching up: the locator and
-//!   the batches of [`vkm_node::sm::Message::GetBlocks`] and `Blocks`;
-//! - **only registered members connect**: a member's registered P-256 signing key is
-//!   its libp2p identity, so the allow-list follows from the chain's registry (and
-//!   follows it when a registration or revocation is mined);
-//! - bad input (undecodable bytes, the wrong topic, a forged transfer or block) is
-//!   dropped and counts against its sender, which is disconnected and refused for a
-//!   minute after [`node::STRIKES`] of them; catching-up requests are rate-limited per
-//!   peer; every message has a size limit;
-//! - an **HTTP/JSON API** (axum): `/status`, `POST /crossings`, `/admissions`,
-//!   `/blocks/{height}`, `/metrics` ([`api`]);
-//! - the node's **configuration** ([`config::NodeSettings`], TOML), its keys from PEM
-//!   files, its chain in a redb store, graceful shutdown on SIGINT/SIGTERM ([`run`]);
-//! - a **testnet** on one machine ([`testnet::init`]).
-//!
-//! Heavy dependencies (tokio, libp2p, axum) live here only: users of the format, crypto
-//! and ledger crates do not compile a network stack.
-//!
-//! ```no_run
-//! use std::path::Path;
-//! use vkm_p2p::config::NodeSettings;
-//!
-//! let settings = NodeSettings::load(Path::new("testnet/sm-1/node.toml"))?;
-//! vkm_p2p::run(settings, Vec::new())?; // until SIGINT or SIGTERM
-//! # Ok::<(), vkm_p2p::P2pError>(())
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -1,5 +1,5 @@
 //! One security manager on the peer-to-peer network: the sans-IO manager on its own
-//! thread (its actions applied by [`vkm_runtime::apply`] through [`NodeEffects`]), a
+//! thread (its actions applied by [`vkm_runtime::apply`] through `NodeEffects`), a
 //! mining worker, the libp2p swarm on tokio, and the HTTP API.
 //!
 //! The manager's thread is the only one that touches the manager and its store; the

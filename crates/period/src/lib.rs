@@ -1,26 +1,4 @@
-//! Collection-period optimisation (Lei et al. III.B.5-6, IV.D-E): how long a security
-//! manager collects cross-border transactions before mining a block.
-//!
-//! - [`traffic`]: Eqs. (1) and (5), the grid topology of section IV.A, exponential
-//!   crossing events by the paper's quantile function, a time-of-day profile.
-//! - [`cost`]: the time elements of Table III and the [`CostModel`] trait, Eqs. (2)-(4).
-//! - [`calibration`]: the elements as an editable JSON file; `paper` is built in
-//!   (`calibrations/paper.json`); `vkm calibrate` measures this machine.
-//! - [`objective`]: Eq. (6) and Algorithm 3, and the delay-aware objective
-//!   (`docs/deviations.md`, decision 4) with feasibility.
-//! - [`policy`]: fixed and adaptive period policies for a security manager.
-//!
-//! ```
-//! use vkm_period::{CollectionPeriod, Calibration, Load, Structure, algorithm3};
-//!
-//! let candidates = CollectionPeriod::range(0.5, 1.0, 0.1).expect("valid range");
-//! let paper = Calibration::paper();
-//! let load = |vehicles_per_hour| Load { vehicles_per_hour, flows: 120, structure: Structure::Blockchain };
-//! // Fig. 12: the longest period at off-peak traffic, a short one when saturated.
-//! assert_eq!(algorithm3(&paper, &load(3_000.0), &candidates).map(|p| p.seconds()), Some(1.0));
-//! assert!(algorithm3(&paper, &load(15_000.0), &candidates).expect("feasible").seconds() < 1.0);
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod calibration;

@@ -1,33 +1,4 @@
-//! Discrete-event simulation of vkm's key transfer (Lei et al. 2017, section IV).
-//!
-//! Virtual time and an event queue ([`engine`]) drive the nodes; each node is a CPU with
-//! a first-in first-out queue of work, and messages between nodes take a CSMA back-off
-//! and a propagation delay. Two cost modes:
-//! - [`Mode::Measured`] ([`measured`]): the real sans-IO security managers of `vkm-node`
-//!   (or its traditional relays), each with an in-memory ledger; every ECIES, ECDSA and
-//!   nonce search runs, and its measured duration advances that node's virtual clock. The
-//!   peers' signature checks and the destination's opening of each transfer run ahead on
-//!   the machine's other cores ([`Options::threads`]) and are charged where the protocol
-//!   does them.
-//! - [`Mode::Model`] ([`model`]): costs from a `vkm-period` calibration, no cryptography,
-//!   for large sweeps; the nodes take their decisions with the security manager's own
-//!   functions (period alignment, policy, mining rank).
-//!
-//! Traffic is generated from a [`Scenario`] (TOML) or replayed from an events file
-//! ([`traffic::read_events`], made from SUMO output by [`sumo`]). Runs are reproducible
-//! from the seed (in measured mode, up to the measured costs).
-//!
-//! ```
-//! use vkm_period::Calibration;
-//! use vkm_sim::{Mode, Scenario, simulate};
-//!
-//! let scenario = Scenario::beijing_peak(5.0); // 5 s of Beijing at peak traffic
-//! let run = simulate(&scenario, Mode::Model, &Calibration::paper(), None, &mut |_| {})?;
-//! assert!(run.summary.key_transfers > 1_000);
-//! assert!(run.summary.delay_s_p95 < 2.0);
-//! # Ok::<(), vkm_sim::SimError>(())
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod ahead;
