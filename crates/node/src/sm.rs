@@ -390,10 +390,9 @@ struct Chain {
 }
 
 impl Chain {
-    /// The ledger's coin rules ([`vkm_ledger::check_spend`]) and the scripts, against the
-    /// best chain's UTXO set.
-    /// A value transaction's spends and scripts checked against the best chain: what its
-    /// scripts cost, or why it is refused.
+    /// A value transaction checked against the best chain's UTXO set, by the ledger's coin
+    /// rules ([`vkm_ledger::check_spend`]) and its scripts: what the scripts cost (for the
+    /// block's budget), or why it is refused.
     fn check_value(
         &self,
         tx: &Transaction,
