@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
+use p256::elliptic_curve::sec1::ToSec1Point;
 use serde_json::json;
 use vkm_block::{MemberId, Timestamp, serialize};
+use vkm_transfer::backend;
 use vkm_transfer::directory::Directory;
 use vkm_transfer::keys::{EncryptionPublic, EncryptionScheme, EncryptionSecret};
 use vkm_transfer::scenario::Scenario;
@@ -183,12 +185,26 @@ pub fn measure(iterations: usize, block_txs: usize) -> Result<CryptoMedians, Cli
         "ecdsa_verify_awslc_us",
         "ecdsa_sign_random_nonce_us",
         "ecies_decrypt_prepared_us",
+        "ecdh_p256_us",
+        "ecdh_p256_rust_crypto_us",
     ];
     let fast_signer = FastSigner::new(signing).ok_or_else(missing)?;
     let opening = OpeningKey::new(p256_secret).ok_or_else(missing)?;
+    // ECDH with a prepared secret, through the selected backend and through pure Rust.
+    let peer_sec1 = p256_public.to_sec1_point(true);
+    let ecdh_secret = backend::EcdhSecret::new(&p256_secret.to_nonzero_scalar());
+    let ecdh_peer = backend::EcdhPeer::parse(peer_sec1.as_bytes());
+    let (Some(ecdh_secret), Some(ecdh_peer)) = (ecdh_secret, ecdh_peer) else {
+        return Err(missing());
+    };
+    let rust_secret = backend::rust_crypto::EcdhSecret::new(&p256_secret.to_nonzero_scalar());
+    let rust_peer = backend::rust_crypto::EcdhPeer::parse(peer_sec1.as_bytes());
+    let (Some(rust_secret), Some(rust_peer)) = (rust_secret, rust_peer) else {
+        return Err(missing());
+    };
     let mut samples = vec![Vec::with_capacity(iterations); names.len()];
     for _ in 0..iterations {
-        let ops: [&mut dyn FnMut(); 10] = [
+        let ops: [&mut dyn FnMut(); 12] = [
             &mut || {
                 drop(std::hint::black_box(Ieee1609Ecies.seal(
                     &p256_public,
@@ -240,6 +256,8 @@ pub fn measure(iterations: usize, block_txs: usize) -> Result<CryptoMedians, Cli
                 std::hint::black_box(fast_signer.sign(&preimage));
             },
             &mut || drop(std::hint::black_box(opening.open(&binding, &p256_sealed))),
+            &mut || drop(std::hint::black_box(ecdh_secret.agree(&ecdh_peer))),
+            &mut || drop(std::hint::black_box(rust_secret.agree(&rust_peer))),
         ];
         for (op, out) in ops.into_iter().zip(samples.iter_mut()) {
             out.push(micros(op));
@@ -305,6 +323,11 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
             json!(medians[5] / medians[6]),
         );
         out.insert("registered_table_build_us".into(), json!(table_build_us));
+        out.insert("backend".into(), json!(backend::NAME));
+        out.insert(
+            "ecdh_backend_speedup".into(),
+            json!(m.get("ecdh_p256_rust_crypto_us") / m.get("ecdh_p256_us")),
+        );
         let ratio = |ours: &str, theirs: fn(&OpensslBaseline) -> f64| {
             openssl.map_or(serde_json::Value::Null, |o| json!(m.get(ours) / theirs(&o)))
         };
@@ -359,6 +382,11 @@ pub fn run(args: &CryptoArgs) -> Result<ExitCode, CliError> {
             }
         }
         println!("  registered key table: {table_build_us:.0} us to build");
+        println!(
+            "  P-256 backend: {}; its ECDH is {:.2}x the speed of pure-Rust p256's",
+            backend::NAME,
+            m.get("ecdh_p256_rust_crypto_us") / m.get("ecdh_p256_us")
+        );
         if let Some(o) = openssl {
             println!(
                 "  openssl speed here: sign {:.1} us, verify {:.1} us, ecdh {:.1} us; vkm/openssl: \

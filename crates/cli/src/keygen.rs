@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use p256::elliptic_curve::sec1::ToSec1Point;
 use serde_json::json;
-use vkm_transfer::keys::{EncryptionPublic, EncryptionScheme, MemberKeys};
+use vkm_block::EncryptionKey;
+use vkm_transfer::keys::{EncryptionScheme, MemberKeys};
 
 use crate::{CliError, files, print_json};
 
@@ -90,15 +90,10 @@ pub fn run(args: &KeygenArgs) -> Result<ExitCode, CliError> {
         args.force,
     )?;
 
-    let (encryption_public, scheme) = match keys.encryption_public() {
-        EncryptionPublic::P256(key) => (
-            hex::encode(key.to_sec1_point(true).as_bytes()),
-            "ieee1609-p256",
-        ),
-        EncryptionPublic::Secp256k1(key) => (
-            hex::encode(key.to_sec1_point(true).as_bytes()),
-            "ecies-secp256k1",
-        ),
+    // The chain form: the compressed point with its scheme.
+    let (encryption_public, scheme) = match keys.encryption_public().to_chain() {
+        EncryptionKey::P256(key) => (hex::encode(key.0), "ieee1609-p256"),
+        EncryptionKey::Secp256k1(key) => (hex::encode(key.0), "ecies-secp256k1"),
     };
     let entry = json!({
         "name": args.name,

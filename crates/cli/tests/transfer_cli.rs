@@ -225,7 +225,12 @@ fn bench_crypto_reports_table_iv_fields() {
         "ecdsa_sign_us",
         "ecdsa_verify_us",
         "ecdsa_verify_registered_us",
+        "ecdh_p256_us",
+        "ecdh_p256_rust_crypto_us",
+        "ecdh_backend_speedup",
     ] {
         assert!(v[field].as_f64().unwrap() > 0.0, "{field}: {v}");
     }
+    // The CLI is built with AWS-LC.
+    assert_eq!(v["backend"], "aws-lc", "{v}");
 }

@@ -2,7 +2,6 @@
 //! paper's 8-digit demonstration group, which exists only as [`InsecurePaperGroup`](crate::InsecurePaperGroup)
 //! (`docs/deviations.md`, decision 7). Everything received is validated before use (`docs/deviations.md`, decision 9).
 
-use aws_lc_rs::agreement::ParsedPublicKey;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, JacobiSymbol, NonZero, Odd, RandomBits, U2048, U3072, U4096, Uint};
 use crypto_primes::{Flavor, is_prime};
@@ -10,6 +9,7 @@ use p256::elliptic_curve::Generate;
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rand::CryptoRng;
 use subtle::ConstantTimeEq;
+use vkm_transfer::backend::{EcdhPeer, EcdhSecret};
 use zeroize::{Zeroize, Zeroizing};
 
 /// RFC 7919 ffdhe2048 prime, big-endian hex (generator 2).
@@ -291,23 +291,19 @@ impl FiniteFieldGroup {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct P256Group;
 
-/// A P-256 secret scalar, with AWS-LC's form of it prepared once (so that an agreement is
-/// one scalar multiplication). Zeroized on drop (RustCrypto's key; AWS-LC cleanses its
-/// memory when it frees a key); never printed.
+/// A P-256 secret scalar, prepared once for the selected backend
+/// (`vkm_transfer::backend`: AWS-LC by default), so that an agreement is one scalar
+/// multiplication. Zeroized on drop (RustCrypto's key; AWS-LC cleanses its memory when it
+/// frees a key); never printed.
 pub struct P256Secret {
     scalar: p256::SecretKey,
-    prepared: Option<aws_lc_rs::agreement::PrivateKey>,
+    prepared: Option<EcdhSecret>,
 }
 
 impl P256Secret {
     /// Wraps a secret key.
     pub fn new(scalar: p256::SecretKey) -> Self {
-        let bytes = Zeroizing::new(<[u8; 32]>::from(scalar.to_bytes()));
-        let prepared = aws_lc_rs::agreement::PrivateKey::from_private_key(
-            &aws_lc_rs::agreement::ECDH_P256,
-            bytes.as_slice(),
-        )
-        .ok();
+        let prepared = EcdhSecret::new(&scalar.to_nonzero_scalar());
         Self { scalar, prepared }
     }
 
@@ -335,42 +331,34 @@ impl P256Group {
         (secret, share)
     }
 
-    /// The master key: the x-coordinate of `secret * B`. AWS-LC parses the share
-    /// (compressed or not) and refuses anything but a point of the curve other than the
-    /// identity.
+    /// The master key: the x-coordinate of `secret * B`. The share (compressed or not) is
+    /// refused unless it is a point of the curve other than the identity.
     pub fn agree(secret: &P256Secret, peer_share: &[u8]) -> Result<MasterKey, GroupError> {
-        Self::agree_parsed(secret, parse_p256_share(peer_share)?)
+        Self::agree_parsed(secret, &parse_p256_share(peer_share)?, peer_share)
     }
 
-    /// The master key from a share AWS-LC has already parsed and checked.
-    fn agree_parsed(secret: &P256Secret, peer: ParsedPublicKey) -> Result<MasterKey, GroupError> {
+    /// The master key from a share already parsed and checked (`bytes` is its SEC1 form,
+    /// for `p256` should the backend refuse a valid key).
+    fn agree_parsed(
+        secret: &P256Secret,
+        peer: &EcdhPeer,
+        bytes: &[u8],
+    ) -> Result<MasterKey, GroupError> {
         let shared = match &secret.prepared {
-            Some(key) => {
-                let mut out = Zeroizing::new([0u8; 32]);
-                aws_lc_rs::agreement::agree(key, peer, GroupError::BadPoint, |x| {
-                    if x.len() != 32 {
-                        return Err(GroupError::BadPoint);
-                    }
-                    out.copy_from_slice(x);
-                    Ok(())
-                })?;
-                out
-            }
+            Some(key) => key.agree(peer),
             None => vkm_transfer::seal::ieee1609::p256_shared_x_sec1(
                 &secret.scalar.to_nonzero_scalar(),
-                peer.as_ref(),
-            )
-            .ok_or(GroupError::BadPoint)?,
+                bytes,
+            ),
         };
+        let shared = shared.ok_or(GroupError::BadPoint)?;
         Ok(MasterKey(shared.to_vec()))
     }
 }
 
-/// A P-256 share parsed by AWS-LC: a point of the curve other than the identity.
-fn parse_p256_share(share: &[u8]) -> Result<ParsedPublicKey, GroupError> {
-    use aws_lc_rs::agreement::{ECDH_P256, UnparsedPublicKey};
-    ParsedPublicKey::try_from(&UnparsedPublicKey::new(&ECDH_P256, share))
-        .map_err(|_| GroupError::BadPoint)
+/// A P-256 share parsed by the backend: a point of the curve other than the identity.
+fn parse_p256_share(share: &[u8]) -> Result<EcdhPeer, GroupError> {
+    EcdhPeer::parse(share).ok_or(GroupError::BadPoint)
 }
 
 /// A received share that passed its group's validation ([`Group::validate_share`] makes
@@ -385,7 +373,7 @@ pub struct ValidShare {
 #[derive(Clone)]
 enum ShareValue {
     FiniteField(BoxedUint),
-    P256(ParsedPublicKey),
+    P256(EcdhPeer),
     Insecure(u64),
 }
 
@@ -636,7 +624,7 @@ impl Group {
                 Ok(g.agree_valid(a, b))
             }
             (Self::P256, Secret::P256(a), ShareValue::P256(b)) => {
-                P256Group::agree_parsed(a, b.clone())
+                P256Group::agree_parsed(a, b, &share.bytes)
             }
             (Self::InsecurePaper(g), Secret::Insecure(a), ShareValue::Insecure(b)) => {
                 Ok(MasterKey((g.agree(**a, *b) as u32).to_be_bytes().to_vec()))

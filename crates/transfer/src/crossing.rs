@@ -458,9 +458,7 @@ impl PseudonymChange {
         sealed: &[u8],
     ) -> Result<Self, ChangeError> {
         use crate::seal::Sealer;
-        let crate::keys::EncryptionSecret::P256(secret) = secret else {
-            return Err(ChangeError::Unreadable);
-        };
+        let secret = secret.as_p256().ok_or(ChangeError::Unreadable)?;
         let plaintext = crate::seal::ieee1609::Ieee1609Ecies
             .open(secret, &change_p1(manager), sealed)
             .map_err(|_| ChangeError::Unreadable)?;

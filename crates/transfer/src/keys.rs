@@ -6,48 +6,81 @@
 
 use core::fmt;
 
-use k256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::elliptic_curve::Generate;
 use p256::elliptic_curve::sec1::ToSec1Point;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rand::CryptoRng;
 use vkm_block::{DomainName, EncryptionKey, Member, MemberId, PublicKeyBytes, Role};
 use zeroize::Zeroizing;
 
-/// Which sealing backend an encryption key is for.
+/// Which sealing backend an encryption key is for. The secp256k1 one exists with the
+/// `secp256k1` feature only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum EncryptionScheme {
     /// IEEE 1609.2 ECIES on NIST P-256 (the default).
     #[default]
     Ieee1609P256,
     /// The `ecies` crate on secp256k1.
+    #[cfg(feature = "secp256k1")]
     EciesSecp256k1,
+}
+
+impl EncryptionScheme {
+    /// The schemes this build has (the secp256k1 one with the `secp256k1` feature).
+    pub const AVAILABLE: &'static [Self] = &[
+        Self::Ieee1609P256,
+        #[cfg(feature = "secp256k1")]
+        Self::EciesSecp256k1,
+    ];
 }
 
 /// A member's secret encryption key.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum EncryptionSecret {
     /// For IEEE 1609.2 ECIES.
     P256(p256::SecretKey),
     /// For the `ecies` crate.
+    #[cfg(feature = "secp256k1")]
     Secp256k1(k256::SecretKey),
 }
 
 /// A member's public encryption key, validated (on its curve).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EncryptionPublic {
     /// For IEEE 1609.2 ECIES.
     P256(p256::PublicKey),
     /// For the `ecies` crate.
+    #[cfg(feature = "secp256k1")]
     Secp256k1(k256::PublicKey),
 }
 
-/// A key on the chain is not a valid point of its curve.
+/// A key on the chain cannot be used: not a valid point of its curve, or of a curve this
+/// build does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what}: not a point on its curve")]
+#[error("invalid {what}: {reason}")]
 pub struct InvalidKey {
     /// Which key.
     pub what: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// The reason of an [`InvalidKey`] that does not decode to a point.
+const NOT_A_POINT: &str = "not a point on its curve";
+
+impl EncryptionSecret {
+    /// The P-256 secret, if it is one.
+    pub fn as_p256(&self) -> Option<&p256::SecretKey> {
+        match self {
+            Self::P256(secret) => Some(secret),
+            #[cfg(feature = "secp256k1")]
+            Self::Secp256k1(_) => None,
+        }
+    }
 }
 
 impl EncryptionPublic {
@@ -55,6 +88,7 @@ impl EncryptionPublic {
     pub fn to_chain(&self) -> EncryptionKey {
         match self {
             Self::P256(key) => EncryptionKey::P256(p256_public_to_chain(key)),
+            #[cfg(feature = "secp256k1")]
             Self::Secp256k1(key) => {
                 EncryptionKey::Secp256k1(compressed(key.to_sec1_point(true).as_bytes()))
             }
@@ -65,14 +99,21 @@ impl EncryptionPublic {
     pub fn from_chain(key: &EncryptionKey) -> Result<Self, InvalidKey> {
         let invalid = |_| InvalidKey {
             what: "encryption key",
+            reason: NOT_A_POINT,
         };
         match key {
             EncryptionKey::P256(bytes) => p256::PublicKey::from_sec1_bytes(&bytes.0)
                 .map(Self::P256)
                 .map_err(invalid),
+            #[cfg(feature = "secp256k1")]
             EncryptionKey::Secp256k1(bytes) => k256::PublicKey::from_sec1_bytes(&bytes.0)
                 .map(Self::Secp256k1)
                 .map_err(invalid),
+            #[cfg(not(feature = "secp256k1"))]
+            EncryptionKey::Secp256k1(_) => Err(InvalidKey {
+                what: "secp256k1 encryption key",
+                reason: "this build has no secp256k1 backend (feature `secp256k1` of vkm-transfer)",
+            }),
         }
     }
 }
@@ -87,6 +128,7 @@ fn compressed(bytes: &[u8]) -> PublicKeyBytes {
 pub fn verifying_key_from_chain(bytes: &PublicKeyBytes) -> Result<VerifyingKey, InvalidKey> {
     VerifyingKey::from_sec1_bytes(&bytes.0).map_err(|_| InvalidKey {
         what: "signing key",
+        reason: NOT_A_POINT,
     })
 }
 
@@ -153,6 +195,7 @@ impl MemberKeys {
             EncryptionScheme::Ieee1609P256 => {
                 EncryptionSecret::P256(p256::SecretKey::generate_from_rng(rng))
             }
+            #[cfg(feature = "secp256k1")]
             EncryptionScheme::EciesSecp256k1 => {
                 EncryptionSecret::Secp256k1(k256::SecretKey::generate_from_rng(rng))
             }
@@ -173,9 +216,7 @@ impl MemberKeys {
     /// secp256k1 key). Checked against [`Self::encryption`] on every call, so replacing
     /// that field never opens with a stale key.
     pub fn opening_key(&self) -> Option<&crate::seal::ieee1609::OpeningKey> {
-        let EncryptionSecret::P256(secret) = &self.encryption else {
-            return None;
-        };
+        let secret = self.encryption.as_p256()?;
         let prepared = self
             .opening
             .get_or_init(|| crate::seal::ieee1609::OpeningKey::new(secret))
@@ -187,6 +228,7 @@ impl MemberKeys {
     pub fn encryption_public(&self) -> EncryptionPublic {
         match &self.encryption {
             EncryptionSecret::P256(key) => EncryptionPublic::P256(key.public_key()),
+            #[cfg(feature = "secp256k1")]
             EncryptionSecret::Secp256k1(key) => EncryptionPublic::Secp256k1(key.public_key()),
         }
     }
@@ -222,6 +264,7 @@ impl MemberKeys {
     pub fn encryption_pem(&self) -> Result<Zeroizing<String>, KeyFileError> {
         let pem = match &self.encryption {
             EncryptionSecret::P256(key) => key.to_pkcs8_pem(LineEnding::LF),
+            #[cfg(feature = "secp256k1")]
             EncryptionSecret::Secp256k1(key) => key.to_pkcs8_pem(LineEnding::LF),
         };
         pem.map_err(|_| KeyFileError::Encode { what: "encryption" })
@@ -239,16 +282,23 @@ impl MemberKeys {
     }
 }
 
-/// Loads an encryption secret from PKCS#8 PEM, P-256 or secp256k1.
+/// Loads an encryption secret from PKCS#8 PEM: P-256, or secp256k1 with the `secp256k1`
+/// feature.
 pub fn encryption_secret_from_pem(pem: &str) -> Result<EncryptionSecret, KeyFileError> {
     if let Ok(key) = p256::SecretKey::from_pkcs8_pem(pem) {
         return Ok(EncryptionSecret::P256(key));
     }
-    k256::SecretKey::from_pkcs8_pem(pem)
-        .map(EncryptionSecret::Secp256k1)
-        .map_err(|_| KeyFileError::Pem {
-            what: "P-256 or secp256k1 encryption",
-        })
+    #[cfg(feature = "secp256k1")]
+    if let Ok(key) = k256::SecretKey::from_pkcs8_pem(pem) {
+        return Ok(EncryptionSecret::Secp256k1(key));
+    }
+    Err(KeyFileError::Pem {
+        what: if cfg!(feature = "secp256k1") {
+            "P-256 or secp256k1 encryption"
+        } else {
+            "P-256 encryption"
+        },
+    })
 }
 
 #[cfg(test)]
@@ -259,10 +309,7 @@ mod tests {
     #[test]
     fn pem_round_trip_and_debug_hides_secrets() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
-        for scheme in [
-            EncryptionScheme::Ieee1609P256,
-            EncryptionScheme::EciesSecp256k1,
-        ] {
+        for &scheme in EncryptionScheme::AVAILABLE {
             let keys = MemberKeys::generate(scheme, &mut rng);
             let signing = keys.signing_pem().unwrap();
             let encryption = keys.encryption_pem().unwrap();

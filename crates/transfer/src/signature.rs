@@ -82,32 +82,20 @@ pub fn verify_reference(
         .map_err(|_| InvalidSignature)
 }
 
-/// Signing through AWS-LC with random nonces (what OpenSSL does), for runs that need no
-/// reproducible signatures: about three times faster here than [`sign`]'s RFC 6979
-/// nonces on `p256` (`vkm bench crypto` measures both). The signatures verify the same
-/// way; only their bytes differ from run to run. The key is prepared once.
+/// Signing through the selected backend ([`crate::backend`]): with AWS-LC (the default)
+/// random nonces (what OpenSSL does), about three times faster here than [`sign`]'s
+/// RFC 6979 nonces on `p256` (`vkm bench crypto` measures both), for runs that need no
+/// reproducible signatures; with the pure-Rust backend, `p256` with RFC 6979 nonces. The
+/// signatures verify the same way; only their bytes differ. The key is prepared once.
+#[derive(Debug)]
 pub struct FastSigner {
-    pair: aws_lc_rs::signature::EcdsaKeyPair,
-}
-
-impl core::fmt::Debug for FastSigner {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("FastSigner").finish_non_exhaustive()
-    }
+    signer: crate::backend::Signer,
 }
 
 impl FastSigner {
     /// Prepares `key` (`None` only if AWS-LC refuses a valid P-256 key).
     pub fn new(key: &SigningKey) -> Option<Self> {
-        use p256::pkcs8::EncodePrivateKey;
-        // A `SecretDocument`: zeroized on drop.
-        let der = key.to_pkcs8_der().ok()?;
-        let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
-            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            der.as_bytes(),
-        )
-        .ok()?;
-        Some(Self { pair })
+        crate::backend::Signer::new(key).map(|signer| Self { signer })
     }
 
     /// Signs `preimage` (its SHA-256), normalised to low S.
@@ -117,29 +105,24 @@ impl FastSigner {
 
     /// Signs a 32-byte digest, normalised to low S.
     pub fn sign_digest(&self, digest: &[u8; 32]) -> CompactSignature {
-        let digest =
-            aws_lc_rs::digest::Digest::import_less_safe(digest, &aws_lc_rs::digest::SHA256);
-        let signed = digest
-            .ok()
-            .and_then(|d| self.pair.sign_digest(&d).ok())
-            .and_then(|sig| Signature::from_slice(sig.as_ref()).ok());
-        match signed {
+        match self.signer.sign_digest(digest) {
             Some(signature) => CompactSignature(signature.normalize_s().to_bytes().into()),
-            None => unreachable_aws_lc_sign(),
+            None => unreachable_backend_sign(),
         }
     }
 }
 
 #[cold]
-fn unreachable_aws_lc_sign() -> ! {
-    // AWS-LC signs any 32-byte SHA-256 digest with a key it accepted.
-    panic!("AWS-LC P-256 signing of a 32-byte digest failed")
+fn unreachable_backend_sign() -> ! {
+    // Both backends sign any 32-byte digest with a key they accepted.
+    panic!("P-256 signing of a 32-byte digest failed")
 }
 
 /// Verifies under a key that has no precomputed table (a vehicle's pseudonym key, a
-/// certificate from outside): AWS-LC's ECDSA on the SHA-256 of `preimage`, plus the
-/// low-S rule. Accepts exactly what [`verify_reference`] accepts (a differential property
-/// test holds them together), at about a quarter of the cost.
+/// certificate from outside): the selected backend's ECDSA ([`crate::backend`]; with
+/// AWS-LC about a quarter of [`verify_reference`]'s cost) on the SHA-256 of `preimage`,
+/// plus the low-S rule. Accepts exactly what [`verify_reference`] accepts (a
+/// differential property test holds them together).
 pub fn verify(
     key: &VerifyingKey,
     preimage: &[u8],
@@ -154,14 +137,12 @@ pub fn verify_digest(
     digest: &[u8; 32],
     signature: &CompactSignature,
 ) -> Result<(), InvalidSignature> {
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
     parse_low_s(signature)?;
-    let digest = aws_lc_rs::digest::Digest::import_less_safe(digest, &aws_lc_rs::digest::SHA256)
-        .map_err(|_| InvalidSignature)?;
-    let point = key.to_sec1_point(false);
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point.as_bytes())
-        .verify_digest(&digest, &signature.0)
-        .map_err(|_| InvalidSignature)
+    if crate::backend::verify_digest(key, digest, &signature.0) {
+        Ok(())
+    } else {
+        Err(InvalidSignature)
+    }
 }
 
 /// Signed radix-256 digits of a P-256 scalar: 32 bytes and a final carry.
@@ -401,7 +382,11 @@ mod tests {
             );
             distinct.insert(fast.sign(&[0; 40]).0);
         }
-        assert!(distinct.len() > 1, "random nonces");
+        if cfg!(feature = "aws-lc") {
+            assert!(distinct.len() > 1, "random nonces");
+        } else {
+            assert_eq!(distinct.len(), 1, "RFC 6979 nonces");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::certificate::{CertificateError, IdentityMaterials};
 use crate::directory::{Directory, RegisteredMember};
 use crate::keys::{EncryptionPublic, EncryptionSecret, MemberKeys};
 use crate::seal::ieee1609::Ieee1609Ecies;
+#[cfg(feature = "secp256k1")]
 use crate::seal::secp256k1::EciesSecp256k1;
 use crate::seal::{MalformedCiphertext, OpenError, SealError, Sealer};
 use crate::signature::{PendingSignature, sign, signing_digest, verify_batch};
@@ -103,6 +104,7 @@ pub fn seal_materials<R: CryptoRng + ?Sized>(
             crate::seal::ieee1609::to_encrypted_data(&sealed, key)
                 .map_err(TransferError::Malformed)?
         }
+        #[cfg(feature = "secp256k1")]
         EncryptionPublic::Secp256k1(key) => {
             EciesSecp256k1.seal(key, &recipient.binding, &plaintext, rng)?
         }
@@ -134,6 +136,7 @@ pub fn open_materials(
                 None => Ieee1609Ecies.open(key, &me.binding, &sealed)?,
             }
         }
+        #[cfg(feature = "secp256k1")]
         EncryptionSecret::Secp256k1(key) => {
             EciesSecp256k1.open(key, &me.binding, ciphertext.as_bytes())?
         }

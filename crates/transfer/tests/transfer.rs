@@ -43,10 +43,7 @@ fn transfer(s: &Scenario, rng: &mut StdRng, from: u32, to: u32, seq: u64) -> Key
 
 #[test]
 fn blockchain_structure_delivers_with_both_backends() {
-    for scheme in [
-        EncryptionScheme::Ieee1609P256,
-        EncryptionScheme::EciesSecp256k1,
-    ] {
+    for &scheme in EncryptionScheme::AVAILABLE {
         let (s, mut rng) = world(scheme);
         let vehicle = s.vehicle(0, NOW, HOUR, &mut rng).unwrap();
         let dest = s.directory.member(MemberId(3)).unwrap();

@@ -6,7 +6,7 @@
 //! bytes of KDF2-SHA256 (ANSI X9.63: `SHA-256(ss || counter || P1)`, 32-bit big-endian
 //! counter from 1), `C = k XOR K1` (16 bytes), `T` = the first 16 bytes of
 //! `HMAC-SHA256(K2, C)`. Only the composition is written here; the primitives are
-//! AWS-LC's P-256 ECDH ([`p256_shared_x`]) and RustCrypto's (`p256` keys, `sha2`, `hmac`,
+//! the selected backend's P-256 ECDH ([`p256_shared_x`], [`crate::backend`]) and RustCrypto's (`p256` keys, `sha2`, `hmac`,
 //! `aes`, `ccm`).
 //!
 //! Sealed layout (`docs/formats.md`): `V` (33-byte compressed point) `|| C (16) || T (16) ||
@@ -26,6 +26,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{MalformedCiphertext, OpenError, SealError, Sealer};
+use crate::backend::{EcdhPeer, EcdhSecret};
 
 /// Size of the wrapped content key `k` (AES-128).
 pub const KEY_BYTES: usize = 16;
@@ -159,12 +160,14 @@ fn unreachable_hmac() -> ! {
     panic!("HMAC accepts keys of any length")
 }
 
-/// `x(secret * public)` on P-256, the ECDH shared secret: computed by AWS-LC
-/// (`aws-lc-rs`), whose constant-time P-256 arithmetic is about four times faster than
-/// `p256`'s on x86-64; by `p256` should AWS-LC ever refuse the (already valid) inputs.
+/// `x(secret * public)` on P-256, the ECDH shared secret: computed by the selected
+/// backend ([`crate::backend`]; AWS-LC by default, about four times faster than `p256`
+/// on x86-64), by `p256` should AWS-LC ever refuse the (already valid) inputs.
 pub fn p256_shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
-    let point = public.to_sec1_point(false);
-    p256_shared_x_sec1(secret, point.as_bytes()).unwrap_or_else(|| {
+    let selected = EcdhSecret::new(secret)
+        .zip(EcdhPeer::from_public(public))
+        .and_then(|(key, peer)| key.agree(&peer));
+    selected.unwrap_or_else(|| {
         let shared = p256::ecdh::diffie_hellman(secret, public.as_affine());
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(shared.raw_secret_bytes());
@@ -172,58 +175,32 @@ pub fn p256_shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u
     })
 }
 
-/// `x(secret * P)` for a point `P` given as SEC1 bytes (compressed or not), by AWS-LC,
-/// which checks that `P` is a point of the curve (not the identity); `None` when it is
-/// not. The key negotiation's P-256 group agrees with it on the received share as is.
+/// `x(secret * P)` for a point `P` given as SEC1 bytes (compressed or not), after
+/// checking that `P` is a point of the curve (not the identity); `None` when it is not.
 pub fn p256_shared_x_sec1(secret: &NonZeroScalar, public: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
-    agree_x(&aws_lc_key(secret)?, public)
-}
-
-/// `secret` as an AWS-LC ECDH key (which also computes and checks `secret * G`).
-fn aws_lc_key(secret: &NonZeroScalar) -> Option<aws_lc_rs::agreement::PrivateKey> {
-    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
-    let scalar = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
-    PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).ok()
-}
-
-/// `x(key * P)` for a point `P` given as SEC1 bytes, by AWS-LC (`None` if `P` is not a
-/// point of the curve).
-fn agree_x(key: &aws_lc_rs::agreement::PrivateKey, public: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
-    use aws_lc_rs::agreement::{ECDH_P256, UnparsedPublicKey, agree};
-    let mut out = Zeroizing::new([0u8; 32]);
-    let peer = UnparsedPublicKey::new(&ECDH_P256, public);
-    agree(key, peer, aws_lc_rs::error::Unspecified, |x| {
-        if x.len() == 32 {
-            out.copy_from_slice(x);
-            Ok(())
-        } else {
-            Err(aws_lc_rs::error::Unspecified)
-        }
-    })
-    .ok()?;
-    Some(out)
+    let peer = EcdhPeer::parse(public)?;
+    match EcdhSecret::new(secret) {
+        Some(key) => key.agree(&peer),
+        None => p256::PublicKey::from_sec1_bytes(public)
+            .ok()
+            .map(|public| p256_shared_x(secret, &public)),
+    }
 }
 
 fn shared_x(secret: &NonZeroScalar, public: &PublicKey) -> Zeroizing<[u8; 32]> {
     p256_shared_x(secret, public)
 }
 
-/// The public key of an AWS-LC ECDH key, as `p256`'s type.
-fn aws_lc_public(key: &aws_lc_rs::agreement::PrivateKey) -> Option<PublicKey> {
-    let point = key.compute_public_key().ok()?;
-    PublicKey::from_sec1_bytes(point.as_ref()).ok()
-}
-
 /// The sender's side of ECDH with the ephemeral secret `v`: `x(v * recipient)` and
-/// `v * G`, from one AWS-LC key (by `p256` should AWS-LC refuse the valid inputs).
+/// `v * G`, from one prepared key (by `p256` should the backend refuse the valid inputs).
 fn ephemeral_agreement(
     v: &NonZeroScalar,
     recipient: &PublicKey,
 ) -> (Zeroizing<[u8; 32]>, PublicKey) {
-    aws_lc_key(v)
+    EcdhSecret::new(v)
         .and_then(|key| {
-            let shared = agree_x(&key, recipient.to_sec1_point(false).as_bytes())?;
-            Some((shared, aws_lc_public(&key)?))
+            let shared = key.agree(&EcdhPeer::from_public(recipient)?)?;
+            Some((shared, key.public_key()?))
         })
         .unwrap_or_else(|| {
             (
@@ -254,12 +231,12 @@ pub fn wrap_key(
     }
 }
 
-/// A recipient's secret key prepared for opening: AWS-LC's key object, built once
-/// (building it computes and checks `secret * G`, a third of an open's cost). The key
-/// material is freed (and cleansed) by AWS-LC on drop.
+/// A recipient's secret key prepared for opening: the backend's key object, built once
+/// (with AWS-LC, building it computes and checks `secret * G`, a third of an open's
+/// cost). The key material is cleansed on drop.
 #[derive(Clone)]
 pub struct OpeningKey {
-    aws: std::sync::Arc<aws_lc_rs::agreement::PrivateKey>,
+    prepared: std::sync::Arc<EcdhSecret>,
     // The secret it was prepared from (zeroized on drop; compared in constant time).
     secret: SecretKey,
     public: PublicKey,
@@ -276,9 +253,9 @@ impl core::fmt::Debug for OpeningKey {
 impl OpeningKey {
     /// Prepares `secret` (`None` only if AWS-LC refuses a valid P-256 scalar).
     pub fn new(secret: &SecretKey) -> Option<Self> {
-        let aws = aws_lc_key(&secret.to_nonzero_scalar())?;
+        let prepared = EcdhSecret::new(&secret.to_nonzero_scalar())?;
         Some(Self {
-            aws: std::sync::Arc::new(aws),
+            prepared: std::sync::Arc::new(prepared),
             secret: secret.clone(),
             public: secret.public_key(),
         })
@@ -295,13 +272,14 @@ impl OpeningKey {
     }
 
     /// Opens a sealed message (as [`open_message`], same results and errors, without
-    /// re-deriving the key, and handing AWS-LC the compressed ephemeral point as it is).
+    /// re-deriving the key, and handing the backend the compressed ephemeral point as it
+    /// is).
     pub fn open(&self, p1: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
         let fixed = sealed.len() >= HEADER_BYTES + CCM_TAG_BYTES;
         let shared = fixed
             .then(|| sealed.first().filter(|tag| matches!(tag, 2 | 3)))
             .flatten()
-            .and_then(|_| agree_x(&self.aws, &sealed[..33]));
+            .and_then(|_| self.prepared.agree(&EcdhPeer::parse(&sealed[..33])?));
         let Some(shared) = shared else {
             // Say what is malformed exactly as the parser does; a valid point that AWS-LC
             // refuses cannot be opened.

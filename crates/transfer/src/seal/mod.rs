@@ -1,13 +1,15 @@
 //! Sealing identity materials to a recipient: one narrow trait, two backends.
 //!
 //! - [`ieee1609`]: IEEE 1609.2 ECIES on NIST P-256 with AES-128-CCM (the default).
-//! - [`secp256k1`]: the `ecies` crate (secp256k1, HKDF-SHA256, AES-256-GCM).
+//! - `secp256k1` (feature `secp256k1`): the `ecies` crate (secp256k1, HKDF-SHA256,
+//!   AES-256-GCM).
 //!
 //! Opening fails with one opaque [`OpenError::Failed`] for anything cryptographic (wrong
 //! key, tampering, another recipient), and with a precise [`MalformedCiphertext`] only for
 //! input that cannot be parsed (wrong lengths, a bad point), which reveals nothing secret.
 
 pub mod ieee1609;
+#[cfg(feature = "secp256k1")]
 pub mod secp256k1;
 
 use rand::CryptoRng;
