@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -20,6 +21,12 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Drawn dashed (the paper's values beside vkm's).
     pub dashed: bool,
+    /// The spread of each point over repeated runs, `(x, low, high)`, drawn as error bars.
+    pub spread: Vec<(f64, f64, f64)>,
+    /// Its colour's index in the palette (default: its place in the chart), so that a
+    /// dashed line of the paper or of an equation can share the colour of what it is
+    /// compared with.
+    pub color: Option<usize>,
 }
 
 impl Series {
@@ -29,7 +36,22 @@ impl Series {
             name: name.into(),
             points,
             dashed: false,
+            spread: Vec::new(),
+            color: None,
         }
+    }
+
+    /// This line in the palette's colour `index`.
+    pub fn colored(self, index: usize) -> Self {
+        Self {
+            color: Some(index),
+            ..self
+        }
+    }
+
+    /// This line with the spread of its points over repeated runs.
+    pub fn with_spread(self, spread: Vec<(f64, f64, f64)>) -> Self {
+        Self { spread, ..self }
     }
 
     /// A dashed line.
@@ -54,6 +76,46 @@ pub struct Chart<'a> {
     pub y_label: &'a str,
     /// The lines.
     pub series: Vec<Series>,
+    /// Which axes are logarithmic (for series that span decades).
+    pub log: Axes,
+}
+
+/// Which axes of a chart are logarithmic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Axes {
+    /// The x axis.
+    pub x: bool,
+    /// The y axis.
+    pub y: bool,
+}
+
+impl Axes {
+    /// Both linear.
+    pub const LINEAR: Self = Self { x: false, y: false };
+    /// A logarithmic y axis.
+    pub const LOG_Y: Self = Self { x: false, y: true };
+    /// Both logarithmic.
+    pub const LOG_XY: Self = Self { x: true, y: true };
+}
+
+/// A tick label: integers without a decimal point and with thousands separators, others
+/// with as few decimals as they need (at most three).
+pub fn tick(value: f64) -> String {
+    if (value - value.round()).abs() < 1e-9 * value.abs().max(1.0) {
+        let n = value.round() as i64;
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if n < 0 { format!("-{out}") } else { out }
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 static FONT: Once = Once::new();
@@ -64,68 +126,186 @@ fn register() {
     });
 }
 
+/// The ranges of a chart's data: x from the smallest to the largest, y from 0 (or, on a
+/// log axis, the smallest positive value) to a little above the largest.
+fn bounds(chart: &Chart) -> ((f64, f64), (f64, f64)) {
+    let points = chart.series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .copied()
+            .chain(s.spread.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]))
+    });
+    let (mut x0, mut x1, mut y0, mut y1) =
+        (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 0.0f64);
+    for (x, y) in points {
+        if !x.is_finite() || !y.is_finite() || (chart.log.x && x <= 0.0) {
+            continue;
+        }
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+        if y > 0.0 {
+            y0 = y0.min(y);
+        }
+    }
+    if !x0.is_finite() || x1 <= x0 {
+        (x0, x1) = if chart.log.x { (1.0, 10.0) } else { (0.0, 1.0) };
+    }
+    let y1 = if y1 > 0.0 && y1.is_finite() { y1 } else { 1.0 };
+    let y = if chart.log.y {
+        let y0 = if y0.is_finite() && y0 < y1 {
+            y0
+        } else {
+            y1 / 10.0
+        };
+        (y0 / 1.5, y1 * 1.5)
+    } else {
+        (0.0, y1 * 1.08)
+    };
+    ((x0, x1), y)
+}
+
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let points = chart.series.iter().flat_map(|s| s.points.iter());
-    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    for &(x, y) in points {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y1 = y1.max(y);
-    }
-    if !x0.is_finite() || x1 <= x0 {
-        (x0, x1) = (0.0, 1.0);
-    }
-    let y1 = if y1 > 0.0 && y1.is_finite() {
-        y1 * 1.08
-    } else {
-        1.0
-    };
-    let mut ctx = ChartBuilder::on(&root)
+    let ((x0, x1), (y0, y1)) = bounds(chart);
+    let mut builder = ChartBuilder::on(&root);
+    builder
         .caption(chart.title, ("sans-serif", 22))
         .margin(14)
         .x_label_area_size(44)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, 0.0..y1)
-        .map_err(e)?;
+        .y_label_area_size(70);
+    match (chart.log.x, chart.log.y) {
+        (false, false) => lines(
+            builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?,
+            chart,
+        ),
+        (false, true) => lines(
+            builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(e)?,
+            chart,
+        ),
+        (true, false) => lines(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .map_err(e)?,
+            chart,
+        ),
+        (true, true) => lines(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(e)?,
+            chart,
+        ),
+    }?;
+    root.present().map_err(e)
+}
+
+/// Draws the mesh, the lines, their error bars and the legend (outside the plotting area's
+/// upper left corner when it would cover data: to the right of the data, or below it).
+fn lines<'a, DB, X, Y>(
+    mut ctx: ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    chart: &Chart,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     ctx.configure_mesh()
         .x_desc(chart.x_label)
         .y_desc(chart.y_label)
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(e)?;
+    // A log axis has no place for zero or less.
+    let shown = |&(x, y): &(f64, f64)| {
+        x.is_finite() && y.is_finite() && (!chart.log.x || x > 0.0) && (!chart.log.y || y > 0.0)
+    };
     for (i, s) in chart.series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = Palette99::pick(s.color.unwrap_or(i)).to_rgba();
+        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(shown).collect();
         let style = color.stroke_width(2);
         let legend_style = style;
         if s.dashed {
-            ctx.draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
+            ctx.draw_series(DashedLineSeries::new(points.iter().copied(), 6, 4, style))
                 .map_err(e)?
                 .label(&s.name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], legend_style));
         } else {
-            ctx.draw_series(LineSeries::new(s.points.iter().copied(), style))
+            ctx.draw_series(LineSeries::new(points.iter().copied(), style))
                 .map_err(e)?
                 .label(&s.name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], legend_style));
-            if s.points.len() <= 30 {
-                ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            if points.len() <= 30 {
+                ctx.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(e)?;
             }
         }
+        if !s.spread.is_empty() {
+            let bars = s
+                .spread
+                .iter()
+                .filter(|&&(x, lo, hi)| shown(&(x, lo)) && shown(&(x, hi)));
+            ctx.draw_series(bars.map(|&(x, lo, hi)| {
+                ErrorBar::new_vertical(x, lo, (lo + hi) / 2.0, hi, color.stroke_width(1), 8)
+            }))
+            .map_err(e)?;
+        }
     }
     ctx.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend_position(chart))
         .label_font(("sans-serif", 13))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(e)?;
-    root.present().map_err(e)
+        .map_err(e)
+}
+
+/// The corner of the plotting area whose quarter holds the fewest points (ties: upper
+/// left), in the axes' own scale.
+fn legend_position(chart: &Chart) -> SeriesLabelPosition {
+    let ((x0, x1), (y0, y1)) = bounds(chart);
+    let scale = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.max(lo).ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let mut counts = [0usize; 4]; // upper left, upper right, lower left, lower right
+    for &(x, y) in chart.series.iter().flat_map(|s| s.points.iter()) {
+        let (fx, fy) = (scale(x, x0, x1, chart.log.x), scale(y, y0, y1, chart.log.y));
+        if !(fx.is_finite() && fy.is_finite()) {
+            continue;
+        }
+        // The legend takes about 45 % of the width and the top or bottom 40 %.
+        let left = fx < 0.45;
+        let right = fx > 0.55;
+        if fy > 0.6 {
+            counts[0] += usize::from(left);
+            counts[1] += usize::from(right);
+        } else if fy < 0.4 {
+            counts[2] += usize::from(left);
+            counts[3] += usize::from(right);
+        }
+    }
+    let positions = [
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerLeft,
+        SeriesLabelPosition::LowerRight,
+    ];
+    let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
+    positions[best].clone()
 }
 
 /// Writes `DIR/<stem>.png`, `.svg` and `.csv` (columns `series,x,y`).
@@ -144,10 +324,17 @@ pub fn write_chart(dir: &Path, chart: &Chart) -> Result<(), CliError> {
     let csv = path("csv");
     let io = |e: std::io::Error| CliError::Io(format!("cannot write {}: {e}", csv.display()));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).map_err(io)?);
-    writeln!(file, "series,x,y").map_err(io)?;
+    writeln!(file, "series,x,y,y_low,y_high").map_err(io)?;
     for s in &chart.series {
         for (x, y) in &s.points {
-            writeln!(file, "{},{x},{y}", s.name.replace(',', ";")).map_err(io)?;
+            let (lo, hi) = s
+                .spread
+                .iter()
+                .find(|(sx, _, _)| sx == x)
+                .map_or((String::new(), String::new()), |(_, lo, hi)| {
+                    (lo.to_string(), hi.to_string())
+                });
+            writeln!(file, "{},{x},{y},{lo},{hi}", s.name.replace(',', ";")).map_err(io)?;
         }
     }
     file.flush().map_err(io)

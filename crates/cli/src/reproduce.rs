@@ -12,10 +12,10 @@ use vkm_period::{
     Calibration, CollectionPeriod, CostModel, Load, Structure as CostStructure, TimeElements,
     algorithm3, evaluate, transactions_per_flow,
 };
-use vkm_sim::scenario::{PolicySpec, Traffic};
+use vkm_sim::scenario::{PolicySpec, Traffic, Verification};
 use vkm_sim::{Mode, Scenario, Structure, simulate};
 
-use crate::plot::{Chart, Series, write_chart};
+use crate::plot::{Axes, Chart, Series, write_chart};
 use crate::{CliError, bench_crypto, calibrate, print_json, progress_bar};
 
 /// Which costs the modelled figures use.
@@ -127,6 +127,10 @@ struct Sizes {
     sim_s: f64,
     /// Seconds of traffic in the measured-mode simulation.
     measured_s: f64,
+    /// Seeds per point of the simulated figures.
+    seeds: u64,
+    /// Seconds of traffic in each run of the scaling study.
+    scale_s: f64,
 }
 
 /// One `vkm reproduce`: where it writes, what it has written, the report so far, and the
@@ -223,6 +227,7 @@ impl Reproduction<'_> {
             x_label: "transactions",
             y_label: "time (ms)",
             series,
+            log: Axes::LINEAR,
         })?;
         let at200 = |t: f64| t * 200.0 * 1000.0;
         writeln!(
@@ -265,6 +270,7 @@ impl Reproduction<'_> {
                 Series::new("vkm, measured", prep),
                 Series::dashed("paper (fit of Fig. 8)", paper_prep),
             ],
+            log: Axes::LOG_Y,
         })?;
         writeln!(
             self.report,
@@ -311,17 +317,31 @@ impl Reproduction<'_> {
                     Series::new(
                         "blockchain",
                         curve(&|n| c.processing_s(CostStructure::Blockchain, n)),
-                    ),
-                    Series::new("traditional", curve(&|n| c.processing_s(structure, n))),
+                    )
+                    .colored(0),
+                    Series::new("traditional", curve(&|n| c.processing_s(structure, n))).colored(1),
                     Series::new(
                         "conventional [37][38]",
                         curve(&|n| conventional_s(c, structure, n)),
-                    ),
+                    )
+                    .colored(2),
                     Series::dashed(
                         "blockchain (paper costs)",
                         curve(&|n| paper.elements.processing_s(CostStructure::Blockchain, n)),
-                    ),
+                    )
+                    .colored(0),
+                    Series::dashed(
+                        "traditional (paper costs)",
+                        curve(&|n| paper.elements.processing_s(structure, n)),
+                    )
+                    .colored(1),
+                    Series::dashed(
+                        "conventional (paper costs)",
+                        curve(&|n| conventional_s(&paper.elements, structure, n)),
+                    )
+                    .colored(2),
                 ],
+                log: Axes::LOG_Y,
             })?;
         }
         let chain500 = c.processing_s(CostStructure::Blockchain, 500.0);
@@ -398,6 +418,7 @@ impl Reproduction<'_> {
             x_label: "traffic (vehicles/hour/flow)",
             y_label: "transactions",
             series,
+            log: Axes::LINEAR,
         })?;
         let sim_peak = simulated_points
             .iter()
@@ -417,110 +438,230 @@ impl Reproduction<'_> {
         Ok(())
     }
 
-    /// Figs. 11-13: the collection period and the dynamic scheme.
+    /// Figs. 11-13: the collection period and the dynamic scheme, from model-mode
+    /// simulations (several seeds per point, drawn with their spread) beside Eq. (4)/(6).
     fn figs11_to_13(&mut self) -> Result<(), CliError> {
         let model = self.model.clone();
-        // Fig. 11: key transfer time against the period.
-        let fine: Vec<f64> = (0..=10).map(|i| 0.5 + f64::from(i) * 0.05).collect();
-        let series = [3_000.0, 6_000.0, 9_000.0, 12_000.0, 15_000.0]
+        let (window, seeds) = (self.sizes.sim_s, self.sizes.seeds);
+        let c = model.elements;
+        let hop = c.backoff_s + c.propagation_s;
+        // One point: each seed's processing per second (Eq. 6's quantity: the blocks'
+        // tB = n tV + 2 hops + tprep + tM summed over the traffic window, divided by it)
+        // and mean processing per period (Eq. 4's).
+        let point = |policy: &PolicySpec, vph: f64| -> Result<Vec<(f64, f64)>, CliError> {
+            (1..=seeds)
+                .map(|seed| {
+                    let mut s = scenario(Structure::Blockchain, vph, policy.clone(), window);
+                    s.seed = seed;
+                    let run = sim(&s, Mode::Model, &model)?;
+                    let blocks: Vec<f64> = run
+                        .metrics
+                        .blocks
+                        .iter()
+                        .filter(|b| b.started_s <= window)
+                        .map(|b| {
+                            b.transactions as f64 * c.verify_s
+                                + 2.0 * hop
+                                + b.preparation_s
+                                + b.mining_s
+                        })
+                        .collect();
+                    let total: f64 = blocks.iter().sum();
+                    Ok((total / window, total / blocks.len().max(1) as f64))
+                })
+                .collect()
+        };
+        let stats = |values: &[f64]| -> (f64, f64, f64) {
+            let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (mean, lo, hi)
+        };
+        let candidates = PolicySpec::Algorithm3 {
+            candidates_s: PERIODS.to_vec(),
+        };
+        // runs[period index or PERIODS.len() for the dynamic scheme][traffic level] = seeds.
+        let mut runs: Vec<Vec<Vec<(f64, f64)>>> = Vec::new();
+        for policy in PERIODS
             .iter()
-            .map(|&v| {
-                Series::new(
-                    format!("{v:.0} veh/h"),
-                    fine.iter()
+            .map(|&p| PolicySpec::Fixed { period_s: p })
+            .chain([candidates])
+        {
+            let row: Result<Vec<_>, CliError> =
+                TRAFFIC_LEVELS.iter().map(|&v| point(&policy, v)).collect();
+            runs.push(row?);
+        }
+        let dynamic_index = PERIODS.len();
+        let line = |name: String, values: Vec<(f64, (f64, f64, f64))>| {
+            Series::new(name, values.iter().map(|&(x, (m, _, _))| (x, m)).collect())
+                .with_spread(values.iter().map(|&(x, (_, lo, hi))| (x, lo, hi)).collect())
+        };
+        let per_second =
+            |i: usize, j: usize| -> Vec<f64> { runs[i][j].iter().map(|r| r.0).collect() };
+        let per_period =
+            |i: usize, j: usize| -> Vec<f64> { runs[i][j].iter().map(|r| r.1).collect() };
+
+        // Fig. 11: processing per period against the period, five traffic levels.
+        let shown = [0usize, 3, 6, 9, 12]; // 3,000 to 15,000 vehicles/hour
+        let mut series = Vec::new();
+        for (k, &j) in shown.iter().enumerate() {
+            let v = TRAFFIC_LEVELS[j];
+            series.push(
+                line(
+                    format!("{v:.0} veh/h (simulated)"),
+                    PERIODS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &p)| (p, stats(&per_period(i, j))))
+                        .collect(),
+                )
+                .colored(k),
+            );
+            series.push(
+                Series::dashed(
+                    format!("{v:.0} veh/h (Eq. 4)"),
+                    PERIODS
+                        .iter()
                         .map(|&p| (p, evaluate(&model, &load(v), period(p)).processing_s))
+                        .collect(),
+                )
+                .colored(k),
+            );
+        }
+        self.chart(Chart {
+            stem: "fig11_transfer_time_vs_period",
+            title: "Fig. 11: key transfer time per period",
+            x_label: "collection period (s)",
+            y_label: "time per period (s)",
+            series,
+            log: Axes::LINEAR,
+        })?;
+        let peak = TRAFFIC_LEVELS.len() - 1;
+        let ratio_peak =
+            stats(&per_period(PERIODS.len() - 1, peak)).0 / stats(&per_period(0, peak)).0;
+
+        // Fig. 12: per-second key transfer time, fixed periods and the dynamic scheme.
+        let fixed: Vec<Series> = PERIODS
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                line(
+                    format!("{p:.1} s"),
+                    TRAFFIC_LEVELS
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &v)| (v, stats(&per_second(i, j))))
                         .collect(),
                 )
             })
             .collect();
-        self.chart(Chart {
-            stem: "fig11_transfer_time_vs_period",
-            title: "Fig. 11: key transfer time per period (Eq. 4)",
-            x_label: "collection period (s)",
-            y_label: "time (s)",
-            series,
-        })?;
-        let ratio_peak = evaluate(&model, &load(15_000.0), period(1.0)).processing_s
-            / evaluate(&model, &load(15_000.0), period(0.5)).processing_s;
-
-        // Fig. 12: per-second key transfer time, fixed periods and the dynamic scheme.
-        let per_second = |p: f64| -> Vec<(f64, f64)> {
+        let equation = |p: f64| -> Vec<(f64, f64)> {
             TRAFFIC_LEVELS
                 .iter()
                 .map(|&v| (v, evaluate(&model, &load(v), period(p)).cost_per_second_s))
                 .collect()
         };
-        let dynamic: Vec<(f64, f64)> = TRAFFIC_LEVELS
+        let mut fig12a = fixed.clone();
+        for (i, p) in [(0, 0.5), (PERIODS.len() - 1, 1.0)] {
+            fig12a.push(Series::dashed(format!("{p:.1} s (Eq. 6)"), equation(p)).colored(i));
+        }
+        self.chart(Chart {
+            stem: "fig12a_per_second_fixed",
+            title: "Fig. 12(a): key transfer time per second, fixed periods (simulated)",
+            x_label: "traffic (vehicles/hour/flow)",
+            y_label: "time per second (s)",
+            series: fig12a,
+            log: Axes::LINEAR,
+        })?;
+        let dynamic = line(
+            "dynamic (Algorithm 3, simulated)".into(),
+            TRAFFIC_LEVELS
+                .iter()
+                .enumerate()
+                .map(|(j, &v)| (v, stats(&per_second(dynamic_index, j))))
+                .collect(),
+        );
+        let dynamic_eq: Vec<(f64, f64)> = TRAFFIC_LEVELS
             .iter()
             .filter_map(|&v| dynamic_per_second(&model, v).map(|d| (v, d)))
             .collect();
-        let fixed: Vec<Series> = PERIODS
-            .iter()
-            .map(|&p| Series::new(format!("{p:.1} s"), per_second(p)))
-            .collect();
-        self.chart(Chart {
-            stem: "fig12a_per_second_fixed",
-            title: "Fig. 12(a): key transfer time per second, fixed periods (Eq. 6)",
-            x_label: "traffic (vehicles/hour/flow)",
-            y_label: "time per second (s)",
-            series: fixed.clone(),
-        })?;
-        let mut with_dynamic = fixed;
-        with_dynamic.push(Series::dashed("dynamic (Algorithm 3)", dynamic.clone()));
+        let mut fig12b = vec![
+            fixed[0].clone().colored(0),
+            fixed[PERIODS.len() - 1].clone().colored(1),
+            dynamic.colored(2),
+        ];
+        fig12b.push(Series::dashed("dynamic (Eq. 6)", dynamic_eq).colored(2));
         self.chart(Chart {
             stem: "fig12b_per_second_dynamic",
-            title: "Fig. 12(b): the dynamic period against fixed ones",
+            title: "Fig. 12(b): the dynamic period against fixed ones (simulated)",
             x_label: "traffic (vehicles/hour/flow)",
             y_label: "time per second (s)",
-            series: with_dynamic,
+            series: fig12b,
+            log: Axes::LINEAR,
         })?;
 
-        // Fig. 13: decrease in percent.
-        let series = PERIODS
+        // Fig. 13: decrease of the dynamic scheme against each fixed period, per seed (the
+        // same traffic for both), mean and spread.
+        let series: Vec<Series> = PERIODS
             .iter()
-            .map(|&p| {
-                Series::new(
+            .enumerate()
+            .map(|(i, &p)| {
+                line(
                     format!("vs {p:.1} s"),
-                    per_second(p)
+                    TRAFFIC_LEVELS
                         .iter()
-                        .zip(&dynamic)
-                        .map(|(&(v, fixed), &(_, d))| (v, 100.0 * (fixed - d) / fixed))
+                        .enumerate()
+                        .map(|(j, &v)| {
+                            let decrease: Vec<f64> = per_second(i, j)
+                                .iter()
+                                .zip(per_second(dynamic_index, j))
+                                .map(|(fixed, d)| 100.0 * (fixed - d) / fixed)
+                                .collect();
+                            (v, stats(&decrease))
+                        })
                         .collect(),
                 )
             })
-            .collect::<Vec<_>>();
+            .collect();
         let decrease_peak_1s = series
             .last()
             .and_then(|s| s.points.last())
             .map_or(0.0, |p| p.1);
         self.chart(Chart {
             stem: "fig13_decrease_percent",
-            title: "Fig. 13: decrease of the dynamic scheme against each fixed period",
+            title: "Fig. 13: decrease of the dynamic scheme against each fixed period (simulated)",
             x_label: "traffic (vehicles/hour/flow)",
             y_label: "decrease (%)",
             series,
+            log: Axes::LINEAR,
         })?;
         let chosen = |v: f64| {
             let candidates: Vec<CollectionPeriod> = PERIODS.iter().map(|&p| period(p)).collect();
             algorithm3(&model, &load(v), &candidates).map_or(f64::NAN, |p| p.seconds())
         };
+        let eq_decrease = {
+            let fixed = evaluate(&model, &load(15_000.0), period(1.0)).cost_per_second_s;
+            dynamic_per_second(&model, 15_000.0).map_or(f64::NAN, |d| 100.0 * (fixed - d) / fixed)
+        };
         writeln!(
             self.report,
             "## Figs. 11-13: collection periods and the dynamic scheme\n\n\
-             Fig. 11: at 15,000 vehicles/hour a 1.0 s period costs {ratio_peak:.2}x the processing of \
-             a 0.5 s one (the paper: a marked rise above 0.8 s). Figs. 12-13 are Eq. (6) on the \
-             cost model, where the paper simulated an hour and divided by 3,600 s: the same \
-             quantity, without simulation noise (`vkm simulate --mode model` reproduces it per \
-             run). Algorithm 3 picks {:.1} s at 3,000 vehicles/hour and {:.1} s at 15,000 (the \
-             paper: longer periods at light traffic, shorter at heavy). At 15,000 the dynamic \
-             scheme saves {decrease_peak_1s:.1} % against a fixed 1.0 s period (the paper: more \
-             than 10 %). The dynamic curve is the lower envelope of the fixed ones by \
-             construction, as in the paper's Fig. 12(b).\n",
+             Simulated as the paper did (it ran OMNeT++ for an hour per point and divided by \
+             3,600 s): model-mode runs of {window} s of traffic, {seeds} seeds per point, over the \
+             six periods and 13 traffic levels; each block's processing is Eq. (4)'s tB with the \
+             simulated number of transactions and the sampled nonce search, summed over the run and \
+             divided by its length. Error bars span the seeds; dashed lines are Eqs. (4) and (6) \
+             on the cost model. Fig. 11: at 15,000 vehicles/hour a 1.0 s period costs \
+             {ratio_peak:.2}x the processing of a 0.5 s one (the paper: a marked rise above 0.8 s). \
+             Algorithm 3 picks {:.1} s at 3,000 vehicles/hour and {:.1} s at 15,000 (the paper: \
+             longer periods at light traffic, shorter at heavy). At 15,000 the simulated dynamic \
+             scheme saves {decrease_peak_1s:.1} % against a fixed 1.0 s period ({eq_decrease:.1} % by \
+             Eq. (6); the paper: more than 10 %).\n",
             chosen(3_000.0),
             chosen(15_000.0)
         )
         .ok();
-        if decrease_peak_1s < 1.0 {
+        if eq_decrease < 1.0 {
             writeln!(
                 self.report,
                 "With these costs the longest period is best at every traffic level: block \
@@ -633,7 +774,158 @@ impl Reproduction<'_> {
             x_label: "delay from crossing to admission (s)",
             y_label: "fraction of transfers",
             series: cdf,
+            log: Axes::LINEAR,
         })?;
+        Ok(())
+    }
+
+    /// Beyond the paper: 9 to 400 security managers at the same traffic per road, both
+    /// calibrations, every manager checking every transfer (Lei et al.) or only its
+    /// destination.
+    fn scaling(&mut self) -> Result<(), CliError> {
+        let window = self.sizes.scale_s;
+        let sides = [3u32, 5, 10, 20];
+        let mut rows = String::from(
+            "calibration,verification,managers,crossings,admitted,backlog,blocks,delay_s_p95,max_cpu_share,saturated,wall_seconds\n",
+        );
+        let mut series = Vec::new();
+        let mut table = String::new();
+        let mut sustained: Vec<(String, u32)> = Vec::new();
+        let mut walls = Vec::new();
+        for calibration in [self.paper.clone(), self.measured.clone()] {
+            for verification in [Verification::Every, Verification::Destination] {
+                let mut points = Vec::new();
+                let mut largest = 0;
+                for side in sides {
+                    let mut s = Scenario::beijing_peak(window);
+                    s.name = format!("scale-{side}x{side}");
+                    s.grid.rows = side;
+                    s.grid.cols = side;
+                    s.verification = verification;
+                    let run = sim(&s, Mode::Model, &calibration)?.summary;
+                    let managers = side * side;
+                    let share = run.max_cpu_share;
+                    writeln!(
+                        rows,
+                        "{},{},{managers},{},{},{},{},{},{share},{},{}",
+                        calibration.name,
+                        verification.name(),
+                        run.crossings,
+                        run.key_transfers,
+                        run.backlog,
+                        run.blocks,
+                        run.delay_s_p95,
+                        run.saturated,
+                        run.wall_seconds
+                    )
+                    .ok();
+                    writeln!(
+                        table,
+                        "| {} | {} | {managers} | {} / {} | {} | {:.3} s | {share:.2} | {} |",
+                        calibration.name,
+                        verification.name(),
+                        run.key_transfers,
+                        run.crossings,
+                        run.blocks,
+                        run.delay_s_p95,
+                        if run.saturated {
+                            "saturated"
+                        } else {
+                            "keeps up"
+                        }
+                    )
+                    .ok();
+                    if !run.saturated && run.backlog == 0 {
+                        largest = largest.max(managers);
+                    }
+                    walls.push((managers, run.wall_seconds));
+                    points.push((f64::from(managers), share.max(1e-4)));
+                }
+                let label = format!("{}, {} verifies", calibration.name, verification.name());
+                sustained.push((label.clone(), largest));
+                series.push(Series::new(label, points));
+            }
+        }
+        series.push(Series::dashed(
+            "one CPU (share 1)",
+            sides
+                .iter()
+                .map(|&side| (f64::from(side * side), 1.0))
+                .collect(),
+        ));
+        let chart = Chart {
+            stem: "scaling",
+            title: "Scale: CPU share of the busiest security manager at peak",
+            x_label: "security managers",
+            y_label: "CPU share (1 = saturated)",
+            series,
+            log: Axes::LOG_XY,
+        };
+        write_chart(self.dir, &chart)?;
+        // The study's own table replaces the chart's CSV (it holds every column).
+        std::fs::write(self.dir.join("scaling.csv"), rows)
+            .map_err(|e| CliError::Io(format!("cannot write scaling.csv: {e}")))?;
+        for ext in ["csv", "png", "svg"] {
+            self.files.push(format!("scaling.{ext}"));
+        }
+        let v = &self.measured.elements;
+        let per_road = 15_000.0 / 3600.0;
+        writeln!(
+            self.report,
+            "## Scale (beyond the paper)\n\n\
+             Lei et al. evaluate nine security managers. Here the grid grows from 3x3 to 20x20 \
+             districts with the same traffic on every road (15,000 vehicles/hour on each of the 5 \
+             highways per shared edge and direction, {per_road:.2} crossings a second each), {window} s \
+             of traffic per run, 1.0 s periods, model mode (`scaling.csv`, `scaling.png`). In Lei's \
+             design every security manager checks the signature of every key transfer of the whole \
+             network, so the work of each grows with the network: with n x n districts there are \
+             2n(n-1) shared edges, and each manager checks about 10 x 2n(n-1) x {per_road:.2} \
+             transfers a second, {:.0} at 20x20 ({:.2} s of CPU a second with this machine's tV of \
+             {:.0} us). The option `verification = \"destination\"` (`vkm simulate --verification \
+             destination`) breaks this: a transfer's signature is checked by its destination \
+             only, before it admits the vehicle; every manager still checks each block (proof of \
+             work, merkle root, the miner's registration), so a manager's checks grow with its \
+             own traffic (`docs/deviations.md` gives the security argument). A second limit does not move: a block holds at most 10,000 transactions \
+             and one block is mined per period, so a 1.0 s period carries at most 10,000 \
+             transfers a second (a 20x20 grid at peak makes {:.0}).\n\n\
+             | calibration | who verifies | managers | admitted / crossings | blocks | p95 delay | max CPU share | |\n\
+             | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n{table}",
+            10.0 * 2.0 * 20.0 * 19.0 * per_road,
+            10.0 * 2.0 * 20.0 * 19.0 * per_road * v.verify_s,
+            v.verify_s * 1e6,
+            10.0 * 2.0 * 20.0 * 19.0 * per_road,
+        )
+        .ok();
+        writeln!(
+            self.report,
+            "Largest network that keeps up (of 9, 25, 100, 400 managers):\n"
+        )
+        .ok();
+        for (label, largest) in &sustained {
+            let text = if *largest == 0 {
+                "none".to_string()
+            } else {
+                format!("{largest} managers")
+            };
+            writeln!(self.report, "- {label}: {text}").ok();
+        }
+        let wall = |m: u32| {
+            walls
+                .iter()
+                .filter(|(managers, _)| *managers == m)
+                .map(|(_, w)| *w)
+                .fold(0.0, f64::max)
+        };
+        writeln!(
+            self.report,
+            "\nEach run simulates {window} s; the slowest 400-manager run took {:.1} s of wall time, \
+             the slowest 100-manager one {:.2} s (model mode prices a period's checks at a manager \
+             as one CPU job every tenth of a period, so its events grow with crossings plus \
+             managers times periods, not managers times crossings).\n",
+            wall(400),
+            wall(100)
+        )
+        .ok();
         Ok(())
     }
 
@@ -698,6 +990,8 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode, CliError> {
             prep_runs: 3,
             sim_s: 30.0,
             measured_s: 2.0,
+            seeds: 2,
+            scale_s: 10.0,
         }
     } else {
         Sizes {
@@ -705,9 +999,11 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode, CliError> {
             prep_runs: 11,
             sim_s: 600.0,
             measured_s: 10.0,
+            seeds: 3,
+            scale_s: 60.0,
         }
     };
-    let bar = progress_bar(10, "reproduce");
+    let bar = progress_bar(11, "reproduce");
     bar.set_message("Table IV");
     let crypto = bench_crypto::measure(sizes.iterations, 0)?;
     bar.inc(1);
@@ -748,6 +1044,9 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode, CliError> {
     bar.set_message("measured simulation");
     let (real, modelled) = r.measured_vs_model()?;
     bar.inc(1);
+    bar.set_message("scale");
+    r.scaling()?;
+    bar.inc(1);
     bar.finish_and_clear();
     writeln!(
         r.report,
@@ -779,4 +1078,111 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode, CliError> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The paper's stated numbers, with its calibration, within stated tolerances: a drift of
+/// the cost model or of the simulator fails here. Where vkm's model does not give what the
+/// paper states, the test pins vkm's value and `docs/deviations.md` says why.
+#[cfg(test)]
+mod paper_numbers {
+    use super::*;
+
+    fn paper() -> TimeElements {
+        Calibration::paper().elements
+    }
+
+    /// The first transaction count (in steps of 10) at which `f` passes `limit`.
+    fn first_above(limit: f64, f: impl Fn(f64) -> f64) -> f64 {
+        (1..=400)
+            .map(|i| f64::from(i) * 10.0)
+            .find(|&n| f(n) > limit)
+            .unwrap_or(f64::INFINITY)
+    }
+
+    #[test]
+    fn fig9_about_0_8_s_for_500_and_about_double_for_the_traditional_structure() {
+        let c = paper();
+        let chain = c.processing_s(CostStructure::Blockchain, 500.0);
+        let same = c.processing_s(CostStructure::SameDomain, 500.0);
+        // "About 0.8 s": within 15 % (vkm: 0.71 s).
+        assert!((0.68..=0.92).contains(&chain), "{chain}");
+        // "Nearly double": 1.7x to 2.3x (vkm: 2.0x).
+        assert!((1.7..=2.3).contains(&(same / chain)), "{}", same / chain);
+        // The conventional scheme "more than triple".
+        let conventional = conventional_s(&c, CostStructure::SameDomain, 500.0);
+        assert!(conventional / chain > 3.0, "{}", conventional / chain);
+    }
+
+    #[test]
+    fn fig9_the_blockchain_crosses_the_traditional_structure_near_1500() {
+        let c = paper();
+        let crossover = first_above(0.0, |n| {
+            c.processing_s(CostStructure::Blockchain, n)
+                - c.processing_s(CostStructure::SameDomain, n)
+        });
+        // "Near 1,500": within 20 % (vkm: 1,250, the exponential fit of Fig. 8 rising
+        // a little earlier than the paper's curve).
+        assert!((1_200.0..=1_800.0).contains(&crossover), "{crossover}");
+    }
+
+    #[test]
+    fn fig9_cross_domain_passes_10_s_at_1750_and_the_conventional_scheme_at_800() {
+        let c = paper();
+        let traditional = first_above(10.0, |n| c.processing_s(CostStructure::CrossDomain, n));
+        assert!((1_650.0..=1_850.0).contains(&traditional), "{traditional}");
+        let conventional = first_above(10.0, |n| conventional_s(&c, CostStructure::CrossDomain, n));
+        assert!((750.0..=950.0).contains(&conventional), "{conventional}");
+    }
+
+    #[test]
+    fn fig10_4_2_and_3_3_transactions_per_flow_and_period() {
+        let at = |v: f64| transactions_per_flow(v, period(1.0));
+        assert!((at(15_000.0) - 4.2).abs() < 0.05, "{}", at(15_000.0));
+        assert!((at(12_000.0) - 3.3).abs() < 0.05, "{}", at(12_000.0));
+    }
+
+    #[test]
+    fn figs12_13_longer_periods_at_light_traffic_shorter_at_peak() {
+        let paper = Calibration::paper();
+        let candidates: Vec<CollectionPeriod> = PERIODS.iter().map(|&p| period(p)).collect();
+        let pick = |v: f64| algorithm3(&paper, &load(v), &candidates).unwrap().seconds();
+        assert!(pick(3_000.0) >= 0.9, "{}", pick(3_000.0));
+        assert!(pick(15_000.0) <= 0.6, "{}", pick(15_000.0));
+        // The paper: the dynamic scheme saves more than 10 % at peak. Eq. (6) with the
+        // paper's own Table IV and Fig. 8 gives 7.7 % against a fixed 1.0 s period
+        // (`docs/deviations.md`); pinned at 7-9 %.
+        let fixed = evaluate(&paper, &load(15_000.0), period(1.0)).cost_per_second_s;
+        let dynamic = dynamic_per_second(&paper, 15_000.0).unwrap();
+        let saving = 100.0 * (fixed - dynamic) / fixed;
+        assert!((7.0..=9.0).contains(&saving), "{saving}");
+    }
+
+    #[test]
+    fn the_simulation_gives_what_eq6_gives_at_peak() {
+        // One simulated minute at 15,000 vehicles/hour, 1.0 s periods, paper costs: the
+        // blocks' processing per second within 10 % of Eq. (6).
+        let paper = Calibration::paper();
+        let c = paper.elements;
+        let s = scenario(
+            Structure::Blockchain,
+            15_000.0,
+            PolicySpec::Fixed { period_s: 1.0 },
+            60.0,
+        );
+        let run = sim(&s, Mode::Model, &paper).unwrap();
+        let hop = c.backoff_s + c.propagation_s;
+        let total: f64 = run
+            .metrics
+            .blocks
+            .iter()
+            .filter(|b| b.started_s <= 60.0)
+            .map(|b| b.transactions as f64 * c.verify_s + 2.0 * hop + b.preparation_s + b.mining_s)
+            .sum();
+        let simulated = total / 60.0;
+        let equation = evaluate(&paper, &load(15_000.0), period(1.0)).cost_per_second_s;
+        assert!(
+            (simulated / equation - 1.0).abs() < 0.10,
+            "{simulated} vs {equation}"
+        );
+    }
 }

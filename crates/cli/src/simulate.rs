@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use vkm_sim::scenario::{
-    GridSpec, MAX_SCENARIO_BYTES, NetworkModel, PolicySpec, Traffic, VehicleSpec,
+    GridSpec, MAX_GRID_SIDE, MAX_SCENARIO_BYTES, NetworkModel, PolicySpec, Traffic, VehicleSpec,
+    Verification,
 };
 use vkm_sim::sumo::{Districts, import_fcd};
 use vkm_sim::traffic::{Crossing, read_events, write_events};
@@ -66,6 +67,15 @@ impl PolicyArg {
     }
 }
 
+/// Which managers check each key transfer's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerificationArg {
+    /// Every security manager (Lei et al.).
+    Every,
+    /// The transfer's destination only.
+    Destination,
+}
+
 /// Arguments of `vkm simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -119,6 +129,10 @@ pub struct SimulateArgs {
     /// The vehicles (a scenario file sets them in its `[vehicles]` table instead).
     #[command(flatten)]
     vehicles: VehicleArgs,
+    /// Which managers check each key transfer's signature (model mode): `every` (Lei et
+    /// al.) or `destination` (its destination only).
+    #[arg(long, value_enum, default_value_t = VerificationArg::Every)]
+    verification: VerificationArg,
     /// Measured mode: worker threads running the nodes' checks ahead (0: none; default:
     /// one per core but one). What is charged to the nodes does not change, but more
     /// threads than spare cores inflate the measured costs.
@@ -162,10 +176,13 @@ fn parse_grid(text: &str) -> Result<(u32, u32), CliError> {
     let (r, c) = text.split_once('x').ok_or_else(bad)?;
     let rows = r.trim().parse::<u32>().map_err(|_| bad())?;
     let cols = c.trim().parse::<u32>().map_err(|_| bad())?;
-    if !(1..=16).contains(&rows) || !(1..=16).contains(&cols) || rows * cols < 2 {
-        return Err(CliError::Invalid(
-            "--grid: 1..=16 rows and columns, at least 2 districts".into(),
-        ));
+    if !(1..=MAX_GRID_SIDE).contains(&rows)
+        || !(1..=MAX_GRID_SIDE).contains(&cols)
+        || rows * cols < 2
+    {
+        return Err(CliError::Invalid(format!(
+            "--grid: 1..={MAX_GRID_SIDE} rows and columns, at least 2 districts"
+        )));
     }
     Ok((rows, cols))
 }
@@ -220,6 +237,10 @@ fn scenario_without_fault_flags(args: &SimulateArgs) -> Result<Scenario, CliErro
             ..NetworkModel::default()
         },
         faults: Default::default(),
+        verification: match args.verification {
+            VerificationArg::Every => Verification::Every,
+            VerificationArg::Destination => Verification::Destination,
+        },
         vehicles: VehicleSpec {
             per_district,
             radio_delay_ms,

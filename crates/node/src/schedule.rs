@@ -119,6 +119,12 @@ impl Schedule {
         self.collected += 1;
     }
 
+    /// Counts `n` transactions collected in this period (a simulator that learns of a
+    /// batch at once).
+    pub fn collect_many(&mut self, n: u64) {
+        self.collected = self.collected.saturating_add(n);
+    }
+
     /// The period ends at `now`: the policy chooses the next one, and a round opens if
     /// transactions are `pending` and no job is running. `rank` is asked only then.
     pub fn close_period(

@@ -285,8 +285,10 @@ pub fn simulate_with(
             in_blocks as f64 / metrics.blocks.len() as f64
         },
         refused: metrics.refused,
-        max_cpu_share: loads.iter().map(|l| l.busy_s).fold(0.0, f64::max)
-            / until.max(f64::MIN_POSITIVE),
+        max_cpu_share: cpu_share(&loads, until),
+        backlog: metrics
+            .crossings
+            .saturating_sub(metrics.transfers.len() as u64),
         not_admitted: metrics
             .crossings
             .saturating_sub(metrics.transfers.len() as u64),
@@ -329,6 +331,31 @@ pub fn simulate_with(
         speed_vs_real_time: until / wall_seconds.max(1e-9),
     };
     Ok(Run { summary, metrics })
+}
+
+/// The highest CPU share of a node over a run that stopped at `until`: busy time within
+/// the run plus work booked past it (at most one run's length, so that a job priced
+/// beyond any horizon, such as the paper's exponential block preparation far outside its
+/// fitted range, still gives a finite share), over `until`.
+fn cpu_share(loads: &[engine::Load], until: f64) -> f64 {
+    let until = until.max(f64::MIN_POSITIVE);
+    loads
+        .iter()
+        .map(|l| {
+            let busy = if l.busy_s.is_finite() {
+                l.busy_s.min(until)
+            } else {
+                until
+            };
+            let past = if l.booked_past_s.is_finite() {
+                l.booked_past_s.min(until)
+            } else {
+                until
+            };
+            busy + past
+        })
+        .fold(0.0, f64::max)
+        / until
 }
 
 /// When a run may stop before its drain is over.

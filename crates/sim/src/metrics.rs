@@ -128,11 +128,15 @@ pub struct Summary {
     pub transactions_per_block: f64,
     /// Refused messages.
     pub refused: u64,
-    /// Highest CPU share of a node: its busy time within the run over simulated time
-    /// (at most 1).
+    /// Highest CPU share of a node: its busy time within the run plus the work it had
+    /// booked past the end (counted up to one run's length) over simulated time. Below 1
+    /// for a node that kept up; at or above 1 for one that did not; always finite.
     pub max_cpu_share: f64,
     /// Crossings whose key transfer was not admitted by the end of the run.
     pub not_admitted: u64,
+    /// Crossings not admitted at the end of the run (the same count as `not_admitted`,
+    /// named for saturated runs).
+    pub backlog: u64,
     /// Inputs (crossings, messages, timers) still waiting for a node's CPU at the end.
     pub backlog_inputs: u64,
     /// The most work a node had booked past the end of the run, seconds.

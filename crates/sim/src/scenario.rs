@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use vkm_period::{CollectionPeriod, Grid, TrafficProfile};
 
 /// Largest grid side accepted (domains per row or column).
-pub const MAX_GRID_SIDE: u32 = 16;
+pub const MAX_GRID_SIDE: u32 = 32;
 /// Longest simulated traffic accepted, seconds (one day).
 pub const MAX_DURATION_S: f64 = 86_400.0;
 /// Largest scenario file accepted, bytes.
@@ -112,6 +112,40 @@ pub struct Scenario {
     /// The vehicles (their number per district at the start, the radio delay to RSUs).
     #[serde(default)]
     pub vehicles: VehicleSpec,
+    /// Which security managers check a key transfer's signature (model mode): every one,
+    /// as in Lei et al., or only its destination (`docs/deviations.md`).
+    #[serde(default, skip_serializing_if = "Verification::is_every")]
+    pub verification: Verification,
+}
+
+/// Which security managers check a key transfer's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verification {
+    /// Every manager checks every transfer (Lei et al.): the work of each grows with the
+    /// whole network's traffic.
+    #[default]
+    Every,
+    /// Only the destination checks a transfer's signature, before it admits the vehicle;
+    /// every manager checks each block (proof of work, merkle root, the miner's
+    /// registration) but not the signatures of transfers bound elsewhere: each manager's
+    /// checks grow with its own traffic, not with the network's.
+    Destination,
+}
+
+impl Verification {
+    /// `every` or `destination`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Every => "every",
+            Self::Destination => "destination",
+        }
+    }
+
+    /// Whether it is [`Verification::Every`] (the default).
+    pub fn is_every(&self) -> bool {
+        *self == Self::Every
+    }
 }
 
 /// Most vehicles a district starts with.
@@ -257,6 +291,7 @@ impl Scenario {
             network: NetworkModel::default(),
             faults: FaultSpec::default(),
             vehicles: VehicleSpec::default(),
+            verification: Verification::Every,
         }
     }
 

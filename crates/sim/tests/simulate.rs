@@ -201,3 +201,63 @@ fn shipped_scenarios_parse() {
     }
     assert!(count >= 3);
 }
+
+/// Lei's design makes every manager check every transfer: on 25 managers at peak with the
+/// paper's check cost (and a cheap linear block preparation, so that only the checks
+/// count) the busiest manager needs more than its CPU. Verified by the destination only,
+/// the same traffic is admitted in full, with a fraction of the CPU.
+#[test]
+fn checks_by_the_destination_only_break_the_growth_with_the_network() {
+    use vkm_period::PrepModel;
+    use vkm_sim::scenario::Verification;
+    let mut costs = Calibration::paper();
+    costs.elements.prep = PrepModel::Linear {
+        fixed_s: 0.0,
+        per_transaction_s: 1e-6,
+    };
+    let run = |verification| {
+        let mut s = Scenario::beijing_peak(10.0);
+        s.grid.rows = 5;
+        s.grid.cols = 5;
+        s.verification = verification;
+        simulate(&s, Mode::Model, &costs, None, &mut |_| {})
+            .unwrap()
+            .summary
+    };
+    let every = run(Verification::Every);
+    let destination = run(Verification::Destination);
+    assert_eq!(every.crossings, destination.crossings, "same traffic");
+    assert!(every.saturated, "{every:?}");
+    assert!(every.max_cpu_share >= 1.0 && every.max_cpu_share.is_finite());
+    assert!(every.backlog > 0);
+    assert!(!destination.saturated, "{destination:?}");
+    assert_eq!(destination.key_transfers, destination.crossings);
+    assert_eq!(destination.backlog, 0);
+    assert!(
+        destination.max_cpu_share < every.max_cpu_share / 2.0,
+        "{} vs {}",
+        destination.max_cpu_share,
+        every.max_cpu_share
+    );
+}
+
+/// The model's events grow with crossings plus managers times periods: 400 managers run.
+#[test]
+fn a_20x20_grid_runs_in_model_mode() {
+    let mut s = Scenario::beijing_peak(1.0);
+    s.grid.rows = 20;
+    s.grid.cols = 20;
+    s.traffic = Traffic::Constant {
+        vehicles_per_hour: 1_000.0,
+    };
+    let mut costs = Calibration::paper();
+    costs.elements.verify_s = 50e-6;
+    costs.elements.prep = vkm_period::PrepModel::Linear {
+        fixed_s: 0.0,
+        per_transaction_s: 1e-6,
+    };
+    let run = simulate(&s, Mode::Model, &costs, None, &mut |_| {}).unwrap();
+    assert!(run.summary.crossings > 1_000, "{:?}", run.summary);
+    assert_eq!(run.summary.key_transfers, run.summary.crossings);
+    assert!(!run.summary.saturated);
+}
