@@ -294,9 +294,13 @@ pub fn simulate_with(
             .saturating_sub(metrics.transfers.len() as u64),
         backlog_inputs: loads.iter().map(|l| l.queued as u64).sum(),
         backlog_s: loads.iter().map(|l| l.booked_past_s).fold(0.0, f64::max),
+        // A node behind its inputs, or (without faults, which lose crossings on purpose)
+        // crossings still waiting after the drain: the chain carries fewer transfers than
+        // the traffic makes.
         saturated: loads
             .iter()
-            .any(|l| l.queued > 0 || l.booked_past_s > longest),
+            .any(|l| l.queued > 0 || l.booked_past_s > longest)
+            || (scenario.faults.is_none() && metrics.crossings > metrics.transfers.len() as u64),
         admitted_unique: metrics.transfers.len() as u64,
         admitted_duplicates: metrics.admitted_duplicates,
         lost: metrics

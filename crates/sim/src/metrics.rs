@@ -142,7 +142,9 @@ pub struct Summary {
     /// The most work a node had booked past the end of the run, seconds.
     pub backlog_s: f64,
     /// The run was overloaded: a node still had inputs waiting at the end, or work booked
-    /// past it longer than a collection period. Its delays describe only what got through.
+    /// past it longer than a collection period, or (without faults) crossings were still
+    /// not admitted after the drain (the chain carried fewer transfers than the traffic
+    /// made). Its delays describe only what got through.
     pub saturated: bool,
     /// Distinct crossings admitted at their destination.
     pub admitted_unique: u64,
