@@ -87,15 +87,36 @@ pub struct Axes {
     pub x: bool,
     /// The y axis.
     pub y: bool,
+    /// A linear y axis fitted to the data instead of starting at 0 (for curves whose
+    /// differences are small against their size).
+    pub fit_y: bool,
 }
 
 impl Axes {
     /// Both linear.
-    pub const LINEAR: Self = Self { x: false, y: false };
+    pub const LINEAR: Self = Self {
+        x: false,
+        y: false,
+        fit_y: false,
+    };
+    /// Linear, the y axis fitted to the data.
+    pub const FIT_Y: Self = Self {
+        x: false,
+        y: false,
+        fit_y: true,
+    };
     /// A logarithmic y axis.
-    pub const LOG_Y: Self = Self { x: false, y: true };
+    pub const LOG_Y: Self = Self {
+        x: false,
+        y: true,
+        fit_y: false,
+    };
     /// Both logarithmic.
-    pub const LOG_XY: Self = Self { x: true, y: true };
+    pub const LOG_XY: Self = Self {
+        x: true,
+        y: true,
+        fit_y: false,
+    };
 }
 
 /// A tick label: integers without a decimal point and with thousands separators, others
@@ -137,6 +158,7 @@ fn bounds(chart: &Chart) -> ((f64, f64), (f64, f64)) {
     });
     let (mut x0, mut x1, mut y0, mut y1) =
         (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 0.0f64);
+    let mut lowest = f64::INFINITY;
     for (x, y) in points {
         if !x.is_finite() || !y.is_finite() || (chart.log.x && x <= 0.0) {
             continue;
@@ -144,6 +166,7 @@ fn bounds(chart: &Chart) -> ((f64, f64), (f64, f64)) {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y1 = y1.max(y);
+        lowest = lowest.min(y);
         if y > 0.0 {
             y0 = y0.min(y);
         }
@@ -159,6 +182,9 @@ fn bounds(chart: &Chart) -> ((f64, f64), (f64, f64)) {
             y1 / 10.0
         };
         (y0 / 1.5, y1 * 1.5)
+    } else if chart.log.fit_y && lowest.is_finite() && lowest < y1 {
+        let margin = (y1 - lowest) * 0.06;
+        (lowest - margin, y1 + margin)
     } else {
         (0.0, y1 * 1.08)
     };

@@ -577,7 +577,7 @@ impl Reproduction<'_> {
             x_label: "traffic (vehicles/hour/flow)",
             y_label: "time per second (s)",
             series: fig12a,
-            log: Axes::LINEAR,
+            log: Axes::FIT_Y,
         })?;
         let dynamic = line(
             "dynamic (Algorithm 3, simulated)".into(),
@@ -603,7 +603,7 @@ impl Reproduction<'_> {
             x_label: "traffic (vehicles/hour/flow)",
             y_label: "time per second (s)",
             series: fig12b,
-            log: Axes::LINEAR,
+            log: Axes::FIT_Y,
         })?;
 
         // Fig. 13: decrease of the dynamic scheme against each fixed period, per seed (the

@@ -181,6 +181,13 @@ pub fn simulate_with(
     // Transfers in flight drain for two of the longest periods and a second.
     let longest = scenario.policy.longest_s();
     let faults = scenario.faults.faults(scenario.districts() as u32)?;
+    if mode == Mode::Measured && !scenario.verification.is_every() {
+        return Err(SimError::Scenario(ScenarioError::Invalid(
+            "verification = \"destination\" needs model mode: the security managers run by \
+             measured mode check every transfer (docs/deviations.md)"
+                .into(),
+        )));
+    }
     if mode == Mode::Model && !scenario.faults.is_none() {
         return Err(SimError::Scenario(ScenarioError::Invalid(
             "faults need measured mode: the model prices work, it runs no protocol".into(),

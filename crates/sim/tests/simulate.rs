@@ -261,3 +261,12 @@ fn a_20x20_grid_runs_in_model_mode() {
     assert_eq!(run.summary.key_transfers, run.summary.crossings);
     assert!(!run.summary.saturated);
 }
+
+#[test]
+fn destination_only_verification_is_refused_in_measured_mode() {
+    let mut s = light(1.0, 1_000.0);
+    s.verification = vkm_sim::scenario::Verification::Destination;
+    let err = simulate(&s, Mode::Measured, &Calibration::paper(), None, &mut |_| {})
+        .expect_err("refused");
+    assert!(err.to_string().contains("model mode"), "{err}");
+}
