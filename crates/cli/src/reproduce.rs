@@ -133,8 +133,9 @@ struct Sizes {
     sim_s: f64,
     /// Seconds of traffic in the measured-mode simulation.
     measured_s: f64,
-    /// Seeds per point of the simulated figures.
+    /// Seeds per point of the simulated Figs. 11-13, and seconds of traffic in each run.
     seeds: u64,
+    figure_s: f64,
     /// Seconds of traffic in each run of the scaling study.
     scale_s: f64,
 }
@@ -448,7 +449,7 @@ impl Reproduction<'_> {
     /// simulations (several seeds per point, drawn with their spread) beside Eq. (4)/(6).
     fn figs11_to_13(&mut self) -> Result<(), CliError> {
         let model = self.model.clone();
-        let (window, seeds) = (self.sizes.sim_s, self.sizes.seeds);
+        let (window, seeds) = (self.sizes.figure_s, self.sizes.seeds);
         let c = model.elements;
         let hop = c.backoff_s + c.propagation_s;
         // One point: each seed's processing per second (Eq. 6's quantity: the blocks'
@@ -999,7 +1000,8 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode, CliError> {
             sim_s: 30.0,
             measured_s: 2.0,
             seeds: 2,
-            scale_s: 10.0,
+            figure_s: 15.0,
+            scale_s: 5.0,
         }
     } else {
         Sizes {
@@ -1008,6 +1010,7 @@ pub fn run(args: &ReproduceArgs) -> Result<ExitCode, CliError> {
             sim_s: 600.0,
             measured_s: 10.0,
             seeds: 3,
+            figure_s: 600.0,
             scale_s: 60.0,
         }
     };
