@@ -365,3 +365,43 @@ pub fn write_chart(dir: &Path, chart: &Chart) -> Result<(), CliError> {
     }
     file.flush().map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_integers_with_separators_or_short_decimals() {
+        assert_eq!(tick(4_000.0), "4,000");
+        assert_eq!(tick(15_000.0), "15,000");
+        assert_eq!(tick(-1_234_567.0), "-1,234,567");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(100.0), "100");
+        assert_eq!(tick(0.5), "0.5");
+        assert_eq!(tick(0.125), "0.125");
+        assert_eq!(tick(0.1 + 0.2), "0.3");
+    }
+
+    #[test]
+    fn log_axes_skip_what_they_cannot_show_and_the_legend_avoids_the_data() {
+        let chart = Chart {
+            stem: "t",
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            series: vec![Series::new(
+                "rising",
+                (0..=10).map(|i| (f64::from(i), 10f64.powi(i))).collect(),
+            )],
+            log: Axes::LOG_Y,
+        };
+        let ((x0, x1), (y0, y1)) = bounds(&chart);
+        assert_eq!((x0, x1), (0.0, 10.0));
+        assert!(y0 > 0.0 && y0 < 1.0 && y1 > 1e10, "{y0} {y1}");
+        // A line rising from the lower left to the upper right leaves the upper left free.
+        assert!(matches!(
+            legend_position(&chart),
+            SeriesLabelPosition::UpperLeft
+        ));
+    }
+}
