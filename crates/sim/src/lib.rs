@@ -274,6 +274,11 @@ pub fn simulate_with(
     let wall_seconds = started.elapsed().as_secs_f64();
     let mut delays = metrics.sorted_delays();
     let [mean, p50, p95, max] = metrics::delay_stats(&mut delays);
+    // Crossings whose transfer no destination admitted (reported as not admitted, as the
+    // backlog of a saturated run, and as lost in runs with faults).
+    let not_admitted = metrics
+        .crossings
+        .saturating_sub(metrics.transfers.len() as u64);
     let in_blocks: usize = metrics.blocks.iter().map(|b| b.transactions).sum();
     let summary = Summary {
         scenario: scenario.name.clone(),
@@ -293,12 +298,8 @@ pub fn simulate_with(
         },
         refused: metrics.refused,
         max_cpu_share: cpu_share(&loads, until),
-        backlog: metrics
-            .crossings
-            .saturating_sub(metrics.transfers.len() as u64),
-        not_admitted: metrics
-            .crossings
-            .saturating_sub(metrics.transfers.len() as u64),
+        backlog: not_admitted,
+        not_admitted,
         backlog_inputs: loads.iter().map(|l| l.queued as u64).sum(),
         backlog_s: loads.iter().map(|l| l.booked_past_s).fold(0.0, f64::max),
         // A node behind its inputs, or (without faults, which lose crossings on purpose)
@@ -307,12 +308,10 @@ pub fn simulate_with(
         saturated: loads
             .iter()
             .any(|l| l.queued > 0 || l.booked_past_s > longest)
-            || (scenario.faults.is_none() && metrics.crossings > metrics.transfers.len() as u64),
+            || (scenario.faults.is_none() && not_admitted > 0),
         admitted_unique: metrics.transfers.len() as u64,
         admitted_duplicates: metrics.admitted_duplicates,
-        lost: metrics
-            .crossings
-            .saturating_sub(metrics.transfers.len() as u64),
+        lost: not_admitted,
         rebroadcasts: counters.rebroadcasts,
         sync_requests: counters.sync_requests,
         blocks_synced: counters.blocks_synced,
