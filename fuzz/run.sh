@@ -6,6 +6,7 @@
 # target, executions, coverage (edges `cov`, features `ft`), corpus size and crashes.
 #
 #   bash fuzz/run.sh [SECONDS] [TARGET ...]      (default: 10 seconds, every target)
+#   bash fuzz/run.sh build                       (only build the instrumented targets)
 #
 # Exit status: non-zero if any target crashed (the crashing input is kept under
 # fuzz/artifacts/TARGET/).
@@ -20,6 +21,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 cargo build --release --target "$host" --target-dir target/coverage --bins
+[ "$seconds" = build ] && exit 0
 bin=target/coverage/$host/release
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

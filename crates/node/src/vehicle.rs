@@ -329,6 +329,8 @@ pub struct Vehicle {
     /// The domain it waits to be welcomed into, until when, and how often it asked.
     awaiting: Option<Awaiting>,
     welcome_timeout_ms: u64,
+    /// When it last signed a request: it never signs two at the same millisecond.
+    last_signed: Option<Timestamp>,
     keys: VehicleKeys,
     rng: StdRng,
 }
@@ -370,6 +372,7 @@ impl Vehicle {
             leaving: false,
             awaiting: None,
             welcome_timeout_ms: WELCOME_TIMEOUT_MS,
+            last_signed: None,
             keys: VehicleKeys::new(VehicleId(0)),
             rng: StdRng::seed_from_u64(seed),
         }
@@ -412,10 +415,8 @@ impl Vehicle {
         match event {
             VehicleEvent::Approach { destination, rsu } => {
                 self.leaving = self.domain.is_some_and(|d| d != destination);
-                actions.push(VehicleAction::SendRequest {
-                    rsu,
-                    request: CrossingRequest::sign(&self.pseudonym, destination, rsu, now),
-                });
+                let request = self.sign_request(destination, rsu, now);
+                actions.push(VehicleAction::SendRequest { rsu, request });
                 self.await_welcome(destination, 0, now, &mut actions);
             }
             VehicleEvent::Timer => self.on_timer(now, &mut actions),
@@ -521,6 +522,25 @@ impl Vehicle {
         }
     }
 
+    /// Signs a request into `destination` through `rsu` at `now`, or a millisecond after
+    /// the request it signed last if that was as late: a request's id covers its signing
+    /// time, and managers refuse a second request with the same id as a replay, so two
+    /// requests signed in one millisecond (a burst of crossings handled together) would
+    /// lose the second.
+    fn sign_request(
+        &mut self,
+        destination: MemberId,
+        rsu: RsuId,
+        now: Timestamp,
+    ) -> CrossingRequest {
+        let at = match self.last_signed {
+            Some(last) if last.0 >= now.0 => Timestamp(last.0.saturating_add(1)),
+            _ => now,
+        };
+        self.last_signed = Some(at);
+        CrossingRequest::sign(&self.pseudonym, destination, rsu, at)
+    }
+
     /// Waits for a welcome into `domain` (asked `attempts` times before).
     fn await_welcome(
         &mut self,
@@ -546,9 +566,10 @@ impl Vehicle {
         now: Timestamp,
         actions: &mut Vec<VehicleAction>,
     ) {
+        let request = self.sign_request(domain, RsuId(0), now);
         actions.push(VehicleAction::SendRequest {
             rsu: RsuId(0),
-            request: CrossingRequest::sign(&self.pseudonym, domain, RsuId(0), now),
+            request,
         });
         self.await_welcome(domain, attempts, now, actions);
     }

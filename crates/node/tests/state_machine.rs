@@ -179,3 +179,48 @@ fn managers_agree_and_rekey<G: vkm_rekey::GroupKeyScheme>(
     }
     assert!(sms.iter().all(|sm| sm.mempool_len() == 0));
 }
+
+/// A vehicle that handles several crossings in one millisecond (a burst its on-board unit
+/// took together) signs each at its own millisecond: a request's id covers its signing
+/// time, so equal times would make the second a replay of the first, refused by a manager
+/// and indistinguishable from it to anyone matching admissions to requests.
+#[test]
+fn a_vehicle_never_signs_two_requests_in_one_millisecond() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let world = Scenario::new(3, 1, EncryptionScheme::Ieee1609P256, &mut rng);
+    let pseudonym = world
+        .pseudonym(0, Timestamp(T0), 3_600_000, &mut rng)
+        .unwrap();
+    let mut car = Vehicle::new(pseudonym, 1);
+    let now = Timestamp(T0 + 1_000);
+    let mut requests = Vec::new();
+    // Into 2, back into 1, into 2 again through the same RSU: all at `now`.
+    for destination in [2, 1, 2] {
+        let event = VehicleEvent::Approach {
+            destination: MemberId(destination),
+            rsu: RsuId(2),
+        };
+        for action in car.handle(event, now) {
+            if let vkm_node::vehicle::VehicleAction::SendRequest { request, .. } = action {
+                requests.push(request);
+            }
+        }
+    }
+    let times: Vec<u64> = requests.iter().map(|r| r.signed_at.0).collect();
+    assert_eq!(times, [now.0, now.0 + 1, now.0 + 2]);
+    let ids: std::collections::HashSet<_> = requests.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), 3);
+    // A later event signs at its own time again.
+    let later = Timestamp(now.0 + 50);
+    let actions = car.handle(
+        VehicleEvent::Approach {
+            destination: MemberId(3),
+            rsu: RsuId(2),
+        },
+        later,
+    );
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        vkm_node::vehicle::VehicleAction::SendRequest { request, .. } if request.signed_at == later
+    )));
+}
