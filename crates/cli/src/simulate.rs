@@ -320,11 +320,18 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
     let s = &run.summary;
     if s.saturated {
         // On stderr too, so that it is seen beside --json.
+        // Booked work can be astronomical (the paper's exponential block preparation priced
+        // for a block of ten thousand transfers): in powers of ten past a million seconds.
+        let booked = if s.backlog_s >= 1e6 {
+            format!("{:.1e}", s.backlog_s)
+        } else {
+            format!("{:.1}", s.backlog_s)
+        };
         eprintln!(
-            "warning: saturated: {} of {} crossings not admitted, {} inputs still queued and \
-             {:.1} s of work booked past the end on the busiest node; the delays describe \
-             only the transfers that got through",
-            s.not_admitted, s.crossings, s.backlog_inputs, s.backlog_s
+            "warning: saturated: {} of {} crossings not admitted, {} inputs still queued, the \
+             busiest node {:.2} CPU shares busy with {booked} s of work booked past the end; \
+             the delays describe only the transfers that got through",
+            s.not_admitted, s.crossings, s.backlog_inputs, s.max_cpu_share
         );
     }
     Ok(ExitCode::SUCCESS)

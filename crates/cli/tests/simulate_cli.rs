@@ -114,6 +114,16 @@ fn a_large_grid_with_the_papers_costs_is_saturated_with_finite_numbers() {
         assert_eq!(v["saturated"], true, "{v}");
         let share = v["max_cpu_share"].as_f64().unwrap();
         assert!(share.is_finite() && (1.0..=2.0).contains(&share), "{v}");
+        // The warning beside the JSON is readable: the share, and no number of a dozen
+        // digits for the booked work.
+        let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+        assert!(stderr.contains("CPU shares busy"), "{stderr}");
+        let longest_number = stderr
+            .split(|c: char| !c.is_ascii_digit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest_number < 9, "{stderr}");
         let backlog = v["backlog"].as_u64().unwrap();
         assert!(backlog > 0, "{v}");
         assert_eq!(
