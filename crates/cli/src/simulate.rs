@@ -327,11 +327,17 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
         } else {
             format!("{:.1}", s.backlog_s)
         };
+        let behind = s.node_loads.iter().filter(|l| l.cpu_share >= 1.0).count();
         eprintln!(
-            "warning: saturated: {} of {} crossings not admitted, {} inputs still queued, the \
-             busiest node {:.2} CPU shares busy with {booked} s of work booked past the end; \
-             the delays describe only the transfers that got through",
-            s.not_admitted, s.crossings, s.backlog_inputs, s.max_cpu_share
+            "warning: saturated: {} of {} crossings not admitted, {} inputs still queued, \
+             {behind} of {} nodes at or above one CPU share (the busiest {:.2}, with {booked} s \
+             of work booked past the end); the delays describe only the transfers that got \
+             through (node_loads in --json: each node's share and backlog)",
+            s.not_admitted,
+            s.crossings,
+            s.backlog_inputs,
+            s.node_loads.len(),
+            s.max_cpu_share
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -117,7 +117,10 @@ fn a_large_grid_with_the_papers_costs_is_saturated_with_finite_numbers() {
         // The warning beside the JSON is readable: the share, and no number of a dozen
         // digits for the booked work.
         let stderr = String::from_utf8(out.stderr.clone()).unwrap();
-        assert!(stderr.contains("CPU shares busy"), "{stderr}");
+        assert!(
+            stderr.contains("nodes at or above one CPU share"),
+            "{stderr}"
+        );
         let longest_number = stderr
             .split(|c: char| !c.is_ascii_digit())
             .map(str::len)
@@ -126,6 +129,23 @@ fn a_large_grid_with_the_papers_costs_is_saturated_with_finite_numbers() {
         assert!(longest_number < 9, "{stderr}");
         let backlog = v["backlog"].as_u64().unwrap();
         assert!(backlog > 0, "{v}");
+        // Each manager's own numbers: 25 districts, their backlogs adding up.
+        let loads = v["node_loads"].as_array().unwrap();
+        assert_eq!(loads.len(), 25, "{v}");
+        let not_admitted_in: u64 = loads
+            .iter()
+            .map(|l| l["not_admitted_in"].as_u64().unwrap())
+            .sum();
+        assert_eq!(not_admitted_in, backlog);
+        for field in [
+            "node",
+            "cpu_share",
+            "queued_inputs",
+            "booked_past_s",
+            "crossings_in",
+        ] {
+            assert!(loads[0].get(field).is_some(), "{field}: {v}");
+        }
         assert_eq!(
             backlog,
             v["crossings"].as_u64().unwrap() - v["key_transfers"].as_u64().unwrap()

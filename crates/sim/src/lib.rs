@@ -266,6 +266,7 @@ pub fn simulate_with(
         metrics,
         height: blocks,
         loads,
+        crossings_in,
         until,
         faults: counters,
         nodes: node_ends,
@@ -280,6 +281,27 @@ pub fn simulate_with(
         .crossings
         .saturating_sub(metrics.transfers.len() as u64);
     let in_blocks: usize = metrics.blocks.iter().map(|b| b.transactions).sum();
+    let mut admitted_in = vec![0u64; crossings_in.len()];
+    for t in &metrics.transfers {
+        if let Some(n) = admitted_in.get_mut(t.to) {
+            *n += 1;
+        }
+    }
+    let node_loads: Vec<metrics::NodeLoad> = loads
+        .iter()
+        .enumerate()
+        .map(|(node, l)| {
+            let into = crossings_in.get(node).copied().unwrap_or(0);
+            metrics::NodeLoad {
+                node,
+                cpu_share: cpu_share(l, until),
+                queued_inputs: l.queued as u64,
+                booked_past_s: l.booked_past_s,
+                crossings_in: into,
+                not_admitted_in: into.saturating_sub(admitted_in.get(node).copied().unwrap_or(0)),
+            }
+        })
+        .collect();
     let summary = Summary {
         scenario: scenario.name.clone(),
         mode: mode.name().into(),
@@ -297,17 +319,18 @@ pub fn simulate_with(
             in_blocks as f64 / metrics.blocks.len() as f64
         },
         refused: metrics.refused,
-        max_cpu_share: cpu_share(&loads, until),
+        max_cpu_share: node_loads.iter().map(|l| l.cpu_share).fold(0.0, f64::max),
         backlog: not_admitted,
         not_admitted,
-        backlog_inputs: loads.iter().map(|l| l.queued as u64).sum(),
-        backlog_s: loads.iter().map(|l| l.booked_past_s).fold(0.0, f64::max),
+        backlog_inputs: node_loads.iter().map(|l| l.queued_inputs).sum(),
+        backlog_s: node_loads
+            .iter()
+            .map(|l| l.booked_past_s)
+            .fold(0.0, f64::max),
         // A node behind its inputs, or (without faults, which lose crossings on purpose)
         // crossings still waiting after the drain: the chain carries fewer transfers than
         // the traffic makes.
-        saturated: loads
-            .iter()
-            .any(|l| l.queued > 0 || l.booked_past_s > longest)
+        saturated: node_loads.iter().any(|l| l.behind(longest))
             || (scenario.faults.is_none() && not_admitted > 0),
         admitted_unique: metrics.transfers.len() as u64,
         admitted_duplicates: metrics.admitted_duplicates,
@@ -320,6 +343,7 @@ pub fn simulate_with(
         message_bytes: metrics.message_bytes,
         chains_revalidated: chains_sound,
         nodes: node_ends,
+        node_loads,
         vehicles: metrics.vehicles.vehicles,
         vehicles_enrolled: metrics.vehicles.enrolled,
         welcomes_delivered: metrics.vehicles.welcomes_delivered,
@@ -343,29 +367,14 @@ pub fn simulate_with(
     Ok(Run { summary, metrics })
 }
 
-/// The highest CPU share of a node over a run that stopped at `until`: busy time within
-/// the run plus work booked past it (at most one run's length, so that a job priced
-/// beyond any horizon, such as the paper's exponential block preparation far outside its
-/// fitted range, still gives a finite share), over `until`.
-fn cpu_share(loads: &[engine::Load], until: f64) -> f64 {
+/// A node's CPU share over a run that stopped at `until`: busy time within the run plus
+/// work booked past it (at most one run's length, so that a job priced beyond any
+/// horizon, such as the paper's exponential block preparation far outside its fitted
+/// range, still gives a finite share), over `until`.
+fn cpu_share(load: &engine::Load, until: f64) -> f64 {
     let until = until.max(f64::MIN_POSITIVE);
-    loads
-        .iter()
-        .map(|l| {
-            let busy = if l.busy_s.is_finite() {
-                l.busy_s.min(until)
-            } else {
-                until
-            };
-            let past = if l.booked_past_s.is_finite() {
-                l.booked_past_s.min(until)
-            } else {
-                until
-            };
-            busy + past
-        })
-        .fold(0.0, f64::max)
-        / until
+    let capped = |s: f64| if s.is_finite() { s.min(until) } else { until };
+    (capped(load.busy_s) + capped(load.booked_past_s)) / until
 }
 
 /// When a run may stop before its drain is over.
@@ -384,6 +393,8 @@ struct Ended {
     metrics: Metrics,
     height: u64,
     loads: Vec<engine::Load>,
+    /// Crossings made into each district (by its index).
+    crossings_in: Vec<u64>,
     /// When it stopped, seconds.
     until: f64,
     faults: vkm_node::FaultCounters,
@@ -472,10 +483,15 @@ fn drive<D: Outcome>(
     // Crossings are counted as the traffic makes them, whether or not their security
     // manager got to them before the run stopped.
     let mut generated = 0u64;
+    // Districts are the first nodes; a crossing names one of them.
+    let mut crossings_in = vec![0u64; engine.busy_seconds().len()];
     let mut source = |_| {
         let c = crossings.next()?;
         if c.at <= until {
             generated += 1;
+            if let Some(n) = crossings_in.get_mut(c.to) {
+                *n += 1;
+            }
         }
         if c.at >= next_report {
             progress((c.at / until).min(1.0));
@@ -514,6 +530,7 @@ fn drive<D: Outcome>(
         metrics,
         height,
         loads: engine.loads(stopped),
+        crossings_in,
         until: stopped,
         faults,
         nodes,

@@ -101,6 +101,33 @@ pub struct NodeEnd {
     pub tip: Option<String>,
 }
 
+/// One node's load at the end of a run: what says whether it kept up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NodeLoad {
+    /// The node's index: districts (their security managers, or their RSU-facing node in
+    /// the traditional structures) first, then the structure's other nodes.
+    pub node: usize,
+    /// Its CPU share: busy time within the run plus work booked past the end (counted
+    /// up to one run's length) over simulated time; at or above 1 when it did not keep up.
+    pub cpu_share: f64,
+    /// Inputs still waiting for its CPU at the end.
+    pub queued_inputs: u64,
+    /// Work booked past the end of the run, seconds.
+    pub booked_past_s: f64,
+    /// Crossings into its district (0 for a node that is no district's).
+    pub crossings_in: u64,
+    /// Of those, the ones whose transfer its district had not admitted at the end.
+    pub not_admitted_in: u64,
+}
+
+impl NodeLoad {
+    /// Whether it fell behind: inputs still waiting, or more booked past the end than
+    /// `period_s` (a collection period).
+    pub fn behind(&self, period_s: f64) -> bool {
+        self.queued_inputs > 0 || self.booked_past_s > period_s
+    }
+}
+
 /// The JSON summary of a run (`vkm simulate --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -171,6 +198,9 @@ pub struct Summary {
     pub chains_revalidated: Option<bool>,
     /// Each security manager's height and tip at the end (measured mode, blockchain).
     pub nodes: Vec<NodeEnd>,
+    /// Each node's load at the end: which managers kept up and which did not, with their
+    /// backlogs and the crossings into their district still not admitted.
+    pub node_loads: Vec<NodeLoad>,
     /// Vehicles (on-board units) that took part (measured mode, blockchain).
     pub vehicles: u64,
     /// Vehicles that joined the group of the district they started in.

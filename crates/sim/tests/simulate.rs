@@ -230,6 +230,29 @@ fn checks_by_the_destination_only_break_the_growth_with_the_network() {
     assert!(every.saturated, "{every:?}");
     assert!(every.max_cpu_share >= 1.0 && every.max_cpu_share.is_finite());
     assert!(every.backlog > 0);
+    // Each manager says whether it kept up: 25 districts, their loads adding up to the
+    // summary's, and every one of them behind (each checks the whole network's transfers).
+    for summary in [&every, &destination] {
+        let loads = &summary.node_loads;
+        assert_eq!(loads.len(), 25);
+        assert_eq!(
+            loads.iter().map(|l| l.crossings_in).sum::<u64>(),
+            summary.crossings
+        );
+        assert_eq!(
+            loads.iter().map(|l| l.not_admitted_in).sum::<u64>(),
+            summary.not_admitted
+        );
+        let busiest = loads.iter().map(|l| l.cpu_share).fold(0.0, f64::max);
+        assert_eq!(busiest, summary.max_cpu_share);
+    }
+    let behind = every
+        .node_loads
+        .iter()
+        .filter(|l| l.cpu_share >= 1.0)
+        .count();
+    assert!(behind > 20, "{:?}", every.node_loads);
+    assert!(destination.node_loads.iter().all(|l| l.cpu_share < 1.0));
     assert!(!destination.saturated, "{destination:?}");
     assert_eq!(destination.key_transfers, destination.crossings);
     assert_eq!(destination.backlog, 0);
