@@ -316,6 +316,13 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
             s.speed_vs_real_time,
             s.max_cpu_share * 100.0
         );
+        if s.not_admitted > 0 && !s.saturated {
+            println!("{} crossings not admitted at the end", s.not_admitted);
+        }
+        if !s.refusals.is_empty() {
+            let kinds: Vec<String> = s.refusals.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!("refused: {}", kinds.join(", "));
+        }
     }
     let s = &run.summary;
     if s.saturated {

@@ -236,6 +236,42 @@ fn scenario_files_and_metrics_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Refusals are counted by kind: a manager down for 15 s (longer than the 10 s a crossing
+/// request stays fresh) finds the requests its RSUs held stale, and says so.
+#[test]
+fn refusals_are_counted_by_kind() {
+    let dir = temp("refusals");
+    let scenario = dir.join("crash.toml");
+    std::fs::write(
+        &scenario,
+        "seed = 3\nduration_s = 8\nstructure = \"blockchain\"\n\
+         grid = { rows = 2, cols = 2, highways_per_edge = 5 }\n\
+         traffic = { vehicles_per_hour = 3000.0 }\npolicy = { kind = \"fixed\", period_s = 1.0 }\n\
+         vehicles = { per_district = 10 }\nfaults = { crash = [\"2@1:16\"] }\n",
+    )
+    .unwrap();
+    let path = scenario.to_str().unwrap();
+    let v = json(&vkm(&["simulate", "--scenario", path, "--json"]));
+    let lost = v["not_admitted"].as_u64().unwrap();
+    assert!(lost > 0, "{v}");
+    assert_eq!(
+        v["refusals"],
+        serde_json::json!({ "request_stale": lost }),
+        "{v}"
+    );
+    assert_eq!(v["refused"].as_u64().unwrap(), lost, "{v}");
+    // Printed too (a second measured run: its count may differ by a request signed at the
+    // window's edge).
+    let text = vkm(&["simulate", "--scenario", path]);
+    let printed = String::from_utf8(text.stdout).unwrap();
+    assert!(printed.contains("refused: request_stale "), "{printed}");
+    assert!(
+        printed.contains("crossings not admitted at the end"),
+        "{printed}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn sumo_import_then_replay() {
     let dir = temp("sumo");

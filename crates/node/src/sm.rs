@@ -263,6 +263,34 @@ pub enum Refusal {
     Rekey(GroupError),
 }
 
+impl Refusal {
+    /// A short, stable name of what was refused and, for crossing requests, why
+    /// (`"request_stale"`, `"transfer"`, `"invalid_block"`...): drivers count refusals
+    /// by it (`vkm simulate`'s `refusals`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownDestination(_) => "unknown_destination",
+            Self::Request { error, .. } => match error {
+                RequestError::Certificate(_) => "request_certificate",
+                RequestError::BadSignature => "request_bad_signature",
+                RequestError::Stale { .. } => "request_stale",
+                RequestError::FromTheFuture { .. } => "request_from_the_future",
+                RequestError::WrongRsu { .. } => "request_wrong_rsu",
+                RequestError::Replayed => "request_replayed",
+                _ => "request",
+            },
+            Self::Build(_) => "build",
+            Self::Change(_) => "pseudonym_change",
+            Self::Transfer { .. } => "transfer",
+            Self::Value { .. } => "value",
+            Self::Registry(_) => "registry",
+            Self::InvalidBlock { .. } => "invalid_block",
+            Self::Admission { .. } => "admission",
+            Self::Rekey(_) => "rekey",
+        }
+    }
+}
+
 /// Settings of a security manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeConfig {

@@ -319,6 +319,11 @@ pub fn simulate_with(
             in_blocks as f64 / metrics.blocks.len() as f64
         },
         refused: metrics.refused,
+        refusals: metrics
+            .refusals
+            .iter()
+            .map(|(kind, n)| ((*kind).to_owned(), *n))
+            .collect(),
         max_cpu_share: node_loads.iter().map(|l| l.cpu_share).fold(0.0, f64::max),
         backlog: not_admitted,
         not_admitted,

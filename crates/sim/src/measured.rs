@@ -1232,8 +1232,9 @@ impl ManagerEffects for ManagerStep<'_> {
         }
     }
 
-    fn refused(&mut self, _refusal: Refusal) {
+    fn refused(&mut self, refusal: Refusal) {
         self.sim.metrics.refused += 1;
+        *self.sim.metrics.refusals.entry(refusal.kind()).or_default() += 1;
     }
 }
 
@@ -1263,6 +1264,12 @@ impl RelayEffects for RelayStep<'_> {
 
     fn refused(&mut self, _error: TransferError) {
         self.sim.metrics.refused += 1;
+        *self
+            .sim
+            .metrics
+            .refusals
+            .entry("relay_transfer")
+            .or_default() += 1;
     }
 }
 

@@ -72,6 +72,9 @@ pub struct Metrics {
     pub periods: Vec<PeriodRecord>,
     /// Messages, blocks or admissions refused.
     pub refused: u64,
+    /// The same, by kind ([`vkm_node::Refusal::kind`]; `relay_transfer` for the
+    /// traditional relays).
+    pub refusals: std::collections::BTreeMap<&'static str, u64>,
     /// Mining rounds security manager 0 opened (periods that ended with transactions
     /// pending and no job running).
     pub rounds: u64,
@@ -155,6 +158,9 @@ pub struct Summary {
     pub transactions_per_block: f64,
     /// Refused messages.
     pub refused: u64,
+    /// Refusals by kind (`request_stale`, `request_replayed`, `transfer`,
+    /// `invalid_block`...): why crossings were lost, when they were.
+    pub refusals: std::collections::BTreeMap<String, u64>,
     /// Highest CPU share of a node: its busy time within the run plus the work it had
     /// booked past the end (counted up to one run's length) over simulated time. Below 1
     /// for a node that kept up; at or above 1 for one that did not; always finite.

@@ -46,6 +46,7 @@ fn assert_settled(run: &Run) {
     assert_eq!(s.admitted_duplicates, 0, "{s:?}");
     assert_eq!(s.admitted_unique, s.crossings, "{s:?}");
     assert_eq!(s.chains_revalidated, Some(true), "{s:?}");
+    assert_eq!(s.refusals.values().sum::<u64>(), s.refused, "{s:?}");
     let tips: std::collections::HashSet<_> = s.nodes.iter().map(|n| n.tip.clone()).collect();
     assert!(s.nodes.iter().all(|n| n.up), "{s:?}");
     assert_eq!(tips.len(), 1, "one chain: {:?}", s.nodes);
@@ -135,4 +136,34 @@ fn without_faults_nothing_is_sent_again() {
     assert_eq!(s.rebroadcasts, 0, "{s:?}");
     assert_eq!(s.blocks_synced, 0, "{s:?}");
     assert_eq!(s.sync_requests, 4, "{s:?}");
+}
+
+/// A manager down longer than the freshness window (10 s): the crossing requests its RSUs
+/// held for it are stale when it is back, refused as such (counted by kind: these
+/// crossings' transfers are lost), and their vehicles, never welcomed, ask the domain they
+/// are in directly and join it.
+#[test]
+fn requests_held_past_the_freshness_window_are_refused_as_stale_and_their_vehicles_join() {
+    let run = run(&small(
+        8.0,
+        3,
+        FaultSpec {
+            crash: vec!["2@1:16".into()],
+            ..FaultSpec::default()
+        },
+    ));
+    let s = &run.summary;
+    assert!(s.lost > 0, "{s:?}");
+    assert_eq!(s.refused, s.lost, "{s:?}");
+    let stale = [("request_stale".to_owned(), s.lost)].into_iter().collect();
+    assert_eq!(s.refusals, stale, "{s:?}");
+    assert_eq!(s.admitted_duplicates, 0, "{s:?}");
+    assert_eq!(
+        s.welcomes_awaited, 0,
+        "every vehicle in its domain at the end: {s:?}"
+    );
+    assert_eq!(s.bsms_failed, 0, "{s:?}");
+    assert!(s.nodes.iter().all(|n| n.up), "{s:?}");
+    let tips: std::collections::HashSet<_> = s.nodes.iter().map(|n| n.tip.clone()).collect();
+    assert_eq!(tips.len(), 1, "one chain: {:?}", s.nodes);
 }
