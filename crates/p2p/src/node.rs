@@ -35,7 +35,7 @@ use vkm_transfer::rules::KeyTransferRules;
 use crate::codec::{SYNC_PROTOCOL, SyncCodec};
 use crate::config::NodeSettings;
 use crate::identity;
-use crate::state::{AdmissionRecord, Metrics, Shared, refusal_reason};
+use crate::state::{AdmissionRecord, Metrics, Shared};
 use crate::{P2pError, api};
 use prometheus_client::registry::Registry;
 
@@ -297,7 +297,7 @@ impl ManagerEffects for NodeEffects {
     }
 
     fn refused(&mut self, refusal: Refusal) {
-        self.shared.metrics.refused(refusal_reason(&refusal));
+        self.shared.metrics.refused(refusal.kind());
         tracing::debug!("refused: {refusal}");
     }
 }

@@ -14,7 +14,6 @@ use prometheus_client::registry::Registry;
 
 use serde::{Deserialize, Serialize};
 use vkm_block::{BlockHash, MemberId};
-use vkm_node::sm::Refusal;
 
 /// A vehicle admitted into this domain, as `GET /admissions` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +65,7 @@ pub struct MessageLabels {
 /// Labels of the refusal counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    /// Why ([`refusal_reason`]).
+    /// Why ([`vkm_node::Refusal::kind`]).
     pub reason: &'static str,
 }
 
@@ -184,23 +183,6 @@ impl Metrics {
     /// Counts a refusal.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabels { reason }).inc();
-    }
-}
-
-/// A short name of why something was refused (a metrics label).
-pub fn refusal_reason(refusal: &Refusal) -> &'static str {
-    match refusal {
-        Refusal::UnknownDestination(_) => "unknown_destination",
-        Refusal::Request { .. } => "crossing_request",
-        Refusal::Build(_) => "build",
-        Refusal::Change(_) => "pseudonym_change",
-        Refusal::Transfer { .. } => "transfer",
-        Refusal::Value { .. } => "value",
-        Refusal::Registry(_) => "registry",
-        Refusal::InvalidBlock { .. } => "invalid_block",
-        Refusal::Admission { .. } => "admission",
-        Refusal::Rekey(_) => "rekey",
-        _ => "other",
     }
 }
 
