@@ -169,7 +169,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode, CliError> {
         .map(|n| {
             json!({
                 "id": n.id, "crossings": n.crossings, "admitted": n.admitted, "blocks_mined": n.blocks_mined,
-                "refused": n.refused, "busy_s": n.busy_s, "cpu_share": n.cpu_share, "backlog_s": n.backlog_s,
+                "refused": n.refused, "refusals": n.refusals, "busy_s": n.busy_s, "cpu_share": n.cpu_share, "backlog_s": n.backlog_s,
                 "up": n.up, "height": n.height, "tip": n.tip.map(|t| t.to_string()),
                 "rekeys": n.rekeys, "wrapped_keys": n.wrapped_keys, "period_s": n.period_s,
             })

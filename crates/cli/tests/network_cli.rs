@@ -53,6 +53,16 @@ fn short_run_then_inspect_the_chain() {
         "every vehicle admitted: {summary}"
     );
     assert_eq!(summary["per_sm"].as_array().unwrap().len(), 4);
+    for sm in summary["per_sm"].as_array().unwrap() {
+        // Refusals by kind add up to the count.
+        let by_kind: u64 = sm["refusals"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(Some(by_kind), sm["refused"].as_u64(), "{sm}");
+    }
     assert!(summary["blocks"].as_u64().unwrap() >= 1);
 
     let lines = std::fs::read_to_string(&events).unwrap();

@@ -122,7 +122,7 @@ pub struct DelaySummary {
 }
 
 /// One node's counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeStats {
     /// The node.
     pub id: u32,
@@ -134,6 +134,8 @@ pub struct NodeStats {
     pub blocks_mined: u64,
     /// Messages, blocks or admissions refused.
     pub refused: u64,
+    /// The same, by kind ([`Refusal::kind`]; `relay_transfer` for a relay's).
+    pub refusals: std::collections::BTreeMap<&'static str, u64>,
     /// Time spent handling events and mining, seconds (its event thread and its mining
     /// worker: up to two cores).
     pub busy_s: f64,
@@ -323,6 +325,7 @@ struct NodeCounters {
     admitted: AtomicU64,
     mined: AtomicU64,
     refused: AtomicU64,
+    refusals: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     busy_ns: AtomicU64,
     rekeys: AtomicU64,
     wrapped_keys: AtomicU64,
@@ -332,6 +335,12 @@ struct NodeCounters {
 }
 
 impl NodeCounters {
+    /// Counts a refusal of `kind`.
+    fn refused(&self, kind: &'static str) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.refusals).entry(kind).or_default() += 1;
+    }
+
     /// Records that the node took its stop message now.
     fn stopped(&self, start: Instant) {
         self.stopped_ns
@@ -344,6 +353,7 @@ impl NodeCounters {
             admitted: AtomicU64::new(0),
             mined: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            refusals: Mutex::default(),
             busy_ns: AtomicU64::new(0),
             rekeys: AtomicU64::new(0),
             wrapped_keys: AtomicU64::new(0),
@@ -473,8 +483,8 @@ impl ManagerEffects for ManagerThread<'_> {
         }
     }
 
-    fn refused(&mut self, _refusal: Refusal) {
-        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    fn refused(&mut self, refusal: Refusal) {
+        self.counters.refused(refusal.kind());
     }
 }
 
@@ -502,7 +512,7 @@ impl RelayEffects for RelayThread<'_> {
     }
 
     fn refused(&mut self, _error: TransferError) {
-        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        self.counters.refused("relay_transfer");
     }
 }
 
@@ -955,6 +965,7 @@ pub fn run(
                 admitted: c.admitted.load(Ordering::Relaxed),
                 blocks_mined: c.mined.load(Ordering::Relaxed),
                 refused: c.refused.load(Ordering::Relaxed),
+                refusals: lock(&c.refusals).clone(),
                 busy_s,
                 cpu_share: *busy_in_run as f64 / 1e9 / seconds,
                 backlog_s: (stopped_s - seconds).max(0.0),
