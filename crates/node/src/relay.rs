@@ -29,6 +29,10 @@ pub enum RelayEvent {
     Received(RelayMessage),
 }
 
+/// The kind under which drivers count a relay's refused transfer, beside the security
+/// managers' [`Refusal::kind`](crate::Refusal::kind).
+pub const REFUSAL_KIND: &str = "relay_transfer";
+
 /// What a traditional-structure node asks its runtime to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayAction {

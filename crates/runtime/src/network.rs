@@ -512,7 +512,7 @@ impl RelayEffects for RelayThread<'_> {
     }
 
     fn refused(&mut self, _error: TransferError) {
-        self.counters.refused("relay_transfer");
+        self.counters.refused(vkm_node::relay::REFUSAL_KIND);
     }
 }
 

@@ -1268,7 +1268,7 @@ impl RelayEffects for RelayStep<'_> {
             .sim
             .metrics
             .refusals
-            .entry("relay_transfer")
+            .entry(vkm_node::relay::REFUSAL_KIND)
             .or_default() += 1;
     }
 }
